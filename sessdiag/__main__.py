@@ -1,0 +1,3 @@
+from sessdiag.cli import main
+
+main()

@@ -1,0 +1,233 @@
+"""The scan report: the JSON contract (contract.md) built from a census, plus findings."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+
+from sessdiag.analysis.gcstall import static_estimate
+from sessdiag.census import Census
+from sessdiag.stores.files.scan import FileScan
+from sessdiag.units import format_bytes, format_count, format_duration
+
+SCAN_SCHEMA = "sessdiag.scan/1"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _frac(a: int, b: int) -> float:
+    return round(a / b, 6) if b else 0.0
+
+
+def file_scan_report(scan: FileScan) -> dict:
+    c = scan.census
+    p = scan.params
+    allocated = c.blocks * 512
+    histogram = [{"upper_s": e, "count": n} for e, n in zip(p.age_edges, c.hist, strict=False)]
+    histogram.append({"upper_s": None, "count": c.hist[-1]})
+    deep = scan.sample_method == "deep"
+    non_dirs = (c.sessions + c.symlinks + c.foreign - c.other_fs + c.misplaced)
+    gc = None
+    if scan.layout.profile == "beego-file":
+        gc = static_estimate(non_dirs, c.dirs, c.expired + c.old_non_sessions)
+    report: dict = {
+        "schema": SCAN_SCHEMA,
+        "target": {"kind": "files", "location": scan.location, "profile": scan.layout.profile,
+                   "layout": scan.layout.describe()},
+        "generated_at": iso(p.now),
+        "max_lifetime_s": p.max_lifetime,
+        "sessions": c.sessions,
+        "bytes": c.bytes,
+        "allocated_bytes": allocated,
+        "expired": c.expired,
+        "expired_fraction": _frac(c.expired, c.sessions),
+        "empty": c.empty,
+        "empty_fraction": _frac(c.empty, c.sessions),
+        "age_histogram": histogram,
+        "anomalies": {
+            "symlinks": c.symlinks,
+            "foreign": c.foreign,
+            "misplaced": c.misplaced,
+            "zero_byte": c.zero_byte,
+            "undecodable": c.undecodable,
+            "unreadable": c.unreadable,
+        },
+        "gc_estimate": gc,
+        "groups": [{
+            "profile": scan.layout.profile,
+            "namespace": "",
+            "sessions": c.sessions,
+            "bytes": c.bytes,
+            "allocated_bytes": allocated,
+            "expired": c.expired,
+            "empty": c.empty,
+            # A file store records no creation time; an empty session was never given
+            # anything to keep, which is what a never-reused (orphan) session looks like.
+            "orphans": c.empty,
+            "no_ttl": None,
+        }],
+        "clients": [],
+        "warnings": list(scan.warnings),
+        "payload_check": {
+            "method": scan.sample_method,
+            "classification": "decoded" if deep else "exact-size",
+            "empty_sizes": sorted(scan.layout.empty_sizes),
+            "decoded": c.decoded,
+            "undecodable": c.undecodable,
+            "empty_decoded": c.decoded_empty,
+            "oversized": c.oversized,
+            "unreadable": c.payload_unreadable,
+            "undecodable_reasons": dict(sorted(c.undecodable_reasons.items())),
+            "note": ("every payload decoded" if deep else
+                     f"sizes classify every session; {c.decoded} random payloads decoded, "
+                     "so 'undecodable' counts the sample only (use --deep for all)"),
+        },
+        "oldest": _point(c.oldest, p.now),
+        "newest": _point(c.newest, p.now),
+        "dirs": c.dirs,
+        "other_anomalies": {
+            "other_filesystem": c.other_fs,
+            "vanished_during_scan": c.vanished,
+            "future_mtime": c.future,
+            "old_non_sessions": c.old_non_sessions,
+        },
+        "anomaly_examples": c.examples,
+        "shards": _shards(c),
+        "empty_timeline": [{"hour": iso(h * 3600), "count": n}
+                           for h, n in sorted(c.empty_hours.items())],
+        "empty_rate": _empty_rate(c, p.now),
+        "filesystem": _filesystem(scan, allocated),
+        "scan": {"duration_s": round(scan.duration_s, 3), "jobs": scan.jobs,
+                 "workers": scan.worker_model},
+    }
+    report["findings"] = findings(report)
+    return report
+
+
+def _point(ts: float | None, now: float) -> dict | None:
+    if ts is None:
+        return None
+    return {"mtime": iso(ts), "age_s": round(now - ts, 3)}
+
+
+def _shards(c: Census) -> dict:
+    if not c.shards:
+        return {"count": 0, "largest": None, "smallest": None, "mean": 0, "stdev": 0}
+    counts = list(c.shards.values())
+    big = max(c.shards.items(), key=lambda kv: kv[1])
+    small = min(c.shards.items(), key=lambda kv: kv[1])
+    return {
+        "count": len(counts),
+        "largest": {"path": big[0], "sessions": big[1]},
+        "smallest": {"path": small[0], "sessions": small[1]},
+        "mean": round(statistics.fmean(counts), 2),
+        "stdev": round(statistics.pstdev(counts), 2),
+    }
+
+
+def _empty_rate(c: Census, now: float) -> dict | None:
+    if not c.empty_hours:
+        return None
+    current = int(now) // 3600
+    last_day = sum(c.empty_hours.get(h, 0) for h in range(current - 24, current + 1))
+    hours = sorted(c.empty_hours)
+    span = hours[-1] - hours[0] + 1
+    total = sum(c.empty_hours.values())
+    full = [c.empty_hours.get(h, 0) for h in range(hours[0] + 1, hours[-1])]  # whole hours
+    floor = min(full) if full else None
+    return {
+        "first_hour": iso(hours[0] * 3600),
+        "last_hour": iso(hours[-1] * 3600),
+        "hours": span,
+        "per_hour_mean": round(total / span, 3),
+        "per_second_mean": round(total / span / 3600, 4),
+        "per_hour_median": statistics.median(full) if full else None,
+        "per_hour_floor": floor,
+        # The creation pace now: empty sessions whose mtime falls in the last 24 hours.
+        "last_24h_per_hour": round(last_day / 24, 3),
+    }
+
+
+def _filesystem(scan: FileScan, allocated: int) -> dict:
+    fs = scan.fs
+    c = scan.census
+    entries = c.sessions + c.dirs + c.foreign + c.misplaced + c.symlinks
+    d = fs.to_dict()
+    d["store_inodes"] = entries
+    d["store_inode_share_of_used"] = _frac(entries, fs.inodes_used)
+    d["store_inode_share_of_total"] = _frac(entries, fs.inodes_total)
+    d["store_byte_share_of_used"] = _frac(allocated, fs.bytes_used)
+    return d
+
+
+def findings(r: dict) -> list[str]:
+    """Plain-language lines an operator can act on."""
+    out: list[str] = []
+    n = r["sessions"]
+    life = format_duration(r["max_lifetime_s"])
+    if n == 0:
+        out.append("the store holds no sessions")
+    if n and r["empty"]:
+        share = r["empty"] / n
+        line = f"{format_count(r['empty'])} empty sessions = {share:.1%} of the store"
+        if r["empty_rate"] and r["empty_rate"]["per_hour_mean"]:
+            rate = r["empty_rate"]
+            per_s = rate["per_second_mean"]
+            pace = f"{per_s:.2f}/s" if per_s >= 0.1 else f"{rate['per_hour_mean']:.1f}/hour"
+            line += (f"; created at ≈{pace} since {rate['first_hour'][:16].replace('T', ' ')} — "
+                     "sessions nobody reused, typically a client that never sends the cookie")
+        out.append(line)
+    b, a = r["bytes"], r["allocated_bytes"]
+    if n and a > 4 * max(b, 1):
+        avg = b / n
+        out.append(
+            f"{avg:.0f}-byte average payloads occupy whole filesystem blocks: "
+            f"{format_bytes(a)} allocated for {format_bytes(b)} of data"
+        )
+    if r["expired"]:
+        out.append(
+            f"{format_count(r['expired'])} sessions ({r['expired_fraction']:.1%}) are past the "
+            f"{life} lifetime and still on disk"
+        )
+    gc = r.get("gc_estimate")
+    if gc and gc["seconds"] >= 1:
+        out.append(
+            f"beego's GC would hold the session lock ≈{format_duration(gc['seconds'])} "
+            f"({gc['model']}): every request waits that long after a restart"
+        )
+    old = r["other_anomalies"]["old_non_sessions"]
+    if old and r["target"]["profile"] == "beego-file":
+        out.append(
+            f"{old} non-session entries (foreign files, symlinks) are older than {life}: "
+            "beego's GC deletes any old non-directory in the tree, not only sessions"
+        )
+    an = r["anomalies"]
+    if an["symlinks"]:
+        out.append(f"{an['symlinks']} symlinks in the store (never followed by sessdiag)")
+    if an["unreadable"]:
+        out.append(
+            f"{an['unreadable']} entries could not be read (permission denied): beego's GC "
+            "stops at the first lstat/readdir error, so it may never finish a pass"
+        )
+    if an["undecodable"]:
+        scope = "of every payload" if r["payload_check"]["method"] == "deep" else "in the sample"
+        out.append(f"{an['undecodable']} undecodable payloads {scope}: beego refreshes their "
+                   "mtime on every request that presents them, then fails it with 503")
+    if r["other_anomalies"]["future_mtime"]:
+        out.append(f"{r['other_anomalies']['future_mtime']} sessions have a last access in the "
+                   "future: the writer's clock (NFS server or app host) is ahead of this host")
+    fs = r["filesystem"]
+    if fs["inodes_used"] and fs["store_inode_share_of_used"] >= 0.2:
+        out.append(f"the store holds {fs['store_inode_share_of_used']:.0%} of the used inodes "
+                   f"on {fs['mountpoint']}")
+    sh = r["shards"]
+    if sh["count"] >= 16 and sh["mean"] >= 50 and sh["largest"]["sessions"] > 3 * sh["mean"]:
+        out.append(f"shard {sh['largest']['path']} holds {sh['largest']['sessions']} sessions, "
+                   f"{sh['largest']['sessions'] / sh['mean']:.1f}x the mean: session ids are not "
+                   "uniformly random")
+    out.extend(r["warnings"])
+    return out

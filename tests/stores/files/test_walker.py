@@ -1,0 +1,106 @@
+"""The walker's edge cases: huge directories, hostile names, symlinked shards."""
+
+from __future__ import annotations
+
+import os
+
+from sessdiag.census import DEFAULT_AGE_EDGES
+from sessdiag.fixtures import BEEGO_EMPTY, FixtureSpec, make_tree
+from sessdiag.stores.files import walker
+from sessdiag.stores.files.layout import beego_layout, php_layout
+from sessdiag.stores.files.walker import ScanParams, add_hours, plan_units, run_units
+
+NOW = 1_790_000_000
+
+
+def _run(root, layout, jobs=1, mode="processes"):
+    p = ScanParams(root=str(root), layout=layout, now=NOW, max_lifetime=1440,
+                   age_edges=DEFAULT_AGE_EDGES, root_dev=os.stat(root).st_dev, seed=3)
+    top, units = plan_units(p)
+    return top.merge(run_units(p, units, jobs=jobs, mode=mode, check=None), p.sample_k)
+
+
+def test_streamed_batches_give_the_same_census(tmp_path, monkeypatch):
+    spec = FixtureSpec.from_mapping(dict(profile="php-files", sessions=500, seed=1, now=NOW,
+                                         max_lifetime=1440, expired_fraction=0.3,
+                                         empty_fraction=0.5, foreign=4, symlinks=3))
+    exp = make_tree(str(tmp_path / "p"), spec)
+    listed = _run(tmp_path / "p", php_layout(0))
+    monkeypatch.setattr(walker, "STREAM_DIR_BYTES", -1)
+    monkeypatch.setattr(walker, "STREAM_BATCH", 7)
+    streamed = _run(tmp_path / "p", php_layout(0))
+    for c in (listed, streamed):
+        assert (c.sessions, c.expired, c.empty) == (exp["sessions"], exp["expired"], exp["empty"])
+        assert (c.foreign, c.symlinks) == (4, 3)
+    assert listed.hist == streamed.hist
+    assert listed.empty_hours == streamed.empty_hours
+    assert (listed.oldest, listed.newest) == (streamed.oldest, streamed.newest)
+
+
+def test_name_with_newline_is_foreign_and_batch_still_exact(tmp_path):
+    root = tmp_path / "t"
+    exp = make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=300, seed=4, now=NOW,
+                                                             max_lifetime=1440)))
+    shard = root / "a" / "b"
+    hostile = "ab" + "0" * 14 + "\n" + "ab" + "1" * 30
+    (shard / hostile).write_bytes(BEEGO_EMPTY)
+    c = _run(root, beego_layout())
+    assert c.sessions == exp["sessions"]
+    assert c.foreign == 1
+
+
+def test_symlinked_shard_is_not_followed(tmp_path):
+    root = tmp_path / "t"
+    exp = make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=200, seed=5, now=NOW,
+                                                             max_lifetime=1440)))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for i in range(5):
+        (outside / f"ff{i:030d}").write_bytes(BEEGO_EMPTY)
+    moved = root / "f" / "f"
+    inside = sorted(os.listdir(moved))
+    os.rename(moved, tmp_path / "old-ff")
+    os.symlink(outside, moved)
+    c = _run(root, beego_layout(), jobs=2)
+    assert c.sessions == exp["sessions"] - len(inside)
+    assert c.symlinks == 1
+    assert "f/f" in c.examples["symlinks"]
+
+
+def test_threads_and_processes_agree(tmp_path):
+    exp = make_tree(str(tmp_path / "t"), FixtureSpec.from_mapping(
+        dict(sessions=1000, seed=6, now=NOW, max_lifetime=1440, expired_fraction=0.5,
+             foreign=3, misplaced=2)))
+    a = _run(tmp_path / "t", beego_layout(), jobs=3, mode="threads")
+    b = _run(tmp_path / "t", beego_layout(), jobs=2, mode="processes")
+    for c in (a, b):
+        assert (c.sessions, c.expired, c.misplaced, c.foreign) == (
+            exp["sessions"], exp["expired"], 2, 3)
+        assert len(c.sample) == 1000
+    assert a.hist == b.hist and a.shards == b.shards
+
+
+def test_add_hours_counts_per_hour():
+    hours: dict[int, int] = {}
+    add_hours(hours, sorted([3600.0, 3600.5, 7199.9, 7200.0, 36000.2]))
+    assert hours == {1: 3, 2: 1, 10: 1}
+
+
+def test_files_vanishing_mid_scan_are_counted_not_fatal(tmp_path, monkeypatch):
+    root = tmp_path / "t"
+    exp = make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=300, seed=8, now=NOW,
+                                                             max_lifetime=1440)))
+    gone = set(sorted(os.listdir(root / "0" / "0"))[:2]) | {"sub"}
+    os.mkdir(root / "0" / "0" / "sub")
+    real_lstat = os.lstat
+
+    def racing_lstat(name, *args, **kwargs):
+        # Listed by readdir, then removed by beego's GC before our lstat.
+        if name in gone:
+            raise FileNotFoundError(2, "No such file or directory", name)
+        return real_lstat(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", racing_lstat)
+    c = _run(root, beego_layout(), jobs=1)
+    assert c.sessions == exp["sessions"] - (len(gone) - 1)
+    assert c.vanished == len(gone)

@@ -1,0 +1,266 @@
+"""Benchmark: `sessdiag gc-estimate` against beego's GC itself (tools/gcoracle).
+
+For each tree (local disk: 50k/200k/1M files x 0/50/90 % expired; slowfs FUSE: 20k files at
+1 ms and 5 ms per operation) it:
+
+1. sets the tree to the wanted state (recreates files the previous GC deleted, resets every
+   mtime), syncs, and warms the cache with a full lstat walk (`du -s`);
+2. runs `sessdiag gc-estimate TREE --json` (read-only on sessions);
+3. runs the oracle (beego's SessionGC, which deletes the expired files) and compares.
+
+For the FUSE trees it also projects from the local source tree with `--assume-latency` (the
+nominal delay, and the per-operation latency the FUSE probe measured) and compares the
+projection with the oracle on the mount.
+
+Usage:
+    .venv/bin/python benchmarks/gc_estimate.py                      # the full matrix
+    .venv/bin/python benchmarks/gc_estimate.py --sizes 50k --fuse-files 0
+    nohup .venv/bin/python benchmarks/gc_estimate.py > /tmp/gcbench.log 2>&1 &
+
+Trees are built under --workdir (default /tmp/sessdiag-gcbench, on the same filesystem as
+/tmp) and kept between runs unless --clean; a 1M-file tree takes 2-4 min to build and ~4 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools" / "slowfs"))
+sys.path.insert(0, str(REPO / "tools" / "gcoracle"))
+
+from oracle import build_oracle, run_oracle  # noqa: E402
+from slowfs import fuse_available, mount_slowfs  # noqa: E402
+
+HEX = "0123456789abcdef"
+EMPTY_GOB = bytes.fromhex("0eff81040102ff820001100110000004ff820000")  # beego's empty session
+LIFETIME = 30 * 86400  # casdoor's SessionGCMaxLifetime
+
+
+def parse_count(text: str) -> int:
+    t = text.strip().lower()
+    mult = 1
+    if t.endswith("k"):
+        mult, t = 1000, t[:-1]
+    elif t.endswith("m"):
+        mult, t = 1_000_000, t[:-1]
+    return int(float(t) * mult)
+
+
+class BenchTree:
+    """n beego sessions (20-byte empty gobs) under ROOT/s0/s1/sid, 273 directories.
+
+    The file set is fixed by the seed; `apply(fraction)` makes exactly round(n * fraction)
+    of them expired (ages 30 d + 1 h .. 60 d, like beego-facts) and the rest live
+    (0 .. 30 d - 1 h), recreating any file a GC deleted.
+    """
+
+    def __init__(self, root: Path, n: int, seed: int) -> None:
+        self.root = root
+        self.n = n
+        rnd = random.Random(seed)
+        seen: set[str] = set()
+        self.sids: list[str] = []
+        while len(self.sids) < n:
+            sid = f"{rnd.getrandbits(128):032x}"
+            if sid not in seen:
+                seen.add(sid)
+                self.sids.append(sid)
+        self.rank = list(range(n))
+        rnd.shuffle(self.rank)
+        self.u = [rnd.random() for _ in range(n)]
+
+    def path(self, sid: str) -> str:
+        return os.path.join(self.root, sid[0], sid[1], sid)
+
+    def apply(self, fraction: float, now: float) -> dict:
+        t0 = time.perf_counter()
+        for a in HEX:
+            for b in HEX:
+                os.makedirs(os.path.join(self.root, a, b), exist_ok=True)
+        cut = round(self.n * fraction)
+        created = expired = 0
+        for i, sid in enumerate(self.sids):
+            p = self.path(sid)
+            if self.rank[i] < cut:
+                age = LIFETIME + 3600 + self.u[i] * (LIFETIME - 3600)
+                expired += 1
+            else:
+                age = self.u[i] * (LIFETIME - 3600)
+            mt = int(now - age)
+            try:
+                os.utime(p, (mt, mt))
+            except FileNotFoundError:
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.write(fd, EMPTY_GOB)
+                os.close(fd)
+                os.utime(p, (mt, mt))
+                created += 1
+        return {"created": created, "expired": expired, "apply_s": time.perf_counter() - t0}
+
+
+def settle(root: Path) -> float:
+    """Write everything back (old sessions are on disk, not in dirty pages) and warm the cache
+    with a full lstat walk, like beego-facts' "warm" runs (sync, then find/du)."""
+    t0 = time.perf_counter()
+    os.sync()
+    subprocess.run(["du", "-s", str(root)], capture_output=True, check=False)
+    return time.perf_counter() - t0
+
+
+def estimate(tree: str, *extra: str) -> dict:
+    cmd = [str(REPO / ".venv" / "bin" / "sessdiag"), "gc-estimate", tree, "--json",
+           "--max-lifetime", str(LIFETIME), "--seed", "1", *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"gc-estimate failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def err(est: float, real: float) -> float:
+    return (est - real) / real * 100 if real else float("nan")
+
+
+def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
+    seconds = est if isinstance(est, float) else est["seconds"]
+    lo, hi = (None, None) if isinstance(est, float) else est["range_s"]
+    r = {"case": label, "estimate_s": round(seconds, 3), "range_s": [lo, hi],
+         "oracle_s": round(oracle["gc_wall_s"], 3),
+         "first_request_wait_s": round(oracle["first_request_wait_s"], 3),
+         "files_walked": oracle["files_walked"], "deleted": oracle["deleted"],
+         "error_pct": round(err(seconds, oracle["gc_wall_s"]), 1)}
+    if not isinstance(est, float):
+        r.update(est_files=est["files"], est_expired=est["expired"],
+                 stat_us=est["stat_latency_us"], unlink_us=est["unlink_latency_us"],
+                 breakdown=est["breakdown"], probe_s=est["probe"]["seconds"] if est["probe"]
+                 else None, probe_ops=est["probe"]["operations"] if est["probe"] else None)
+    r["cpu_s"] = round(oracle.get("cpu_user_s", 0) + oracle.get("cpu_sys_s", 0), 2)
+    r["load1"] = round(os.getloadavg()[0], 1)
+    r["note"] = extra
+    return r
+
+
+def print_row(r: dict) -> None:
+    lo, hi = r["range_s"]
+    rng = f"{lo:8.2f}-{hi:<8.2f}" if lo is not None else " " * 17
+    ok = "ok " if abs(r["error_pct"]) <= 25 else "OFF"
+    print(f"{r['case']:<44} est {r['estimate_s']:9.2f} [{rng}] oracle {r['oracle_s']:9.2f} "
+          f"wait {r['first_request_wait_s']:9.2f} walked {r['files_walked']:>8} "
+          f"deleted {r['deleted']:>8}  err {r['error_pct']:+6.1f}% {ok} cpu {r['cpu_s']:.1f}s "
+          f"load {r['load1']} {r['note']}", flush=True)
+
+
+def run_local(oracle: str, work: Path, n: int, fractions: list[float], results: list[dict],
+              cold: bool, repeat: int = 1) -> None:
+    root = work / f"local-{n}"
+    tree = BenchTree(root, n, seed=n)
+    for f in [f for _ in range(repeat) for f in fractions]:
+        now = time.time()
+        info = tree.apply(f, now)
+        settle_s = settle(root)
+        print(f"# {n} files, {f:.0%} expired: set up in {info['apply_s']:.1f}s "
+              f"({info['created']} recreated), sync+warm {settle_s:.1f}s", flush=True)
+        est = estimate(str(root))
+        orc = run_oracle(oracle, str(root), LIFETIME)
+        r = row(f"local {n // 1000}k {f:.0%} expired warm", est, orc)
+        results.append(r)
+        print_row(r)
+        if cold:
+            tree.apply(f, time.time())
+            settle(root)
+            est = estimate(str(root), "--cold")
+            subprocess.run(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], check=False)
+            orc = run_oracle(oracle, str(root), LIFETIME)
+            r = row(f"local {n // 1000}k {f:.0%} expired cold", est, orc)
+            results.append(r)
+            print_row(r)
+
+
+def run_fuse(oracle: str, work: Path, n: int, delays: list[float], fractions: list[float],
+             results: list[dict]) -> None:
+    why = fuse_available()
+    if why:
+        print(f"# FUSE rows skipped: {why}", flush=True)
+        return
+    src = work / f"fuse-src-{n}"
+    mnt = work / f"fuse-mnt-{n}"
+    tree = BenchTree(src, n, seed=99)
+    for d in delays:
+        for f in fractions:
+            tree.apply(f, time.time())
+            settle(src)
+            with mount_slowfs(str(src), str(mnt), delay_ms=d) as fs:
+                est = estimate(str(mnt))
+                # Projections from the local source, before the oracle deletes anything: at
+                # the nominal delay, and at the per-operation latency measured on the mount.
+                measured_lat = est["stat_latency_us"] / 1e3
+                proj_nominal = estimate(str(src), "--assume-latency", f"{d}ms")
+                proj_measured = estimate(str(src), "--assume-latency", f"{measured_lat:.4f}ms")
+                fs.reset()
+                orc = run_oracle(oracle, str(mnt), LIFETIME)
+                ops = fs.stats()["ops"]
+            label = f"fuse {n // 1000}k {d:g}ms {f:.0%} expired"
+            note = (f"ops getattr {ops.get('getattr', 0)} readdir {ops.get('readdir', 0)} "
+                    f"unlink {ops.get('unlink', 0)}")
+            r = row(label, est, orc, note)
+            results.append(r)
+            print_row(r)
+            lat_rows = [w for w in proj_nominal["what_if"] if w["kind"] == "latency"]
+            r = row(f"  projection from local at {d:g}ms", float(lat_rows[0]["seconds"]), orc,
+                    "--assume-latency nominal delay")
+            results.append(r)
+            print_row(r)
+            lat_rows = [w for w in proj_measured["what_if"] if w["kind"] == "latency"]
+            r = row(f"  projection from local at {measured_lat:.3f}ms", float(
+                lat_rows[0]["seconds"]), orc, "--assume-latency = latency measured on the mount")
+            results.append(r)
+            print_row(r)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="50k,200k,1M")
+    ap.add_argument("--expired", default="0,0.5,0.9")
+    ap.add_argument("--fuse-files", default="20k")
+    ap.add_argument("--fuse-delays", default="1,5")
+    ap.add_argument("--fuse-expired", default="0,0.5")
+    ap.add_argument("--cold", action="store_true", help="also run cold rows (root)")
+    ap.add_argument("--repeat", type=int, default=1, help="run the local rows N times")
+    ap.add_argument("--workdir", default="/tmp/sessdiag-gcbench")
+    ap.add_argument("--results", default=None, help="write the rows as JSON here")
+    ap.add_argument("--clean", action="store_true", help="remove the trees afterwards")
+    a = ap.parse_args()
+    work = Path(a.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    oracle = build_oracle(str(REPO / "tools" / "gcoracle" / "bin"))
+    fractions = [float(x) for x in a.expired.split(",") if x]
+    results: list[dict] = []
+    t0 = time.perf_counter()
+    try:
+        fuse_n = parse_count(a.fuse_files)
+        if fuse_n:
+            run_fuse(oracle, work, fuse_n, [float(x) for x in a.fuse_delays.split(",") if x],
+                     [float(x) for x in a.fuse_expired.split(",") if x], results)
+        for size in [parse_count(s) for s in a.sizes.split(",") if s]:
+            run_local(oracle, work, size, fractions, results, a.cold, a.repeat)
+    finally:
+        if a.results:
+            Path(a.results).write_text(json.dumps(results, indent=2) + "\n")
+        if a.clean:
+            shutil.rmtree(work, ignore_errors=True)
+    bad = [r for r in results if abs(r["error_pct"]) > 25]
+    print(f"# {len(results)} rows in {time.perf_counter() - t0:.0f}s; "
+          f"{len(results) - len(bad)} within ±25 %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

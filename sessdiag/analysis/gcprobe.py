@@ -1,0 +1,461 @@
+"""A bounded probe of what this filesystem charges beego's GC per operation.
+
+beego's SessionGC (filepath.Walk + gcpath, under the provider lock) pays, per directory, an
+open + read of every name + sort; per entry, an lstat by full path; per expired non-directory,
+an unlink by full path. The probe measures those three costs on the real tree, within a
+budget (default 2 s and 2 000 filesystem operations, whatever the tree's size):
+
+1. **readdir**: lists a few random shard directories the way Go's readDirNames does (open,
+   read every name, sort) and times the cost per entry listed.
+2. **lstat**: lstat's a random sample of session files by absolute path (median, p95, mean).
+   The paths come from the census' uniform sample when the census ran first, else from
+   the listed shards. Session files are only lstat'ed: never opened, never modified.
+3. **unlink**: creates probe files in a scratch directory on the same filesystem (never in
+   a shard, never a session file), sized like the expired sessions of the sample, makes
+   them durable with syncfs(2) so their data blocks are allocated and written like an old
+   session's, then lstat's and unlinks each one by full path, as gcpath does, timing the
+   unlink. Fresh, never-written-back files would unlink ~10x cheaper on ext4 (measured:
+   ~14 µs vs ~100-200 µs), because delayed allocation has given them no block to free yet;
+   that is why the probe pays one syncfs. Skipped, with a note, when no writable scratch
+   directory exists on the same filesystem or the syncfs does not return in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import random
+import stat
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+DEFAULT_BUDGET_S = 2.0
+DEFAULT_BUDGET_OPS = 2000
+# Share of the time budget each phase may use (the unlink phase gets what is left).
+READDIR_SHARE = 0.2
+LSTAT_SHARE = 0.35
+MAX_DIRS = 6
+MAX_LSTATS = 600
+MAX_UNLINKS = 160
+MIN_UNLINKS = 8
+# getdents64 fills a 32 KiB buffer: ~580 records of beego's 32-character names.
+NAMES_PER_GETDENTS = 580
+# Pause between the four bursts of timed unlinks (when the budget leaves time for it).
+QUARTER_GAP_S = 0.3
+SCRATCH_PREFIX = ".sessdiag-gcprobe-"
+
+
+@dataclass
+class Latency:
+    n: int = 0
+    median_us: float | None = None
+    p95_us: float | None = None
+    mean_us: float | None = None
+    min_us: float | None = None
+
+    @classmethod
+    def of(cls, samples_ns: Sequence[int]) -> Latency:
+        if not samples_ns:
+            return cls()
+        s = sorted(samples_ns)
+        n = len(s)
+        return cls(n=n, median_us=round(statistics.median(s) / 1e3, 3),
+                   p95_us=round(s[min(n - 1, int(0.95 * n))] / 1e3, 3),
+                   mean_us=round(statistics.fmean(s) / 1e3, 3), min_us=round(s[0] / 1e3, 3))
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "median_us": self.median_us, "p95_us": self.p95_us,
+                "mean_us": self.mean_us, "min_us": self.min_us}
+
+
+@dataclass
+class ProbeResult:
+    lstat: Latency = field(default_factory=Latency)
+    # Listing: directories read, entries listed, seconds, cost per entry listed.
+    readdir_dirs: int = 0
+    readdir_entries: int = 0
+    readdir_s: float = 0.0
+    unlink: Latency = field(default_factory=Latency)
+    unlink_status: str = "not run"  # measured | skipped
+    unlink_file_bytes: list[int] = field(default_factory=list)
+    unlink_setup_s: float = 0.0
+    # Mean of each quarter of the timed unlinks, in order: a burst of neighbours' I/O (a
+    # writeback burst, another process deleting) lands in one quarter, not in all.
+    unlink_quarter_means_us: list[float] = field(default_factory=list)
+    scratch: str | None = None
+    ops: int = 0
+    seconds: float = 0.0
+    budget_s: float = DEFAULT_BUDGET_S
+    budget_ops: int = DEFAULT_BUDGET_OPS
+    cache: str = "warm"  # warm | cold
+    order: str = "after-census"
+    # In GC order (sorted names within one listed shard), right after the listing.
+    inorder_lstat: Latency = field(default_factory=Latency)
+    sampled_sizes: list[int] = field(default_factory=list)
+    sampled_expired_sizes: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def readdir_per_entry_us(self) -> float | None:
+        if not self.readdir_entries:
+            return None
+        return self.readdir_s / self.readdir_entries * 1e6
+
+    @property
+    def unlink_robust_us(self) -> float | None:
+        """Median of the quarter means: the mean cost, unless one burst dominates it."""
+        q = self.unlink_quarter_means_us
+        return round(statistics.median(q), 3) if q else self.unlink.mean_us
+
+    def to_dict(self) -> dict:
+        per = self.readdir_per_entry_us
+        return {
+            "cache": self.cache,
+            "order": self.order,
+            "lstat": self.lstat.to_dict(),
+            "lstat_in_gc_order": self.inorder_lstat.to_dict(),
+            "readdir": {"dirs": self.readdir_dirs, "entries": self.readdir_entries,
+                        "seconds": round(self.readdir_s, 6),
+                        "per_entry_us": None if per is None else round(per, 3)},
+            "unlink": {"status": self.unlink_status, **self.unlink.to_dict(),
+                       "quarter_means_us": self.unlink_quarter_means_us,
+                       "robust_us": self.unlink_robust_us,
+                       "files": len(self.unlink_file_bytes),
+                       "file_bytes": _size_summary(self.unlink_file_bytes),
+                       "setup_s": round(self.unlink_setup_s, 4), "scratch": self.scratch},
+            "operations": self.ops,
+            "seconds": round(self.seconds, 4),
+            "budget": {"seconds": self.budget_s, "operations": self.budget_ops},
+            "notes": list(self.notes),
+        }
+
+
+def _size_summary(sizes: list[int]) -> dict | None:
+    if not sizes:
+        return None
+    return {"min": min(sizes), "median": int(statistics.median(sizes)), "max": max(sizes)}
+
+
+class _Budget:
+    def __init__(self, seconds: float, ops: int) -> None:
+        self.t0 = time.perf_counter()
+        self.seconds = seconds
+        self.ops_limit = ops
+        self.ops = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def left_s(self) -> float:
+        return self.seconds - self.elapsed()
+
+    def left_ops(self) -> int:
+        return self.ops_limit - self.ops
+
+    def before(self, deadline: float) -> bool:
+        return time.perf_counter() < deadline and self.ops < self.ops_limit
+
+
+def _syncfs(fd: int, timeout: float) -> bool:
+    """syncfs(2) on fd's filesystem in a helper thread; False when it does not return in time."""
+    libc_name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
+    fn = getattr(libc, "syncfs", None) if libc is not None else None
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            if fn is not None:
+                fn(fd)
+            else:  # pragma: no cover - glibc always has syncfs
+                os.sync()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="sessdiag-syncfs", daemon=True).start()
+    return done.wait(max(timeout, 0.0))
+
+
+def find_scratch(root: str, wanted: str | None = None) -> tuple[str | None, str]:
+    """A writable directory on the store's filesystem for probe files, and why it was chosen.
+
+    Order: --scratch DIR; the store root's parent; a hidden directory inside the root (beego
+    never deletes directories and only deletes files older than the max lifetime).
+    """
+    root_dev = os.stat(root).st_dev
+    candidates: list[tuple[str, str]] = []
+    if wanted:
+        candidates.append((wanted, "--scratch"))
+    parent = os.path.dirname(os.path.abspath(root).rstrip("/")) or "/"
+    candidates.append((parent, "the store's parent directory"))
+    candidates.append((root, "inside the store root (a hidden directory, removed afterwards)"))
+    reasons: list[str] = []
+    for path, why in candidates:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            reasons.append(f"{path}: {exc.strerror}")
+            continue
+        if st.st_dev != root_dev:
+            reasons.append(f"{path} is on another filesystem")
+            continue
+        if not os.access(path, os.W_OK | os.X_OK):
+            reasons.append(f"{path} is not writable")
+            continue
+        return path, why
+    return None, "; ".join(reasons)
+
+
+def drop_caches() -> str | None:
+    """Drop the page, dentry and inode caches (root only). None on success, else why not."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as fh:
+            fh.write("3\n")
+    except OSError as exc:
+        return f"cannot drop caches ({exc.strerror}): dropping caches needs root"
+    return None
+
+
+def run_probe(
+    root: str,
+    *,
+    shard_dirs: Sequence[str] = (),
+    sample_paths: Sequence[str] = (),
+    max_lifetime: int = 3600,
+    now: float | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    budget_ops: int = DEFAULT_BUDGET_OPS,
+    unlink: bool = True,
+    scratch: str | None = None,
+    seed: int | None = None,
+    cold: bool = False,
+    order: str = "after-census",
+    per_file_sync: bool = False,
+) -> ProbeResult:
+    """Measure readdir, lstat and unlink costs under ROOT within the budget.
+
+    shard_dirs: root-relative directories holding session files (candidates to list);
+    sample_paths: root-relative session file paths (uniform sample) to lstat. When empty,
+    both come from a random descent from the root. per_file_sync: fdatasync each probe file
+    (FUSE: syncfs does not reach the backing filesystem, a per-file fsync does).
+    """
+    rnd = random.Random(seed)
+    res = ProbeResult(budget_s=budget_s, budget_ops=budget_ops,
+                      cache="cold" if cold else "warm", order=order)
+    b = _Budget(budget_s, budget_ops)
+    now = time.time() if now is None else now
+    cut = int(now) - max_lifetime
+
+    # -- 1. readdir, the way Go's readDirNames does it: open, all names, sort. --------
+    dirs = list(shard_dirs) or _descend(root, rnd, b)
+    rnd.shuffle(dirs)
+    deadline = b.t0 + budget_s * READDIR_SHARE
+    listed: list[tuple[str, list[str]]] = []
+    for rel in dirs[:MAX_DIRS]:
+        if not b.before(deadline) and listed:
+            break
+        path = os.path.join(root, rel)
+        t = time.perf_counter_ns()
+        try:
+            names = os.listdir(path)
+        except OSError:
+            b.ops += 1
+            continue
+        names.sort()
+        el = time.perf_counter_ns() - t
+        b.ops += 2 + len(names) // NAMES_PER_GETDENTS  # open+close, one getdents per batch
+        res.readdir_dirs += 1
+        res.readdir_entries += len(names)
+        res.readdir_s += el / 1e9
+        if names:
+            listed.append((rel, names))
+    if not res.readdir_dirs:
+        res.notes.append("no shard directory could be listed")
+
+    # -- 2a. cold only: lstat in GC order (sorted names of one just-listed shard), where
+    # neighbouring inodes share inode-table blocks the way they do during the GC's walk.
+    inorder: list[int] = []
+    if listed and cold:
+        rel, names = listed[0]
+        for name in names[: min(64, len(names))]:
+            if b.ops >= b.ops_limit:
+                break
+            p = os.path.join(root, rel, name)
+            t = time.perf_counter_ns()
+            with contextlib.suppress(OSError):
+                os.lstat(p)
+            inorder.append(time.perf_counter_ns() - t)
+            b.ops += 1
+    res.inorder_lstat = Latency.of(inorder)
+
+    # -- 2b. lstat of a random sample of session files, by absolute path. -------------
+    candidates = list(sample_paths)
+    if not candidates:
+        for rel, names in listed:
+            candidates.extend(os.path.join(rel, n) for n in names)
+    rnd.shuffle(candidates)
+    deadline = b.t0 + budget_s * (READDIR_SHARE + LSTAT_SHARE)
+    lat: list[int] = []
+    for rel in candidates[:MAX_LSTATS]:
+        if not b.before(deadline) and len(lat) >= 1:
+            break
+        p = os.path.join(root, rel)
+        t = time.perf_counter_ns()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            b.ops += 1
+            continue
+        lat.append(time.perf_counter_ns() - t)
+        b.ops += 1
+        if stat.S_ISREG(st.st_mode):
+            res.sampled_sizes.append(st.st_size)
+            if int(st.st_mtime) < cut:
+                res.sampled_expired_sizes.append(st.st_size)
+    res.lstat = Latency.of(lat)
+    if not lat:
+        res.notes.append("no file could be lstat'ed")
+
+    # -- 3. unlink of durable probe files in a scratch directory. ---------------------
+    if unlink:
+        _probe_unlink(root, res, b, scratch, rnd, per_file_sync)
+    else:
+        res.unlink_status = "skipped"
+        res.notes.append("unlink probe skipped (--no-unlink-probe)")
+    res.ops = b.ops
+    res.seconds = b.elapsed()
+    return res
+
+
+def _descend(root: str, rnd: random.Random, b: _Budget) -> list[str]:
+    """Root-relative directories holding files, found by a short random descent."""
+    out: list[str] = []
+    frontier = [""]
+    for _ in range(4):
+        nxt: list[str] = []
+        for rel in frontier[:8]:
+            try:
+                with os.scandir(os.path.join(root, rel)) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            b.ops += 2
+            subdirs = [os.path.join(rel, e.name) for e in entries
+                       if e.is_dir(follow_symlinks=False)
+                       and not e.name.startswith(SCRATCH_PREFIX)]
+            has_files = any(not e.is_dir(follow_symlinks=False) for e in entries)
+            if has_files and rel:
+                out.append(rel)
+            rnd.shuffle(subdirs)
+            nxt.extend(subdirs[:4])
+        if not nxt:
+            break
+        frontier = nxt
+    if not out:
+        out.append("")
+    return out
+
+
+def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
+                  rnd: random.Random, per_file_sync: bool) -> None:
+    base, why = find_scratch(root, wanted)
+    if base is None:
+        res.unlink_status = "skipped"
+        res.notes.append(f"unlink probe skipped: no writable directory on the store's "
+                         f"filesystem ({why})")
+        return
+    sizes = res.sampled_expired_sizes or res.sampled_sizes or [20]
+    # Room for create (+ fdatasync) + lstat + unlink per file and the syncfs in the budget.
+    k = min(MAX_UNLINKS, max(0, (b.left_ops() - 4) // (4 if per_file_sync else 3)))
+    if k < MIN_UNLINKS:
+        res.unlink_status = "skipped"
+        res.notes.append("unlink probe skipped: the operation budget is spent")
+        return
+    try:
+        scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=base)
+    except OSError as exc:
+        res.unlink_status = "skipped"
+        res.notes.append(f"unlink probe skipped: cannot create a scratch directory in {base} "
+                         f"({exc.strerror})")
+        return
+    res.scratch = f"{scratch} ({why})"
+    b.ops += 1
+    made: list[str] = []
+    dir_fd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        t_setup = time.perf_counter()
+        # Creating costs about what an unlink does: stop creating at half the time left.
+        create_deadline = time.perf_counter() + max(b.left_s(), 0) * 0.45
+        for i in range(k):
+            if i >= MIN_UNLINKS and time.perf_counter() > create_deadline:
+                break
+            # Never a session id: a probe file left behind by a killed run reads as foreign.
+            name = f"probe-{rnd.getrandbits(64):016x}"
+            size = sizes[i % len(sizes)]
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
+            try:
+                if size:
+                    os.write(fd, b"\0" * size)
+                if per_file_sync:
+                    os.fdatasync(fd)
+                    b.ops += 1
+            finally:
+                os.close(fd)
+            made.append(name)
+            res.unlink_file_bytes.append(size)
+            b.ops += 1
+        synced = _syncfs(dir_fd, max(b.left_s() * 0.5, 0.05))
+        b.ops += 1
+        res.unlink_setup_s = time.perf_counter() - t_setup
+        if not synced:
+            res.unlink_status = "skipped"
+            res.notes.append("unlink probe skipped: syncfs did not return within the budget "
+                             "(heavy writeback on this filesystem); unlinking files that were "
+                             "never written back would understate the cost")
+            return
+        lat: list[int] = []
+        deadline = b.t0 + b.seconds
+        made.sort()  # gcpath visits names in sorted order
+        # Four bursts spread over the time the budget leaves (up to 0.3 s apart): a burst of
+        # the neighbours' I/O shorter than that spoils one quarter, not the estimate.
+        quarter = max(1, len(made) // 4)
+        gap = min(QUARTER_GAP_S, max(0.0, (deadline - time.perf_counter()) * 0.6 / 3))
+        for i, name in enumerate(list(made)):
+            if len(lat) >= MIN_UNLINKS and not b.before(deadline):
+                break
+            if i and i % quarter == 0 and i // quarter < 4 and gap > 0.001:
+                time.sleep(gap)
+            p = os.path.join(scratch, name)
+            try:
+                os.lstat(p)  # gcpath has the entry's lstat in hand before it removes
+                t = time.perf_counter_ns()
+                os.unlink(p)
+                lat.append(time.perf_counter_ns() - t)
+            except OSError:
+                continue
+            finally:
+                b.ops += 2
+            made.remove(name)
+        res.unlink = Latency.of(lat)
+        if len(lat) >= 8:
+            q = len(lat) // 4
+            res.unlink_quarter_means_us = [
+                round(statistics.fmean(lat[i * q:(i + 1) * q if i < 3 else len(lat)]) / 1e3, 3)
+                for i in range(4)]
+        res.unlink_status = "measured" if lat else "skipped"
+        if not lat:
+            res.notes.append("unlink probe failed: no probe file could be removed")
+    finally:
+        for name in made:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dir_fd)
+        os.close(dir_fd)
+        with contextlib.suppress(OSError):
+            os.rmdir(scratch)

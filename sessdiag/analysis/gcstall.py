@@ -1,0 +1,224 @@
+"""How long beego's file-provider GC holds the session lock, from a census (and a probe).
+
+beego's SessionGC (v1.12.3 session/sess_file.go, unchanged in v2 server/web/session) takes
+the provider's global lock and runs filepath.Walk(savePath, gcpath): per directory it opens
+it, reads every name and sorts them; per entry it lstat's the full path; per non-directory
+whose mtime.Unix() + maxlifetime < now.Unix() it os.Remove's the full path. SessionExist,
+SessionRead and SessionRelease take the same lock, so every request waits for the whole
+walk (beego-facts.md, sections 2-4). docs/gc-model.md explains the model and its calibration.
+
+Two models:
+* static (`static_estimate`, used by `scan`): constants measured with the real beego on warm
+  local ext4 (~6 µs per entry walked, ~150 µs per removal);
+* probed (`probed_estimate`, used by `gc-estimate`): the same sum with this filesystem's
+  measured costs (sessdiag.analysis.gcprobe), plus Go's own per-entry CPU cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WARM_EXT4_WALK_S = 6.0e-6
+WARM_EXT4_REMOVE_S = 150e-6
+STATIC_MODEL = "beego-walk/static-ext4-warm"
+PROBED_MODEL = "beego-walk/probed"
+PROBED_COLD_MODEL = "beego-walk/probed-cold"
+
+# Go's own CPU per entry on top of the lstat syscall and the listing (filepath.Join, the
+# FileInfo, time.Now, the sort's share, the walkFn call). The probe times lstat and listdir
+# from Python, whose own per-call cost (argument conversion, the stat_result) is of the same
+# size, so it already stands in for Go's: fitted over 7 warm walks of 50k-1M files with
+# tools/gcoracle, oracle per entry − (Python lstat median + listing per entry) = −0.1 µs
+# (± 1.4 µs: a CPU-bound walk on a shared 2-vCPU VM). Kept as a named term at 0.
+GO_ENTRY_OVERHEAD_S = 0.0
+# Listing cost per entry when no directory could be listed (warm ext4).
+DEFAULT_READDIR_PER_ENTRY_S = 0.8e-6
+# Per removal when the unlink probe could not run: warm local ext4 with real beego
+# measured 95-270 µs (beego-facts.md section 3); on a latency-bound mount one round trip.
+FALLBACK_UNLINK_LOCAL_S = 150e-6
+# A directory read is one round trip per getdents batch of 32 KiB (~580 names of 32 chars).
+NAMES_PER_READDIR_CALL = 580
+# Relative margins of the range: the walk's per-entry costs are tight; removals on a shared
+# disk vary with the neighbours' I/O and CPU over a GC of minutes, which a 2-second probe
+# cannot foresee (beego-facts and benchmarks/gc_estimate.py: ±30-50 % between runs).
+WALK_MARGIN = 0.15
+UNLINK_MARGIN_LOW = 0.3
+UNLINK_MARGIN_HIGH = 0.6
+
+
+def static_estimate(files: int, dirs: int, deletions: int) -> dict:
+    walk = files * WARM_EXT4_WALK_S
+    remove = deletions * WARM_EXT4_REMOVE_S
+    return {
+        "seconds": round(walk + remove, 3),
+        "files": files,
+        "dirs": dirs,
+        "expired": deletions,
+        "breakdown": {"walk_s": round(walk, 3), "remove_s": round(remove, 3)},
+        "model": STATIC_MODEL,
+        "stat_latency_us": WARM_EXT4_WALK_S * 1e6,
+        "note": "static model (costs measured with real beego on warm local ext4); "
+                "run 'sessdiag gc-estimate' to measure this filesystem",
+    }
+
+
+@dataclass(frozen=True)
+class GcCounts:
+    """What beego's walk visits. files: non-directories; dirs: directories, root included."""
+
+    files: int
+    dirs: int
+    expired_sessions: int
+    old_non_sessions: int = 0
+
+    @property
+    def deletions(self) -> int:
+        return self.expired_sessions + self.old_non_sessions
+
+    @property
+    def lstats(self) -> int:
+        return self.files + self.dirs  # Walk lstat's the root and every entry below it
+
+    @property
+    def listed(self) -> int:
+        return self.files + self.dirs - 1  # every entry except the root is a name listed
+
+
+@dataclass(frozen=True)
+class OpCosts:
+    """Seconds per operation, as measured (or assumed)."""
+
+    lstat_s: float
+    readdir_per_entry_s: float
+    unlink_s: float
+    # Low and high per-operation values for the range.
+    lstat_low_s: float
+    lstat_high_s: float
+    unlink_low_s: float
+    unlink_high_s: float
+    overhead_s: float = GO_ENTRY_OVERHEAD_S
+    unlink_source: str = "probe"
+
+    def at_latency(self, latency_s: float) -> OpCosts:
+        """Every metadata round trip (lstat, unlink) takes `latency_s` more than measured here.
+
+        The storage still does the work measured locally (an unlink on the server's disk costs
+        what it costs here) and the network or FUSE round trip comes on top of it.
+        """
+        return OpCosts(
+            lstat_s=self.lstat_s + latency_s,
+            readdir_per_entry_s=self.readdir_per_entry_s,
+            unlink_s=self.unlink_s + latency_s,
+            lstat_low_s=self.lstat_low_s + latency_s,
+            lstat_high_s=self.lstat_high_s + latency_s * (1 + WALK_MARGIN),
+            unlink_low_s=self.unlink_low_s + latency_s,
+            unlink_high_s=self.unlink_high_s + latency_s * (1 + WALK_MARGIN),
+            overhead_s=self.overhead_s,
+            unlink_source=self.unlink_source,
+        )
+
+
+def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  # type: ignore[no-untyped-def]
+    """Per-operation costs from a gcprobe.ProbeResult; notes say what was assumed."""
+    notes: list[str] = []
+    lst = probe.lstat
+    inorder = probe.inorder_lstat
+    if probe.cache == "cold" and inorder.median_us is not None and lst.median_us is not None:
+        # Cold: the GC reads inode-table blocks as it goes, and ext4 reads them ahead (32
+        # blocks, 512 inodes) so most lstats in GC order hit: the median of lstats in GC order
+        # (sorted names of one just-listed shard) matched real cold walks. That shard's mean
+        # pays for blocks later shards reuse: the top of the range.
+        lstat_s = inorder.median_us / 1e6
+        lstat_low = lstat_s * (1 - WALK_MARGIN)
+        lstat_high = max(lstat_s, (inorder.mean_us or inorder.median_us) / 1e6)
+        notes.append("cold: per-entry cost from lstat's in GC order right after a cache drop "
+                     f"(median {inorder.median_us:.1f} µs; that shard's mean "
+                     f"{inorder.mean_us:.1f} µs is the range's top); a random cold lstat, "
+                     f"always a miss, costs {lst.median_us:.1f} µs")
+    elif lst.median_us is None:
+        lstat_s = WARM_EXT4_WALK_S - GO_ENTRY_OVERHEAD_S - DEFAULT_READDIR_PER_ENTRY_S
+        lstat_low = lstat_high = lstat_s
+        notes.append("no lstat measured: using the warm ext4 constant")
+    else:
+        lstat_s = lst.median_us / 1e6
+        # The walk is a sum: the mean carries the slow tail (cache misses, queueing).
+        lstat_low = lstat_s * (1 - WALK_MARGIN)
+        lstat_high = max(lstat_s, (lst.mean_us or lst.median_us) / 1e6) * (1 + WALK_MARGIN)
+    per = probe.readdir_per_entry_us
+    readdir = DEFAULT_READDIR_PER_ENTRY_S if per is None else per / 1e6
+    un = probe.unlink
+    if probe.unlink_status == "measured" and un.mean_us is not None:
+        # A GC's removals add up, so the mean (tail included) is the cost per removal; the
+        # median of quarter means keeps one burst of neighbours' I/O from dominating it.
+        robust = probe.unlink_robust_us or un.mean_us
+        quarters = probe.unlink_quarter_means_us or [un.mean_us]
+        unlink_s = robust / 1e6
+        unlink_low = min(min(quarters), un.median_us or robust) / 1e6 * (1 - UNLINK_MARGIN_LOW)
+        unlink_high = max(un.mean_us, robust) / 1e6 * (1 + UNLINK_MARGIN_HIGH)
+        source = "probe"
+    elif latency_bound:
+        unlink_s = lstat_s
+        unlink_low, unlink_high = lstat_low, lstat_high * 2
+        source = "assumed: one round trip, like an lstat"
+        notes.append("removal cost not measured: assumed one round trip (the lstat latency)")
+    else:
+        unlink_s = FALLBACK_UNLINK_LOCAL_S
+        unlink_low, unlink_high = 95e-6, 270e-6
+        source = "calibration: real beego on warm ext4, 95-270 µs per removal"
+        notes.append("removal cost not measured: using real beego's measured 95-270 µs per "
+                     "removal on warm local ext4")
+    return OpCosts(lstat_s, readdir, unlink_s, lstat_low, lstat_high, unlink_low, unlink_high,
+                   unlink_source=source), notes
+
+
+def static_costs() -> OpCosts:
+    lstat = WARM_EXT4_WALK_S - GO_ENTRY_OVERHEAD_S - DEFAULT_READDIR_PER_ENTRY_S
+    return OpCosts(lstat, DEFAULT_READDIR_PER_ENTRY_S, WARM_EXT4_REMOVE_S,
+                   lstat * (1 - WALK_MARGIN), lstat * (1 + WALK_MARGIN), 95e-6, 270e-6,
+                   unlink_source="calibration: real beego on warm ext4")
+
+
+def stall(counts: GcCounts, costs: OpCosts, *, readdir_calls_latency_s: float = 0.0) -> dict:
+    """Seconds the lock is held: breakdown, total and range.
+
+    readdir_calls_latency_s: a per-call round trip for directory reads (assumed-latency
+    projections): each directory costs ceil(names / 580) extra round trips.
+    """
+    stat_s = counts.lstats * costs.lstat_s
+    readdir_s = counts.listed * costs.readdir_per_entry_s
+    if readdir_calls_latency_s:
+        calls = counts.dirs + -(-counts.listed // NAMES_PER_READDIR_CALL)
+        readdir_s += calls * readdir_calls_latency_s
+    overhead_s = counts.lstats * costs.overhead_s
+    unlink_s = counts.deletions * costs.unlink_s
+    total = stat_s + readdir_s + overhead_s + unlink_s
+    low = (counts.lstats * costs.lstat_low_s + readdir_s * (1 - WALK_MARGIN)
+           + overhead_s * (1 - WALK_MARGIN) + counts.deletions * costs.unlink_low_s)
+    high = (counts.lstats * costs.lstat_high_s + readdir_s * (1 + WALK_MARGIN)
+            + overhead_s * (1 + WALK_MARGIN) + counts.deletions * costs.unlink_high_s)
+    return {
+        "seconds": round(total, 3),
+        "range_s": [round(min(low, total), 3), round(max(high, total), 3)],
+        "breakdown": {"stat_s": round(stat_s, 3), "readdir_s": round(readdir_s, 3),
+                      "unlink_s": round(unlink_s, 3), "go_overhead_s": round(overhead_s, 3)},
+    }
+
+
+def queued_requests(stall_s: float, request_rate: float | None) -> dict | None:
+    """Requests that arrive during the stall all wait on the lock (beego-facts section 3)."""
+    if request_rate is None:
+        return None
+    return {"request_rate_per_s": request_rate,
+            "queued": round(stall_s * request_rate, 1),
+            "longest_wait_s": round(stall_s, 3),
+            "mean_wait_s": round(stall_s / 2, 3)}
+
+
+def recurrence(stall_s: float, gc_interval_s: int) -> dict:
+    """beego's Manager.GC: SessionGC(), then time.AfterFunc(Gclifetime, GC) — so the next
+    pass starts gc_interval after this one ends; the first runs at start-up."""
+    period = gc_interval_s + stall_s
+    return {"gc_interval_s": gc_interval_s,
+            "period_s": round(period, 3),
+            "blocked_share": round(stall_s / period, 6) if period > 0 else 0.0,
+            "first_at": "start-up (go GlobalSessions.GC() in beego's registerSession)"}

@@ -1,0 +1,166 @@
+"""The GC stall model (pure arithmetic) and the bounded probe (on small real trees)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sessdiag.analysis import gcprobe, gcstall
+from sessdiag.analysis.gcprobe import Latency, ProbeResult, run_probe
+from sessdiag.analysis.gcstall import GcCounts, OpCosts, stall
+from sessdiag.fixtures import FixtureSpec, make_tree
+
+LIFE = 30 * 86400
+
+
+def _costs(lstat=4e-6, readdir=1e-6, unlink=150e-6, overhead=1.5e-6) -> OpCosts:
+    return OpCosts(lstat, readdir, unlink, lstat * 0.9, lstat * 1.1, unlink * 0.8,
+                   unlink * 1.3, overhead_s=overhead)
+
+
+def test_counts_follow_filepath_walk():
+    c = GcCounts(files=1000, dirs=273, expired_sessions=400, old_non_sessions=3)
+    assert c.deletions == 403  # gcpath removes every old non-directory
+    assert c.lstats == 1273  # Walk lstat's the root and every entry below it
+    assert c.listed == 1272  # every name listed once, the root is not a name
+
+
+def test_stall_is_the_sum_of_its_parts():
+    c = GcCounts(files=50_000, dirs=273, expired_sessions=25_000)
+    r = stall(c, _costs())
+    b = r["breakdown"]
+    assert b["stat_s"] == pytest.approx(50_273 * 4e-6, abs=1e-3)
+    assert b["readdir_s"] == pytest.approx(50_272 * 1e-6, abs=1e-3)
+    assert b["unlink_s"] == pytest.approx(25_000 * 150e-6, abs=1e-3)
+    assert b["go_overhead_s"] == pytest.approx(50_273 * 1.5e-6, abs=1e-3)
+    assert r["seconds"] == pytest.approx(sum(b.values()), abs=2e-3)
+    lo, hi = r["range_s"]
+    assert lo < r["seconds"] < hi
+
+
+def test_deletions_dominate_on_local_disk():
+    """beego-facts: ~6 µs per file walked warm, ~95-270 µs per removal."""
+    c = GcCounts(files=200_000, dirs=273, expired_sessions=100_000)
+    b = stall(c, _costs())["breakdown"]
+    assert b["unlink_s"] > 5 * (b["stat_s"] + b["readdir_s"] + b["go_overhead_s"])
+
+
+def test_assumed_latency_adds_a_round_trip_to_each_operation():
+    c = GcCounts(files=20_000, dirs=273, expired_sessions=0)
+    at = _costs().at_latency(1e-3)
+    # The round trip comes on top of the work the storage does (measured locally).
+    assert at.lstat_s == pytest.approx(1e-3 + 4e-6)
+    assert at.unlink_s == pytest.approx(1e-3 + 150e-6)
+    r = stall(c, at, readdir_calls_latency_s=1e-3)
+    # files x getattr latency + one round trip per directory read (beego-facts section 4).
+    walk = 20_273 * (1e-3 + 4e-6) + 2 * 273e-3 + 20_272e-6 + 20_273 * 1.5e-6
+    assert r["seconds"] == pytest.approx(walk, rel=0.02)
+
+
+def _probe(unlink_status="measured", mean=200.0, median=180.0, quarters=None) -> ProbeResult:
+    p = ProbeResult()
+    p.lstat = Latency(n=500, median_us=3.5, p95_us=5.0, mean_us=3.8, min_us=2.0)
+    p.readdir_dirs, p.readdir_entries, p.readdir_s = 4, 800, 800e-6
+    if unlink_status == "measured":
+        p.unlink = Latency(n=100, median_us=median, p95_us=400.0, mean_us=mean, min_us=90.0)
+        p.unlink_quarter_means_us = quarters or [mean] * 4
+    p.unlink_status = unlink_status
+    return p
+
+
+def test_costs_from_probe_use_median_lstat_and_robust_unlink():
+    costs, notes = gcstall.costs_from_probe(_probe(quarters=[150, 160, 170, 2000]), False)
+    assert costs.lstat_s == pytest.approx(3.5e-6)
+    assert costs.readdir_per_entry_s == pytest.approx(1e-6)
+    # One burst (2000 µs quarter) does not make every removal cost it.
+    assert costs.unlink_s == pytest.approx(165e-6)
+    assert costs.unlink_low_s < costs.unlink_s < costs.unlink_high_s
+    assert costs.unlink_source == "probe"
+    assert notes == []
+
+
+def test_unlink_fallbacks_are_named():
+    local, notes = gcstall.costs_from_probe(_probe("skipped"), latency_bound=False)
+    assert local.unlink_s == gcstall.FALLBACK_UNLINK_LOCAL_S
+    assert "95-270" in notes[0]
+    remote, notes = gcstall.costs_from_probe(_probe("skipped"), latency_bound=True)
+    assert remote.unlink_s == remote.lstat_s
+    assert "round trip" in notes[0]
+
+
+def test_queued_requests_and_recurrence():
+    assert gcstall.queued_requests(10.0, None) is None
+    q = gcstall.queued_requests(120.0, 3.0)
+    assert q["queued"] == 360.0 and q["longest_wait_s"] == 120.0
+    rec = gcstall.recurrence(100.0, 3600)
+    # Manager.GC: SessionGC, then AfterFunc(Gclifetime): the period includes the stall.
+    assert rec["period_s"] == 3700.0
+    assert rec["blocked_share"] == pytest.approx(100 / 3700, rel=1e-4)
+
+
+def test_static_estimate_keeps_its_keys():
+    r = gcstall.static_estimate(1000, 273, 10)
+    assert set(r) >= {"seconds", "files", "dirs", "expired", "model", "stat_latency_us"}
+    assert r["model"] == gcstall.STATIC_MODEL
+
+
+# -- the probe on real (small) trees --------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "store"
+    spec = FixtureSpec.from_mapping(dict(sessions=400, seed=5, max_lifetime=LIFE,
+                                         expired_fraction=0.5, empty_fraction=1.0))
+    make_tree(str(root), spec)
+    return root
+
+
+def _snapshot(root) -> dict:
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            st = os.lstat(os.path.join(d, n))
+            out[os.path.join(d, n)] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+def test_probe_is_bounded_and_read_only_on_sessions(tree):
+    before = _snapshot(tree)
+    # The time budget is generous here so a loaded CI machine still reaches the unlink
+    # phase; the operation budget is the bound under test (and has its own test below).
+    r = run_probe(str(tree), max_lifetime=LIFE, budget_s=10.0, budget_ops=2000, seed=1)
+    assert _snapshot(tree) == before  # no session touched, nothing left behind
+    assert not [n for n in os.listdir(tree.parent) if n.startswith(gcprobe.SCRATCH_PREFIX)]
+    assert r.ops <= 2000
+    assert r.seconds < 10.5
+    assert r.lstat.n > 0 and r.lstat.median_us > 0
+    assert r.readdir_dirs > 0 and r.readdir_entries > 0
+    assert r.unlink_status == "measured" and r.unlink.n >= gcprobe.MIN_UNLINKS
+    # Probe files are sized like the sampled expired sessions (beego's 20-byte empty gob).
+    assert set(r.unlink_file_bytes) == {20}
+    assert len(r.unlink_quarter_means_us) == 4
+    d = r.to_dict()
+    assert d["lstat"]["median_us"] == r.lstat.median_us
+    assert d["budget"] == {"seconds": 10.0, "operations": 2000}
+
+
+def test_probe_operation_budget_is_respected(tree):
+    r = run_probe(str(tree), max_lifetime=LIFE, budget_ops=60, seed=1)
+    assert r.ops <= 60
+    assert r.unlink_status == "skipped"
+    assert any("budget" in n for n in r.notes)
+
+
+def test_probe_without_unlink(tree):
+    r = run_probe(str(tree), max_lifetime=LIFE, unlink=False, seed=1)
+    assert r.unlink_status == "skipped"
+    assert r.unlink.n == 0
+
+
+def test_scratch_must_be_on_the_store_filesystem(tree, tmp_path):
+    path, why = gcprobe.find_scratch(str(tree), "/proc")
+    assert path != "/proc"  # another filesystem: fall back to the store's parent
+    assert path == str(tree.parent)
+    assert "parent" in why

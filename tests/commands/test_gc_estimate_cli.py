@@ -1,0 +1,157 @@
+"""`sessdiag gc-estimate` as users run it: contract fields, exact counts, findings, errors."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from sessdiag.analysis import gcprobe
+from sessdiag.fixtures import FixtureSpec, make_tree
+
+LIFE = 30 * 86400
+SPEC = dict(profile="beego-file", sessions=600, seed=3, max_lifetime=LIFE,
+            expired_fraction=0.5, age_max=90 * 86400, empty_fraction=1.0, symlinks=2,
+            foreign=4, misplaced=1)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gcest") / "tmp"
+    now = int(time.time())
+    exp = make_tree(str(root), FixtureSpec.from_mapping({**SPEC, "now": now}))
+    # Ground truth for beego's walk, computed from the tree itself.
+    files = dirs = old_other = 0
+    for d, subdirs, names in os.walk(root):
+        dirs += 1
+        # os.walk lists a symlink to a directory among the subdirectories (and skips it).
+        for n in names + [s for s in subdirs if os.path.islink(os.path.join(d, s))]:
+            files += 1
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            is_session = len(n) == 32 and d.endswith(f"/{n[0]}/{n[1]}") and not os.path.islink(p)
+            if not is_session and int(st.st_mtime) < now - LIFE:
+                old_other += 1
+    return root, exp, {"files": files, "dirs": dirs, "old_other": old_other, "now": now}
+
+
+def _one_line_error(res, code: int) -> None:
+    assert res.code == code, (res.code, res.err)
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sessdiag: error: "), res.err
+    assert res.out == ""
+
+
+def test_json_carries_the_contract_fields(cli, tree):
+    root, exp, truth = tree
+    res = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--now", truth["now"],
+              "--seed", "1", "--request-rate", "3", "--what-if-age", "7d",
+              "--assume-latency", "5ms", "--gc-interval", "30d")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert set(r) >= {"seconds", "files", "dirs", "expired", "stat_latency_us", "model"}
+    assert r["schema"] == "sessdiag.gc-estimate/1"
+    assert r["files"] == truth["files"]
+    assert r["dirs"] == truth["dirs"]
+    assert r["expired_sessions"] == exp["expired"]
+    assert r["old_non_sessions"] == truth["old_other"]
+    assert r["expired"] == exp["expired"] + truth["old_other"]
+    assert r["model"] == "beego-walk/probed"
+    assert r["stat_latency_us"] == r["probe"]["lstat"]["median_us"]
+    assert r["probe"]["operations"] <= 2000 and r["probe"]["seconds"] < 2.5
+    lo, hi = r["range_s"]
+    assert 0 < lo <= r["seconds"] <= hi
+    assert r["seconds"] == pytest.approx(sum(r["breakdown"].values()), abs=0.01)
+    assert r["requests"]["queued"] == pytest.approx(3 * r["seconds"], abs=0.1)
+    assert r["recurrence"]["gc_interval_s"] == LIFE
+    kinds = [(w["kind"], w.get("age_s"), w.get("latency_s")) for w in r["what_if"]]
+    assert ("prune", 7 * 86400, None) in kinds and ("prune", LIFE, None) in kinds
+    assert ("latency", None, 0.005) in kinds
+    pruned = next(w for w in r["what_if"] if w.get("age_s") == LIFE)
+    # Pruned to the lifetime: the expired sessions are gone, old foreign files remain.
+    assert pruned["files"] == truth["files"] - exp["expired"]
+    assert pruned["deletions"] == truth["old_other"]
+    assert pruned["seconds"] < r["seconds"]
+    nfs = next(w for w in r["what_if"] if w["kind"] == "latency")
+    assert nfs["seconds"] > (truth["files"] + truth["dirs"]) * 0.005
+    assert any("non-session entries older" in f for f in r["findings"])
+
+
+def test_static_model_without_probe(cli, tree):
+    root, _, truth = tree
+    res = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--no-probe")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["model"] == "beego-walk/static-ext4-warm"
+    assert r["probe"] is None
+    assert r["files"] == truth["files"]
+
+
+def test_human_view(cli, tree):
+    root, _, _ = tree
+    res = cli("gc-estimate", root, "--max-lifetime", "30d", "--no-unlink-probe",
+              "--request-rate", "2")
+    assert res.code == 0, res.err
+    assert "GC stall" in res.out and "what if" in res.out
+    assert "requests queue" in res.out
+
+
+def test_symlinked_root_walks_nothing(cli, tree, tmp_path):
+    root, _, truth = tree
+    link = tmp_path / "link"
+    os.symlink(root, link)
+    old = truth["now"] - LIFE - 86400
+    os.utime(link, (old, old), follow_symlinks=False)
+    res = cli("gc-estimate", link, "--json", "--max-lifetime", "30d", "--no-unlink-probe")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["walks_nothing"] is True
+    assert r["seconds"] < 0.01
+    assert r["if_walked"]["seconds"] > r["seconds"]
+    text = " ".join(r["findings"])
+    assert "walks nothing" in text and "deletes the link itself" in text
+    # With a trailing slash beego's Walk goes through the link.
+    r2 = cli("gc-estimate", f"{link}/", "--json", "--max-lifetime", "30d",
+             "--no-unlink-probe").json()
+    assert r2["walks_nothing"] is False and r2["files"] == truth["files"]
+
+
+def test_cold_without_dropping_caches_gives_the_bound(cli, tree, monkeypatch):
+    root, _, _ = tree
+    monkeypatch.setattr(gcprobe, "drop_caches", lambda: "cannot drop caches: needs root")
+    r = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--cold",
+            "--no-unlink-probe").json()
+    assert r["cache"] == "warm"
+    lo, hi = r["cold_bound_s"]
+    assert lo == pytest.approx(1.4 * r["seconds"], rel=0.01) and hi > lo
+    assert any("needs root" in n for n in r["notes"])
+
+
+def test_app_conf_sets_the_lifetime(cli, tree, tmp_path):
+    root, _, _ = tree
+    conf = tmp_path / "app.conf"
+    conf.write_text("appname = casdoor\nsessionGCMaxLifetime = 2592000\n")
+    r = cli("gc-estimate", root, "--json", "--app-conf", conf, "--no-probe").json()
+    assert r["max_lifetime_s"] == LIFE
+
+
+@pytest.mark.parametrize("args", [
+    ("--assume-latency", "fast"),
+    ("--assume-latency", "0ms"),
+    ("--gc-interval", "soon"),
+    ("--probe-budget", "0"),
+    ("--request-rate", "-1"),
+])
+def test_bad_flags_exit_2(cli, tree, args):
+    root, _, _ = tree
+    _one_line_error(cli("gc-estimate", root, "--json", *args), 2)
+
+
+def test_missing_tree_and_php_tree_exit_2(cli, tmp_path):
+    _one_line_error(cli("gc-estimate", tmp_path / "nope", "--json"), 2)
+    php = tmp_path / "php"
+    make_tree(str(php), FixtureSpec.from_mapping(dict(profile="php-files", sessions=20)))
+    res = cli("gc-estimate", php, "--json")
+    _one_line_error(res, 2)
+    assert "php-files" in res.err

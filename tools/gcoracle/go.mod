@@ -1,0 +1,3 @@
+module sessdiag/tools/gcoracle
+
+go 1.19

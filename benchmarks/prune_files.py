@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""`find -mmin +N -delete` vs `sessdiag prune --apply` on identical beego trees, same run.
+
+    python benchmarks/prune_files.py --files 500000 --runs 1
+    python benchmarks/prune_files.py --files 50000 --variant default --variant direct \\
+        --variant threads
+    python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1   # via tools/slowfs
+
+Each run builds fresh trees in one pass (ROOT/s/i/sid, 32-hex sids, 20-byte empty beego
+sessions, last access uniform over 60 days, so ~50 % are older than the 30-day cutoff); the
+copies get the same names and the same mtimes. The page cache is warmed with `du -s` on each
+copy, then `find COPY -type f -mmin +43200 -delete` and each sessdiag variant run one after
+the other, alternating which goes first. Prints wall times, files deleted and ratios.
+
+Variants: default (processes on local disks, verified rename), direct (--direct-unlink),
+threads (--workers threads), serial (--jobs 1), or any "name=--flag,--flag" string.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from sessdiag.fixtures import BEEGO_EMPTY, HEX
+
+DAY = 86400
+MAX_AGE_DAYS = 30
+FUSE_OPS = ("getattr", "readdir", "unlink", "rename", "link")
+VARIANTS = {
+    "default": [],
+    "direct": ["--direct-unlink"],
+    "threads": ["--workers", "threads"],
+    "serial": ["--jobs", "1"],
+}
+
+
+def build(roots: list[str], n: int, seed: int) -> int:
+    """Write the same n sessions into every root; returns how many are older than 30 days."""
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+        for a in HEX:
+            for b in HEX:
+                os.makedirs(os.path.join(root, a, b))
+    rnd = random.Random(seed)
+    now = time.time()
+    old = 0
+    for _ in range(n):
+        sid = f"{rnd.getrandbits(128):032x}"
+        age = rnd.random() * 60 * DAY
+        # Keep clear of the cutoff so find's whole-minute rounding cannot disagree with us.
+        if abs(age - MAX_AGE_DAYS * DAY) < 3 * 3600:
+            age += 6 * 3600
+        old += age > MAX_AGE_DAYS * DAY
+        mtime = now - age
+        for root in roots:
+            path = f"{root}/{sid[0]}/{sid[1]}/{sid}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, BEEGO_EMPTY)
+            os.close(fd)
+            os.utime(path, (mtime, mtime))
+    return old
+
+
+def count_files(root: str) -> int:
+    return sum(len(files) for _d, _s, files in os.walk(root))
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])}… failed ({proc.returncode}): "
+                         f"{proc.stderr.decode()[-800:]}")
+    return elapsed
+
+
+def prune_cmd(root: str, flags: list[str]) -> list[str]:
+    return [sys.executable, "-m", "sessdiag", "prune", root, "--max-age", f"{MAX_AGE_DAYS}d",
+            "--profile", "beego-file", "--apply", "--quiet", *flags]
+
+
+def find_cmd(root: str) -> list[str]:
+    return ["find", root, "-type", "f", "-mmin", f"+{MAX_AGE_DAYS * 1440}", "-delete"]
+
+
+def parse_variant(spec: str) -> tuple[str, list[str]]:
+    if spec in VARIANTS:
+        return spec, VARIANTS[spec]
+    name, _, flags = spec.partition("=")
+    return name, [f for f in flags.split(",") if f]
+
+
+def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -> None:
+    base = args.dir
+    times: dict[str, list[float]] = {"find -delete": []}
+    for name, _ in variants:
+        times[f"prune {name}"] = []
+    for run in range(args.runs):
+        roots = {"find -delete": f"{base}/find"}
+        for name, _ in variants:
+            roots[f"prune {name}"] = f"{base}/prune-{name}"
+        t0 = time.perf_counter()
+        old = build(list(roots.values()), args.files, args.seed + run)
+        print(f"run {run + 1}: built {len(roots)} x {args.files:,} files "
+              f"({old:,} older than {MAX_AGE_DAYS} d) in {time.perf_counter() - t0:.0f}s",
+              file=sys.stderr)
+        order = list(roots)
+        if (run + args.reverse_first) % 2:
+            order.reverse()
+        for label in order:
+            root = roots[label]
+            subprocess.run(["sync"], check=False)
+            subprocess.run(["du", "-s", root], stdout=subprocess.DEVNULL, check=True)
+            if label == "find -delete":
+                cmd = find_cmd(root)
+            else:
+                flags = dict(variants)[label.removeprefix("prune ")]
+                cmd = prune_cmd(root, flags)
+            t = timed(cmd)
+            left = count_files(root)
+            times[label].append(t)
+            print(f"  {label:<22} {t:8.2f}s  deleted {args.files - left:,} "
+                  f"(left {left:,})", file=sys.stderr)
+            if args.files - left != old:
+                print(f"  WARNING: {label} deleted {args.files - left:,}, expected {old:,}",
+                      file=sys.stderr)
+        for root in roots.values():
+            shutil.rmtree(root, ignore_errors=True)
+    report(f"{args.files:,} files, ~50 % expired, local disk ({_fstype(base)}), "
+           f"{os.cpu_count()} cores, {args.runs} run(s)", times)
+
+
+def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -> None:
+    slowfs_dir = os.path.join(os.path.dirname(__file__), "..", "tools", "slowfs")
+    if not os.path.exists(os.path.join(slowfs_dir, "slowfs.py")):
+        raise SystemExit("tools/slowfs/slowfs.py is not there: no FUSE mode")
+    sys.path.insert(0, slowfs_dir)
+    from slowfs import fuse_available, mount_slowfs  # type: ignore[import-not-found]
+
+    why = fuse_available()
+    if why:
+        raise SystemExit(f"cannot mount slowfs: {why}")
+    base = args.dir
+    times: dict[str, list[float]] = {"find -delete": []}
+    for name, _ in variants:
+        times[f"prune {name}"] = []
+    for run in range(args.runs):
+        labels = ["find -delete"] + [f"prune {n}" for n, _ in variants]
+        srcs = {label: f"{base}/src{i}" for i, label in enumerate(labels)}
+        old = build(list(srcs.values()), args.files, args.seed + run)
+        print(f"run {run + 1}: built {len(srcs)} x {args.files:,} files ({old:,} old)",
+              file=sys.stderr)
+        for label in (labels if (run + args.reverse_first) % 2 == 0 else labels[::-1]):
+            mnt = f"{base}/mnt"
+            os.makedirs(mnt, exist_ok=True)
+            # rename and link are delayed too: the verified protocol uses them, find does not.
+            with mount_slowfs(srcs[label], mnt, delay_ms=args.fuse_delay_ms,
+                              ops=FUSE_OPS) as fs:
+                if label == "find -delete":
+                    cmd = find_cmd(mnt)
+                else:
+                    flags = dict(variants)[label.removeprefix("prune ")]
+                    cmd = prune_cmd(mnt, flags)
+                t = timed(cmd)
+                ops = fs.stats().get("ops", {})
+            left = count_files(srcs[label])
+            times[label].append(t)
+            print(f"  {label:<22} {t:8.2f}s  deleted {args.files - left:,} (left {left:,}); "
+                  f"fuse ops {dict(sorted(ops.items()))}", file=sys.stderr)
+        for src in srcs.values():
+            shutil.rmtree(src, ignore_errors=True)
+    report(f"{args.files:,} files on slowfs (FUSE, {args.fuse_delay_ms} ms per "
+           f"{'/'.join(FUSE_OPS)}), "
+           f"{args.runs} run(s)", times)
+
+
+def _fstype(path: str) -> str:
+    try:
+        out = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", path], capture_output=True,
+                             text=True, check=False).stdout.strip()
+        return out or "?"
+    except OSError:
+        return "?"
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    find = statistics.median(times["find -delete"])
+    print(f"\n{title}")
+    print(f"{'command':<24}{'median s':>10}{'min s':>10}{'x find':>9}")
+    for label, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{label:<24}{med:>10.2f}{min(ts):>10.2f}{med / find:>9.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", default="/tmp/sessdiag-bench/prune")
+    ap.add_argument("--files", type=int, default=500_000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--variant", action="append", default=None,
+                    help="default, direct, threads, serial or name=--flag,--flag (repeatable)")
+    ap.add_argument("--reverse-first", action="store_true",
+                    help="start with the prune variants and time find last")
+    ap.add_argument("--fuse-delay-ms", type=float, default=None,
+                    help="run on tools/slowfs mounts with this delay per operation")
+    args = ap.parse_args()
+    variants = [parse_variant(v) for v in (args.variant or ["default"])]
+    os.makedirs(args.dir, exist_ok=True)
+    if args.fuse_delay_ms is not None:
+        fuse_runs(args, variants)
+    else:
+        local_runs(args, variants)
+
+
+if __name__ == "__main__":
+    main()

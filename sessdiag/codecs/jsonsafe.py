@@ -1,0 +1,97 @@
+"""JSON with limits: size and nesting are checked before the stdlib parser runs.
+
+Values come back typed like every decoder here: ``string``, ``int``, ``float``, ``bool``,
+``null``, ``array``, ``object``; an object carrying Jackson's ``"@class"`` (Spring Session's
+``GenericJackson2JsonRedisSerializer``) takes that class as its type, and Jackson's wrapper
+arrays ``["java.util.ArrayList", [...]]`` / ``["java.lang.Long", 5]`` are unwrapped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from sessdiag.errors import DecodeError
+
+MAX_DEPTH: Final = 256
+DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
+_STRUCT = re.compile(rb'[\[\]{}"\\]')
+_JAVA_CLASS = re.compile(r"^(java|javax|org|com|net|io)\.[A-Za-z0-9_.$]+$")
+
+
+def check_depth(data: bytes, limit: int = MAX_DEPTH) -> None:
+    """Nesting of brackets outside strings, without recursion; DecodeError beyond `limit`."""
+    depth = 0
+    in_str = False
+    esc = False
+    for m in _STRUCT.finditer(data):
+        c = m.group()
+        if in_str:
+            if esc:
+                esc = False
+                continue
+            if c == b"\\":
+                # An escape only matters when it directly precedes the next structural byte.
+                esc = m.end() < len(data) and data[m.end():m.end() + 1] in (b'"', b"\\")
+                continue
+            if c == b'"':
+                in_str = False
+            continue
+        if c == b'"':
+            in_str = True
+        elif c in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise DecodeError("nesting too deep", m.start())
+        elif c in (b"]", b"}"):
+            depth -= 1
+
+
+def loads(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    if len(data) > max_size:
+        raise DecodeError(f"value larger than {max_size} bytes", 0)
+    check_depth(data)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        pos = getattr(exc, "pos", 0) or 0
+        raise DecodeError(f"bad JSON: {getattr(exc, 'msg', exc)}", pos) from exc
+
+
+def typed(v: Any, depth: int = 0) -> dict:
+    if depth > MAX_DEPTH:
+        raise DecodeError("nesting too deep", 0)
+    if v is None:
+        return {"type": "null", "value": None}
+    if isinstance(v, bool):
+        return {"type": "bool", "value": v}
+    if isinstance(v, int):
+        return {"type": "int", "value": v}
+    if isinstance(v, float):
+        return {"type": "float", "value": v if v == v and abs(v) != float("inf") else str(v)}
+    if isinstance(v, str):
+        return {"type": "string", "value": v}
+    if isinstance(v, list):
+        if (len(v) == 2 and isinstance(v[0], str) and _JAVA_CLASS.match(v[0])
+                and not isinstance(v[1], dict)):
+            inner = typed(v[1], depth + 1)
+            return {"type": v[0], "value": inner["value"]}
+        return {"type": "array", "value": [typed(x, depth + 1) for x in v]}
+    if isinstance(v, dict):
+        cls = v.get("@class") if isinstance(v.get("@class"), str) else None
+        return {"type": cls or "object",
+                "value": {k: typed(x, depth + 1) for k, x in v.items() if k != "@class"}}
+    return {"type": type(v).__name__, "value": str(v)}
+
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> dict:
+    return typed(loads(data, max_size=max_size))
+
+
+def decode_session(data: bytes) -> list[dict]:
+    """A JSON object -> [{"key": typed, "value": typed}]."""
+    v = loads(data)
+    if not isinstance(v, dict):
+        raise DecodeError("JSON value is not an object", 0)
+    return [{"key": {"type": "string", "value": k}, "value": typed(x)} for k, x in v.items()]

@@ -1,0 +1,122 @@
+"""`sessdiag inspect redis://… KEY`: one session key decoded, read-only.
+
+KEY is a full key name, or a bare session id tried under each framework's default prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sessdiag.errors import DecodeError, UsageError
+from sessdiag.stores.redis import profiles as P
+from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError
+from sessdiag.stores.redis.target import parse_target
+from sessdiag.stores.redis.topology import discover
+
+INSPECT_SCHEMA = "sessdiag.inspect/1"
+MAX_INSPECT = 64 * 1024 * 1024
+DEFAULT_PREFIXES = ("spring:session:sessions:", "sess:", "session:", "PHPREDIS_SESSION:",
+                    ":1:django.contrib.sessions.cache", ":1:django.contrib.sessions.cached_db",
+                    "")
+
+
+def _iso_ms(v: int | None) -> str | None:
+    if v is None:
+        return None
+    try:
+        return datetime.fromtimestamp(v / 1000, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def inspect_redis(url: str, key: str, *, password_env: str | None = None,
+                  profile: str | None = None) -> dict:
+    if not key or "\n" in key or len(key) > 4096:
+        raise UsageError(f"not a key: {key[:40]!r}")
+    target = parse_target(url, password_env)
+    conn = RedisConn(target)
+    conns = [conn]
+    try:
+        topo, _, _ = discover(conn)
+
+        def on_node(k: bytes) -> RedisConn:
+            if not topo.cluster:
+                return conn
+            n = topo.nodes[topo.owner(k)]
+            c = RedisConn(target.node(n.host, n.port))
+            conns.append(c)
+            return c
+
+        candidates = [key.encode()] + [(p + key).encode() for p in DEFAULT_PREFIXES
+                                       if p and not key.startswith(p)]
+        for k in candidates:
+            c = on_node(k)
+            typ = c.call("TYPE", k)
+            if typ != b"none":
+                return _decode_key(c, k, typ.decode(), target.location, profile)  # type: ignore[union-attr]
+        raise UsageError(f"no key {key!r} in {target.location} (also tried the default "
+                         "prefixes of each framework)")
+    except CommandRefused as exc:
+        raise UsageError(f"{target.location}: {exc}") from exc
+    finally:
+        for c in conns:
+            c.close()
+
+
+def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | None) -> dict:
+    kind, prof, ns = P.classify(k)
+    pttl = c.call("PTTL", k)
+    out: dict[str, Any] = {"schema": INSPECT_SCHEMA, "sid": _sid(k, ns),
+                           "key": k.decode("utf-8", "replace"), "location": location,
+                           "type": typ, "ttl_s": (pttl / 1000 if isinstance(pttl, int)
+                                                  and pttl >= 0 else None)}
+    if typ == "hash":
+        flat = c.call("HGETALL", k)
+        assert isinstance(flat, list)
+        out["profile"] = profile or ("spring-session" if kind == P.SPRING else "generic")
+        out["namespace"] = ns
+        out["size"] = sum(map(len, flat))
+        try:
+            entries = P.decode_spring_hash(flat)
+        except DecodeError as exc:
+            raise UsageError(f"{out['key']}: not a decodable session: {exc}") from exc
+        f = P.SpringFacts(flat)
+        out.update({"format": f.fmt, "created": _iso_ms(f.created_ms),
+                    "last_access": _iso_ms(f.last_ms), "max_inactive_s": f.max_inactive,
+                    "never_reused": f.created_ms is not None and f.created_ms == f.last_ms})
+        out["empty"] = f.empty
+        out["entries"] = entries
+        return out
+    if typ != "string":
+        raise UsageError(f"{out['key']} is a {typ}, not a session (hash or string)")
+    n = c.call("STRLEN", k)
+    if isinstance(n, int) and n > MAX_INSPECT:
+        raise UsageError(f"{out['key']} holds {n} bytes, more than any session should")
+    v = c.call("GET", k)
+    if isinstance(v, ReplyError) or not isinstance(v, bytes):
+        raise UsageError(f"{out['key']}: cannot read the value")
+    fmt = P.sniff(v)
+    if kind == P.UNKNOWN:
+        prof = "generic"
+        ns = P.namespace_of(k)
+    out.update({"profile": profile or prof, "namespace": ns, "size": len(v), "format": fmt})
+    try:
+        entries = P.decode_string_session(v, fmt)
+    except DecodeError as exc:
+        raise UsageError(f"{out['key']}: not a valid {out['profile']} session payload "
+                         f"({fmt}): {exc}") from exc
+    empty = P.string_empty(out["profile"], v, entries)
+    out["empty"] = bool(empty)
+    if out["profile"] == "connect-redis" and fmt == "json":
+        cf = P.CookieFacts(v)
+        out["cookie_expires"] = _iso_ms(int(cf.expires * 1000)) if cf.expires else None
+        out["original_max_age_s"] = cf.original_max_age
+    out["entries"] = entries
+    return out
+
+
+def _sid(k: bytes, ns: str) -> str:
+    s = k.decode("utf-8", "replace")
+    i = s.rfind(":")
+    return s[i + 1:] if i >= 0 else s

@@ -1,0 +1,150 @@
+"""A minimal, read-only RESP2 client: one socket, pipelines of raw commands, hiredis parsing.
+
+Why not redis-py's pipeline: a scan sends millions of tiny commands, and redis-py's per-command
+Python overhead (command objects, response callbacks) dominates. Here a pipeline is one
+``sendall`` of pre-packed commands and one loop of ``hiredis.Reader.gets``; error replies come
+back as values (``hiredis.ReplyError``) so one refused command never aborts a batch.
+
+Only the commands the caller gives are ever sent; the connection handshake is ``AUTH`` (when a
+password is set) and ``SELECT`` (db ≠ 0), nothing else (no CLIENT SETINFO, no HELLO), so an
+ACL user restricted to read commands can run a scan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Sequence
+
+import hiredis
+
+from sessdiag.errors import TargetUnreadable
+from sessdiag.stores.redis.target import RedisTarget
+
+ReplyError = hiredis.ReplyError
+_pack = hiredis.pack_command
+RECV = 1 << 20
+
+
+class RedisConn:
+    def __init__(self, target: RedisTarget, timeout: float = 30.0) -> None:
+        self.target = target
+        self.location = target.location
+        self.commands = 0
+        self.sock = self._open(target, timeout)
+        self.reader = hiredis.Reader()
+        if target.password is not None:
+            args = ["AUTH", target.username, target.password] if target.username else [
+                "AUTH", target.password]
+            r = self.pipeline([args])[0]
+            if isinstance(r, ReplyError):
+                self.close()
+                raise TargetUnreadable(f"{self.location}: authentication failed "
+                                       f"({_first_word(r)})")
+        if target.db:
+            r = self.pipeline([["SELECT", str(target.db)]])[0]
+            if isinstance(r, ReplyError):
+                self.close()
+                raise TargetUnreadable(f"{self.location}: cannot select db {target.db}: "
+                                       f"{_safe(r)}")
+
+    def _open(self, t: RedisTarget, timeout: float) -> socket.socket:
+        try:
+            if t.scheme == "unix":
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(timeout)
+                s.connect(t.path or "")
+            else:
+                s = socket.create_connection((t.host, t.port), timeout=timeout)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if t.scheme == "rediss":
+                    ctx = ssl.create_default_context(cafile=t.tls_ca)
+                    if not t.tls_verify:
+                        ctx.check_hostname = False
+                        ctx.verify_mode = ssl.CERT_NONE
+                    s = ctx.wrap_socket(s, server_hostname=t.host)
+        except FileNotFoundError as exc:
+            raise TargetUnreadable(f"{t.location}: no such socket") from exc
+        except ssl.SSLError as exc:
+            raise TargetUnreadable(f"{t.location}: TLS handshake failed: {exc.reason}") from exc
+        except OSError as exc:
+            raise TargetUnreadable(f"{t.location}: Redis unreachable "
+                                   f"({exc.strerror or type(exc).__name__})") from exc
+        return s
+
+    def pipeline(self, cmds: Sequence[Sequence[str | bytes | int]]) -> list:
+        """Send every command, then read as many replies. Errors are returned, not raised."""
+        if not cmds:
+            return []
+        self.send(cmds)
+        return self.read(len(cmds))
+
+    def send(self, cmds: Sequence[Sequence[str | bytes | int]]) -> None:
+        """Send a pipeline without waiting (replies are read, in order, with `read`)."""
+        self.commands += len(cmds)
+        try:
+            self.sock.sendall(b"".join([_pack(tuple(c)) for c in cmds]))
+        except TimeoutError as exc:
+            raise TargetUnreadable(f"{self.location}: Redis did not answer in time") from exc
+        except OSError as exc:
+            raise TargetUnreadable(f"{self.location}: connection lost "
+                                   f"({exc.strerror or type(exc).__name__})") from exc
+
+    def read(self, n: int) -> list:
+        """The next `n` replies."""
+        try:
+            out = []
+            gets = self.reader.gets
+            while len(out) < n:
+                r = gets()
+                if r is False:
+                    chunk = self.sock.recv(RECV)
+                    if not chunk:
+                        raise TargetUnreadable(f"{self.location}: connection closed by server")
+                    self.reader.feed(chunk)
+                    continue
+                out.append(r)
+            return out
+        except TimeoutError as exc:
+            raise TargetUnreadable(f"{self.location}: Redis did not answer in time") from exc
+        except (ConnectionError, OSError) as exc:
+            raise TargetUnreadable(f"{self.location}: connection lost "
+                                   f"({exc.strerror or type(exc).__name__})") from exc
+        except hiredis.ProtocolError as exc:
+            raise TargetUnreadable(f"{self.location}: not a Redis server (protocol error)") from exc
+
+    def call(self, *args: str | bytes | int) -> object:
+        r = self.pipeline([args])[0]
+        if isinstance(r, ReplyError):
+            raise CommandRefused(str(args[0]), r)
+        return r
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class CommandRefused(Exception):
+    def __init__(self, command: str, reply: Exception) -> None:
+        super().__init__(f"{command}: {_safe(reply)}")
+        self.command = command
+        self.reply = reply
+
+    @property
+    def denied(self) -> bool:
+        return is_denied(self.reply)
+
+
+def is_denied(reply: object) -> bool:
+    s = str(reply)
+    return s.startswith(("NOPERM", "ERR unknown command", "ERR unknown subcommand")) or (
+        "not allowed" in s or "has no permissions" in s or "disabled" in s)
+
+
+def _first_word(r: object) -> str:
+    return str(r).split(" ", 1)[0] or "error"
+
+
+def _safe(r: object) -> str:
+    return " ".join(str(r).split())[:200]

@@ -1,0 +1,123 @@
+"""Pickles inspected by opcode: real pickles of every protocol, and payloads that must not run."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime
+import decimal
+import os
+import pickle
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sessdiag.codecs import pickleinspect as pi
+from sessdiag.errors import DecodeError
+
+# frameworks.md A4/A5, verified locally: Flask-Session 0.5 and Django's bytes.
+FLASK_EMPTY = bytes.fromhex("80049512000000000000007d948c0a5f7065726d616e656e749488732e")
+DJANGO_AUTH = (b"\x80\x05\x95\x18\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\r_auth_user_id\x94"
+               b"\x8c\x011\x94s.")
+
+
+def plain(t):  # type: ignore[no-untyped-def]
+    v = t["value"]
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict) and t["type"] == "dict":
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
+def test_framework_bytes() -> None:
+    assert pi.decode_session(FLASK_EMPTY) == [
+        {"key": {"type": "str", "value": "_permanent"}, "value": {"type": "bool", "value": True}}]
+    assert pi.decode_session(DJANGO_AUTH)[0]["value"] == {"type": "str", "value": "1"}
+
+
+@pytest.mark.parametrize("proto", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_protocol(proto: int) -> None:
+    d = {"uid": 42, "neg": -7, "big": 2**80, "name": "bob", "f": 1.5, "none": None,
+         "flags": [True, False], "t": (1, "a"), "b": b"\x00\xff", "nested": {"k": ["v"]},
+         "set": {3}, "when": datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
+         "dec": decimal.Decimal("1.10"), "id": uuid.UUID(int=5),
+         "od": collections.OrderedDict(a=1)}
+    out = {e["key"]["value"]: e["value"] for e in pi.decode_session(pickle.dumps(d, proto))}
+    assert plain(out["uid"]) == 42 and plain(out["neg"]) == -7 and plain(out["big"]) == 2**80
+    assert plain(out["name"]) == "bob" and plain(out["f"]) == 1.5 and out["none"]["value"] is None
+    assert plain(out["flags"]) == [True, False] and plain(out["t"]) == [1, "a"]
+    assert plain(out["nested"]) == {"k": ["v"]} and out["set"]["type"] == "set"
+    assert out["when"] == {"type": "datetime.datetime", "value": "2024-01-02T03:04:05.000006"}
+    assert out["dec"]["type"] == "decimal.Decimal" and out["id"]["type"] == "uuid.UUID"
+
+
+class Thing:
+    def __init__(self) -> None:
+        self.a = 1
+
+
+def test_application_objects_shown_not_built() -> None:
+    out = pi.decode_session(pickle.dumps({"t": Thing()}, 4))[0]["value"]
+    assert out["type"] == f"{__name__}.Thing"
+    assert out["value"]["state"]["value"]["a"]["value"] == 1
+
+
+class Reduce:
+    def __init__(self, fn, arg) -> None:  # type: ignore[no-untyped-def]
+        self.fn, self.arg = fn, arg
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (self.fn, (self.arg,))
+
+
+@pytest.mark.parametrize("proto", [0, 2, 4, 5])
+def test_reduce_of_os_system_is_refused_and_never_runs(proto: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "ran"
+    payload = pickle.dumps({"x": Reduce(os.system, f"touch {marker}")}, proto)
+    with pytest.raises(DecodeError, match=r"would call (posix|os)\.system"):
+        pi.decode_session(payload)
+    with pytest.raises(DecodeError):
+        pi.decode(payload)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("fn", [eval, exec, __import__, getattr])
+def test_other_callables_refused(fn) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DecodeError, match="would call builtins"):
+        pi.decode_session(pickle.dumps({"x": Reduce(fn, "1")}, 4))
+
+
+def test_malformed() -> None:
+    for raw in (b"", b"\x80\x04", FLASK_EMPTY[:-1],
+                b"\x80\x04\x8d" + (1 << 62).to_bytes(8, "little"),
+                b"\x80\x04X\xff\xff\xff\x7fab.", b"\x80\x04h\x09.", b"\x80\x04s.",
+                b"\x80\x04K\x01."):
+        with pytest.raises(DecodeError):
+            pi.decode_session(raw)
+
+
+def test_memo_fan_out_is_bounded() -> None:
+    # A list reused by memo 10^4 times at each of 3 levels: 10^12 nodes if expanded.
+    inner = list(range(10_000))
+    mid = [inner] * 10_000
+    with pytest.raises(DecodeError, match="budget"):
+        pi.decode(pickle.dumps([mid] * 10_000, 4))
+
+
+def test_deep_nesting() -> None:
+    # EMPTY_LIST x N then APPEND x N-1: lists nested N deep, built by hand (pickle.dumps
+    # itself recurses too deep for this).
+    n = 5000
+    with pytest.raises(DecodeError, match="deep"):
+        pi.decode(b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".")
+    assert pi.decode(b"\x80\x02" + b"]" * 130 + b"a" * 129 + b".")["type"] == "list"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_crash(raw: bytes) -> None:
+    with contextlib.suppress(DecodeError):
+        pi.decode(b"\x80\x04" + raw)

@@ -1,0 +1,72 @@
+"""Key fingerprints (frameworks.md table A8) and value sniffing."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessdiag.codecs.gob import EMPTY_SESSION
+from sessdiag.stores.redis import profiles as P
+
+UUID = "0b8a0e5e-2d4e-4f5b-9a3c-6f1d2e3c4b5a"
+IDX = ("org.springframework.session.FindByIndexNameSessionRepository"
+       ".PRINCIPAL_NAME_INDEX_NAME")
+
+
+@pytest.mark.parametrize(("key", "kind", "profile", "ns"), [
+    (f"spring:session:sessions:{UUID}", P.SPRING, "spring-session", "spring:session"),
+    (f"myapp:sessions:{UUID}", P.SPRING, "spring-session", "myapp"),
+    (f"spring:session:myapp:sessions:{UUID}", P.SPRING, "spring-session", "spring:session:myapp"),
+    (f"spring:session:sessions:expires:{UUID}", P.SHADOW, "spring-session", "spring:session"),
+    ("spring:session:expirations:1404360060000", P.EXPIRATIONS, "spring-session",
+     "spring:session"),
+    (f"spring:session:index:{IDX}:alice", P.INDEX, "spring-session", "spring:session"),
+    ("spring:session:sessions:expirations", P.SPRING_ZSET, "spring-session", "spring:session"),
+    (f"spring:session:sessions:{UUID}:idx", P.SPRING_OTHER, "spring-session", "spring:session"),
+    ("sess:" + "A" * 32, P.STRING, "connect-redis", "sess"),
+    ("myapp:sess:" + "b-_" * 10 + "xy", P.STRING, "connect-redis", "myapp:sess"),
+    (f"session:{UUID}", P.STRING, "flask-session", "session"),
+    ("session:" + "a" * 43, P.STRING, "flask-session", "session"),
+    (":1:django.contrib.sessions.cache" + "k" * 32, P.STRING, "django-cache",
+     ":1:django.contrib.sessions.cache"),
+    ("pfx:2:django.contrib.sessions.cached_db" + "0" * 32, P.STRING, "django-cache",
+     "pfx:2:django.contrib.sessions.cached_db"),
+    ("PHPREDIS_SESSION:" + "a" * 26, P.STRING, "php-redis", "PHPREDIS_SESSION"),
+    ("PHPREDIS_CLUSTER_SESSION:" + "a" * 32, P.STRING, "php-redis", "PHPREDIS_CLUSTER_SESSION"),
+    ("myapp:session:2::" + "f" * 64, P.STRING, "rails-session", "myapp:session"),
+    ("2::" + "f" * 64, P.STRING, "rails-session", ""),
+    ("0123456789abcdef" * 2, P.STRING, "beego-redis", ""),
+    ("user:42", P.UNKNOWN, "", ""),
+    ("0123456789ABCDEF" * 2, P.UNKNOWN, "", ""),
+])
+def test_classify(key: str, kind: int, profile: str, ns: str) -> None:
+    assert P.classify(key.encode()) == (kind, profile, ns)
+
+
+@pytest.mark.parametrize(("value", "fmt"), [
+    (b"", "empty"), (b"\xac\xed\x00\x05t\x00\x01a", "jdk"), (EMPTY_SESSION, "gob"),
+    (b"\x80\x04\x95", "pickle"), (b"\x04\x08{\x00", "marshal"), (b'{"cookie":{}}', "json"),
+    (bytes.fromhex("81aa5f7065726d616e656e74c3"), "msgpack"), (b"uid|i:42;", "php"),
+    (b"a:1:{}", "php"), (b"hello", "other"),
+])
+def test_sniff(value: bytes, fmt: str) -> None:
+    assert P.sniff(value) == fmt
+
+
+def test_forced_profile_and_patterns() -> None:
+    assert P.forced_kind("php-redis", b"custom:abc") == (P.STRING, "php-redis", "custom")
+    assert P.forced_kind("spring-session-simple", b"x:y") == (P.SPRING, "spring-session", "x")
+    with pytest.raises(Exception, match="unknown profile"):
+        P.forced_kind("nope", b"k")
+    assert P.pattern_namespace("app:sess:*") == "app:sess"
+    assert P.pattern_namespace("*") == ""
+
+
+def test_emptiness() -> None:
+    assert P.string_empty("flask-session", bytes.fromhex(
+        "80049512000000000000007d948c0a5f7065726d616e656e749488732e"), None) is True
+    assert P.string_empty("php-redis", b"", None) is True
+    assert P.string_empty("php-redis", b"a|i:1;", None) is False
+    assert P.string_empty("beego-redis", EMPTY_SESSION, None) is True
+    rails = [{"key": {"value": "_csrf_token"}, "value": {}}]
+    assert P.string_empty("rails-session", b"x", rails) is True
+    assert P.string_empty("django-cache", b"\x80\x05}\x94.", None) is None  # decode to tell

@@ -1,0 +1,632 @@
+"""Orphan sessions per client: who creates sessions nobody presents back, and how fast.
+
+From access logs (`LogReader` rows) each request is attributed to a client key:
+
+- a response whose Set-Cookie carries a session id the request did not present *issues* that
+  session to the client;
+- a later request (from any client) that presents the id makes it *presented back*;
+- **orphans** = issued − presented back: sessions created for nobody.
+
+Memory stays bounded whatever the size of the logs:
+
+- Session ids are never kept as strings in the main table. `sessions` maps the 64-bit hash of
+  the cookie value (Python's SipHash of the bytes) to the issuing client's index, or to -1
+  once the session has been presented. Values are shared int objects, so an entry costs the
+  dict slot and one key int (≈65-90 bytes), against ≈170 for a 32-character id string. The
+  table keeps insertion (≈time) order; past `max_tracked` entries the oldest eighth is
+  retired (an unpresented one stays counted as an orphan; if it is presented later that
+  presentation counts as a session first seen in the logs), and the report says how many.
+- Per client: counters (active hours are counted as the client's clock hour changes, rows
+  being in time order), new sessions per hour (at most one entry per hour of log), running
+  gap statistics, and a *bottom-k* sample (by hash) of at most 2·`SAMPLE_K` unpresented
+  cookie values, used at the end to look orphans up in the store.
+  A presented session leaves its issuer's sample, so the sample is a uniform sample of the
+  client's orphans with a known inclusion probability; the store share is exact while a
+  client issued fewer than `SAMPLE_K` sessions and an unbiased estimate beyond.
+- At most `max_clients` client keys; later new keys are pooled under "(other clients)".
+
+The store join is a targeted lookup per sampled id: the id from the cookie (beego: the value;
+PHP: the value; Spring `SESSION`: base64 of the id; connect.sid: `s:<id>.<sig>`), validated
+against the layout's id pattern, then one `lstat` in its shard directory opened fd-relative
+with O_NOFOLLOW at every level. Redis stores plug in through `STORE_LOOKUPS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from itertools import islice
+
+from sessdiag.analysis import cadence
+from sessdiag.analysis.accesslog import (
+    DELETED,
+    PROFILE_COOKIES,
+    LogReader,
+    LogSpec,
+    Row,
+    unquote_cookie,
+)
+from sessdiag.analysis.races import RaceDetector
+from sessdiag.errors import UsageError
+
+SAMPLE_K = 2048
+MAX_TRACKED = 4_000_000
+MAX_CLIENTS = 200_000
+MAX_CLIENTS_SHOWN = 1000
+OTHER = b"(other clients)"
+DONE = -1
+
+# Client state: one list per client, indexed by these constants (a list beats attributes
+# in the per-line loop).
+(REQ, NOCK, ISSUED, PBACK, PRELOG, FIRST, LAST, HOUR_END, HOURS, IHOURS, SAMPLE, THR,
+ IDX, KEY, RACES, CLEARED, OPEN, G_LAST, G_N, G_MEAN, G_M2, LASTCK) = range(22)
+_THR_ALL = 1 << 63  # every hash is below it: sample everything
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def text(b: bytes | None) -> str | None:
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+class Attribution:
+    """Streaming per-client accounting of issued, presented and orphaned sessions."""
+
+    def __init__(self, *, race_window: float = 2.0, login_re: str | None = None,
+                 max_tracked: int = MAX_TRACKED, max_clients: int = MAX_CLIENTS,
+                 sample_k: int = SAMPLE_K) -> None:
+        self.clients: dict[bytes, list] = {}
+        self.by_idx: list[list] = []
+        self.sessions: dict[int, int] = {}
+        self.max_tracked = max(16, max_tracked)
+        self.max_clients = max_clients
+        self.sample_k = sample_k
+        self.retired = 0
+        self.retired_pending = 0
+        self.races = RaceDetector(race_window, login_re)
+        self.rows = 0
+
+    def _client(self, key: bytes, t: float) -> list:
+        if len(self.by_idx) >= self.max_clients:
+            # Pooled: the key is not stored, so memory stays bounded however many there are.
+            c = self.clients.get(OTHER)
+            if c is not None:
+                if t < c[FIRST]:
+                    c[FIRST] = t
+                return c
+            key = OTHER
+        idx = len(self.by_idx)
+        c = [0, 0, 0, 0, 0, t, t, 0.0, 0, {}, {}, _THR_ALL, idx, key, None, 0, None,
+             None, 0, 0.0, 0.0, None]
+        self.by_idx.append(c)
+        self.clients[key] = c
+        return c
+
+    def feed(self, rows: Iterable[Row]) -> None:
+        """The per-line loop. Kept flat: local names, list slots, no calls on the common path."""
+        clients = self.clients
+        cget = clients.get
+        sessions = self.sessions
+        sget = sessions.get
+        by_idx = self.by_idx
+        races = self.races
+        issue = self._issue
+        deleted = DELETED
+        window = races.window
+        n = 0
+        for key, t, req, status, ck, sc in rows:
+            n += 1
+            c = cget(key)
+            if c is None:
+                c = self._client(key, t)
+            c[REQ] += 1
+            if t > c[LAST]:
+                c[LAST] = t
+            elif t < c[FIRST]:
+                c[FIRST] = t
+            if t >= c[HOUR_END]:  # rows come in time order: count each new clock hour once
+                c[HOURS] += 1
+                c[HOUR_END] = (t // 3600 + 1) * 3600.0
+            if ck is None:
+                c[NOCK] += 1
+            else:
+                if ck != c[LASTCK]:  # a browser presents the same cookie again and again
+                    c[LASTCK] = ck
+                    hk = hash(ck)
+                    v = sget(hk)
+                    if v is None:
+                        sessions[hk] = DONE
+                        c[PRELOG] += 1
+                        if len(sessions) > self.max_tracked:
+                            self._retire()
+                    elif v != DONE:
+                        issuer = by_idx[v]
+                        issuer[PBACK] += 1
+                        sessions[hk] = DONE
+                        smp = issuer[SAMPLE]
+                        if hk in smp:
+                            del smp[hk]
+                cl = c[OPEN]
+                if cl is not None:
+                    if t - cl[1] > window:
+                        c[OPEN] = None
+                        if len(cl[2]) > 1:
+                            c[RACES] = races.close(c[KEY], c[RACES], cl, ck)
+                    elif len(cl[2]) > 1 and t >= cl[2][-1][0] and len(cl[3]) < 64:
+                        cl[3].append(ck)
+                rs = c[RACES]
+                if rs is not None:
+                    races.presented(c[KEY], rs, t, ck)
+                    if races.idle(rs):
+                        c[RACES] = None
+            if sc is not None and sc != ck:
+                if sc is deleted:
+                    c[CLEARED] += 1
+                else:
+                    issue(c, t, req, status, ck, sc)
+        self.rows += n
+
+    def _issue(self, c: list, t: float, req: bytes, status: bytes, ck: bytes | None,
+               sc: bytes) -> None:
+        sessions = self.sessions
+        hk = hash(sc)
+        if hk in sessions:
+            return  # an id seen before: the cookie re-sent, not a new session
+        sessions[hk] = c[IDX]
+        c[ISSUED] += 1
+        ih = c[IHOURS]
+        h = int(t // 3600)
+        ih[h] = ih.get(h, 0) + 1
+        last = c[G_LAST]
+        if last is not None:  # Welford's running mean/variance of the gaps
+            g = t - last
+            gn = c[G_N] = c[G_N] + 1
+            d = g - c[G_MEAN]
+            mean = c[G_MEAN] = c[G_MEAN] + d / gn
+            c[G_M2] += d * (g - mean)
+        c[G_LAST] = t
+        if hk < c[THR]:
+            smp = c[SAMPLE]
+            smp[hk] = sc
+            if len(smp) > 2 * self.sample_k:
+                keep = sorted(smp)[: self.sample_k]
+                c[SAMPLE] = {k: smp[k] for k in keep}
+                c[THR] = keep[-1] + 1
+        cl = c[OPEN]
+        if cl is not None:
+            if cl[0] == ck and t - cl[1] <= self.races.window:
+                cl[2].append((t, req, status, sc))
+                cl[3].clear()  # only cookies presented after the last issuance count
+            else:
+                if len(cl[2]) > 1:
+                    c[RACES] = self.races.close(c[KEY], c[RACES], cl)
+                c[OPEN] = [ck, t, [(t, req, status, sc)], []]
+        else:
+            c[OPEN] = [ck, t, [(t, req, status, sc)], []]
+        if len(sessions) > self.max_tracked:
+            self._retire()
+
+    def finish(self) -> None:
+        """End of the logs: close every open cluster on what was seen."""
+        for c in self.by_idx:
+            cl = c[OPEN]
+            if cl is not None:
+                c[OPEN] = None
+                if len(cl[2]) > 1:
+                    c[RACES] = self.races.close(c[KEY], c[RACES], cl)
+
+    def _retire(self) -> None:
+        """Drop the oldest eighth of the table (insertion order ≈ time order)."""
+        sessions = self.sessions
+        old = list(islice(iter(sessions), max(1, len(sessions) // 8)))
+        pending = 0
+        for hk in old:
+            if sessions.pop(hk) != DONE:
+                pending += 1
+        self.retired += len(old)
+        self.retired_pending += pending
+
+    # Results --------------------------------------------------------------------------------
+
+    def client_rows(self, lookup: StoreLookup | None, store_totals: dict | None) -> list[dict]:
+        out = []
+        for c in self.by_idx:
+            out.append(self._row(c, lookup, store_totals))
+        out.sort(key=lambda r: (-r["orphans"], -r["sessions"], -r["requests"], r["client"]))
+        return out
+
+    def _row(self, c: list, lookup: StoreLookup | None, totals: dict | None) -> dict:
+        orphans = c[ISSUED] - c[PBACK]
+        span_h = (c[LAST] - c[FIRST]) / 3600
+        row = {
+            "client": text(c[KEY]),
+            "requests": c[REQ],
+            "requests_without_cookie": c[NOCK],
+            "sessions": c[ISSUED] + c[PRELOG],
+            "issued": c[ISSUED],
+            "presented_back": c[PBACK],
+            "presented_first_seen": c[PRELOG],
+            "orphans": orphans,
+            "orphan_fraction": round(orphans / c[ISSUED], 4) if c[ISSUED] else 0.0,
+            "orphan_rate_per_hour": round(orphans / max(span_h, 1.0), 3),
+            "first_seen": iso(c[FIRST]),
+            "last_seen": iso(c[LAST]),
+            "span_hours": round(span_h, 3),
+            "active_hours": c[HOURS],
+            "cookie_cleared": c[CLEARED],
+            "cadence": None,
+            "store": None,
+        }
+        if orphans >= 10:
+            gaps = cadence.Gaps()
+            gaps.last, gaps.n, gaps.mean, gaps.m2 = c[G_LAST], c[G_N], c[G_MEAN], c[G_M2]
+            row["cadence"] = cadence.client_cadence(c[IHOURS], gaps)
+        if lookup is not None and orphans:
+            row["store"] = self._store_share(c, orphans, lookup, totals or {})
+        return row
+
+    def _store_share(self, c: list, orphans: int, lookup: StoreLookup, totals: dict) -> dict:
+        sample = c[SAMPLE]
+        exact = c[THR] == _THR_ALL
+        p = 1.0 if exact else (c[THR] + (1 << 63)) / float(1 << 64)
+        present = nbytes = alloc = 0
+        for raw in sample.values():
+            hit = lookup(raw)
+            if hit is not None:
+                present += 1
+                nbytes += hit[0]
+                alloc += hit[1]
+        scale = 1.0 / p if p > 0 else 0.0
+        est = present * scale
+        est_bytes = nbytes * scale
+        est_alloc = alloc * scale
+        if not exact:
+            est = min(est, orphans)
+        ts, tb, ta = totals.get("sessions") or 0, totals.get("bytes") or 0, \
+            totals.get("allocated_bytes") or 0
+        return {
+            "orphans_in_store": round(est) if exact else round(est, 1),
+            "bytes": round(est_bytes),
+            "allocated_bytes": round(est_alloc),
+            "share_of_sessions": round(est / ts, 6) if ts else None,
+            "share_of_bytes": round(est_bytes / tb, 6) if tb else None,
+            "share_of_allocated_bytes": round(est_alloc / ta, 6) if ta else None,
+            "method": "exact" if exact else "sampled",
+            "looked_up": len(sample),
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Store lookups: cookie value -> (bytes, allocated bytes) of the session still in the store.
+
+StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
+
+
+def session_id_from_cookie(cookie_name: str, raw: bytes) -> str | None:
+    """The store's session id for a cookie value (frameworks.md)."""
+    value = unquote_cookie(raw)
+    if cookie_name == "connect.sid":
+        if not value.startswith(b"s:"):
+            return None
+        value = value[2:].rpartition(b".")[0] or value[2:]
+    elif cookie_name == "SESSION":
+        try:
+            value = base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_",
+                                     validate=True)
+        except ValueError:
+            return None
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+class FileStoreLookup:
+    """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
+
+    def __init__(self, root: str, layout, cookie_name: str) -> None:  # type: ignore[no-untyped-def]
+        from sessdiag.stores.files.walker import open_root
+
+        self.layout = layout
+        self.cookie_name = cookie_name
+        self.root_fd = open_root(root)
+        self.dirs: dict[tuple[str, ...], int | None] = {}
+
+    def __call__(self, raw: bytes) -> tuple[int, int] | None:
+        from sessdiag.stores.files.walker import open_rel
+
+        sid = session_id_from_cookie(self.cookie_name, raw)
+        if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
+            return None  # not an id of this store (and never a path)
+        shard = self.layout.shard_of(sid)
+        fd = self.dirs.get(shard, -1)
+        if fd == -1:
+            try:
+                fd = open_rel(self.root_fd, "/".join(shard)) if shard else os.dup(self.root_fd)
+            except OSError:
+                fd = None
+            self.dirs[shard] = fd
+        if fd is None:
+            return None
+        try:
+            st = os.lstat(self.layout.prefix + sid, dir_fd=fd)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return st.st_size, st.st_blocks * 512
+
+    def close(self) -> None:
+        for fd in self.dirs.values():
+            if fd is not None:
+                os.close(fd)
+        self.dirs.clear()
+        os.close(self.root_fd)
+
+
+def _file_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
+    from sessdiag.stores.files.layout import detect_layout, make_layout
+
+    t = report["target"]
+    if t["profile"] == "php-files" and opts.php_depth is None:
+        layout = detect_layout(t["location"], sid_pattern=opts.sid_pattern)
+    else:
+        layout = make_layout(t["profile"], php_depth=opts.php_depth,
+                             sid_pattern=opts.sid_pattern)
+    return FileStoreLookup(t["location"], layout, cookie_name)
+
+
+def _redis_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
+    """Hook for the Redis store: `sessdiag.stores.redis.clients.session_lookup(report, opts,
+    cookie_name)` returning a callable `raw cookie bytes -> (bytes, allocated) | None` (and
+    optionally `.close()`). Until it exists, Redis reports carry no store share."""
+    try:
+        from sessdiag.stores.redis import clients as redis_clients  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    make = getattr(redis_clients, "session_lookup", None)
+    return make(report, opts, cookie_name) if make else None
+
+
+STORE_LOOKUPS: dict[str, Callable] = {"files": _file_lookup, "redis": _redis_lookup}
+
+
+# ---------------------------------------------------------------------------------------
+# Wiring into the scan report
+
+
+def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
+    """Add `clients`, `races`, `access_log`, cadence and findings from opts.access_logs."""
+    target = report.get("target") or {}
+    profile = target.get("profile") or opts.profile
+    spec = LogSpec.build(opts.log_format, opts.cookie_name, opts.client_key, opts.log_fields)
+    reader = LogReader(list(opts.access_logs), spec, profile)
+    att = Attribution(race_window=opts.race_window, login_re=getattr(opts, "login_path", None),
+                      max_tracked=getattr(opts, "max_tracked", None) or MAX_TRACKED)
+    att.feed(reader.rows())
+    att.finish()
+    st = reader.stats
+    if st.parsed == 0:
+        raise UsageError(f"no line of {', '.join(st.files)} is in the {spec.fmt} format"
+                         + (f" (first line: {st.skipped_examples[0]!r})"
+                            if st.skipped_examples else ""))
+    cookie = st.cookie_name or ""
+    lookup = None
+    make = STORE_LOOKUPS.get(target.get("kind", ""))
+    if make is not None:
+        lookup = make(report, opts, cookie)
+    try:
+        rows = att.client_rows(lookup, report)
+    finally:
+        if lookup is not None and hasattr(lookup, "close"):
+            lookup.close()
+    shown = rows[: getattr(opts, "max_clients_shown", None) or MAX_CLIENTS_SHOWN]
+    report["clients"] = shown
+    report["races"] = att.races.events(iso, text)
+    report["clients_summary"] = {
+        "clients": len(rows), "shown": len(shown),
+        "requests": sum(r["requests"] for r in rows),
+        "issued": sum(r["issued"] for r in rows),
+        "orphans": sum(r["orphans"] for r in rows),
+        "source": "access-log",
+    }
+    report["access_log"] = {
+        "files": st.files, "format": spec.fmt, "lines": st.lines, "parsed": st.parsed,
+        "skipped": st.skipped, "skipped_examples": st.skipped_examples,
+        "first": iso(st.first), "last": iso(st.last),
+        "cookie_name": cookie, "cookie_name_source": st.cookie_name_source,
+        "client_key": spec.client_key, "race_window_s": att.races.window,
+        "out_of_order_lines": st.out_of_order,
+        "tracked_sessions": len(att.sessions), "retired_sessions": att.retired,
+        "races_dismissed_shared_key": att.races.dismissed_shared,
+        "race_bursts_ignored": att.races.dropped_bursts,
+    }
+    if profile in PROFILE_COOKIES and cookie and cookie not in PROFILE_COOKIES[profile]:
+        report.setdefault("warnings", []).append(
+            f"session cookie {cookie!r} is not one {profile} uses by default "
+            f"({', '.join(PROFILE_COOKIES[profile])}); pass --cookie-name if this is wrong")
+    if att.retired_pending:
+        report.setdefault("warnings", []).append(
+            f"{att.retired:,} of the oldest tracked sessions were retired to bound memory "
+            f"(--max-tracked {att.max_tracked:,}); presentations of those count as new")
+    if st.skipped:
+        report.setdefault("warnings", []).append(
+            f"{st.skipped:,} of {st.lines:,} access-log lines did not parse as {spec.fmt}")
+    attach_store_cadence(report)
+    _client_findings(report)
+
+
+def logs_only_report(opts) -> dict:  # type: ignore[no-untyped-def]
+    """`clients` without a store: what the access logs alone say."""
+    import time
+
+    report: dict = {"schema": "sessdiag.clients/1", "target": None,
+                    "generated_at": iso(opts.now if opts.now is not None else time.time()),
+                    "clients": [], "races": [], "warnings": [], "findings": []}
+    attach_clients(report, opts)
+    return report
+
+
+def attach_store_cadence(report: dict) -> None:
+    """The creation floor of empty sessions (store only); idempotent."""
+    if "cadence" in report:
+        return
+    fl, lines = cadence.store_cadence(report)
+    report["cadence"] = {"store": fl}
+    if lines:
+        report.setdefault("findings", []).extend(lines)
+
+
+def _client_findings(report: dict) -> None:
+    findings = report.setdefault("findings", [])
+    for c in report["clients"][:5]:
+        line = cadence.describe_client(c["client"], c)
+        if line:
+            findings.append(line)
+    races = report.get("races") or []
+    if races:
+        lost = sum(1 for r in races if r["lost_login"] is True)
+        first = races[0]
+        line = (f"{len(races)} login race(s): a client got two or more new sessions from "
+                f"overlapping requests and went on with one of them (first {first['at']}, "
+                f"client {first['client']})")
+        if lost:
+            line += f"; {lost} lost the session the login wrote — the user was logged out"
+        findings.append(line)
+
+
+# ---------------------------------------------------------------------------------------
+# Attribution without logs: an attribute inside the payloads (e.g. beego's `username`).
+
+
+def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore[no-untyped-def]
+    """`clients` by the value of payload attribute `attr`, plus the unattributed sessions.
+
+    Sessions whose payload holds no attributes are the store's orphans; they have no owner to
+    name and are reported under "(unattributed)" with their count as orphans.
+    """
+    kind = report.get("target", {}).get("kind")
+    if kind == "files":
+        rows = _attribute_files(report, opts, attr)
+    else:
+        try:
+            from sessdiag.stores.redis import clients as redis_clients  # type: ignore[attr-defined]
+        except ImportError:
+            redis_clients = None
+        fn = getattr(redis_clients, "attribute_sessions", None) if redis_clients else None
+        if fn is None:
+            report.setdefault("warnings", []).append(
+                f"--client-attr is not available for {kind} targets yet")
+            return
+        rows = fn(report, opts, attr)
+    rows.sort(key=lambda r: (-r["orphans"], -r["sessions"], r["client"]))
+    if report.get("clients"):
+        report["clients_by_attribute"] = rows
+    else:
+        report["clients"] = rows
+        report["clients_summary"] = {"clients": len(rows), "shown": len(rows),
+                                     "source": f"payload attribute {attr}"}
+
+
+def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    from sessdiag.profiles import session_decoder
+    from sessdiag.stores.files.layout import detect_layout, make_layout
+    from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES
+
+    t = report["target"]
+    root = t["location"]
+    if t["profile"] == "php-files" and opts.php_depth is None:
+        layout = detect_layout(root, sid_pattern=opts.sid_pattern)
+    else:
+        layout = make_layout(t["profile"], php_depth=opts.php_depth, sid_pattern=opts.sid_pattern)
+    decode = session_decoder(t["profile"])
+    groups: dict[str, list[int]] = {}
+    un = [0, 0, 0, 0, 0]  # sessions, bytes, allocated, empty, undecodable
+    for dirpath, _dirs, files, dfd in os.fwalk(root, follow_symlinks=False):
+        depth = 0 if dirpath == root else os.path.relpath(dirpath, root).count("/") + 1
+        if depth != layout.depth:
+            continue
+        for name in files:
+            sid = layout.sid_of(name)
+            if sid is None:
+                continue
+            try:
+                st = os.lstat(name, dir_fd=dfd)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            size, alloc = st.st_size, st.st_blocks * 512
+            owner = None
+            if size not in layout.empty_sizes and size <= MAX_PAYLOAD_BYTES:
+                owner = _payload_attr(dfd, name, decode, attr, FILE_FLAGS, un)
+            if owner is None:
+                un[0] += 1
+                un[1] += size
+                un[2] += alloc
+                if size in layout.empty_sizes:
+                    un[3] += 1
+                continue
+            g = groups.get(owner)
+            if g is None:
+                if len(groups) >= MAX_CLIENTS:
+                    owner = "(other values)"
+                    g = groups.setdefault(owner, [0, 0, 0])
+                else:
+                    g = groups[owner] = [0, 0, 0]
+            g[0] += 1
+            g[1] += size
+            g[2] += alloc
+    total = report.get("sessions") or 0
+    rows = [{"client": f"{attr}={k}", "sessions": v[0], "orphans": 0, "bytes": v[1],
+             "allocated_bytes": v[2], "share_of_sessions": round(v[0] / total, 6) if total
+             else None, "source": "payload"} for k, v in groups.items()]
+    rows.append({"client": "(unattributed)", "sessions": un[0], "orphans": un[3],
+                 "bytes": un[1], "allocated_bytes": un[2],
+                 "share_of_sessions": round(un[0] / total, 6) if total else None,
+                 "undecodable": un[4], "source": "payload",
+                 "note": f"sessions without {attr!r}; orphans = those holding no attributes"})
+    return rows
+
+
+def _payload_attr(dfd: int, name: str, decode, attr: str, flags: int,  # type: ignore[no-untyped-def]
+                  un: list[int]) -> str | None:
+    from sessdiag.errors import DecodeError
+
+    try:
+        fd = os.open(name, flags, dir_fd=dfd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 16)
+            if not b:
+                break
+            chunks.append(b)
+        data = b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        entries = decode(data)
+    except DecodeError:
+        un[4] += 1
+        return None
+    for e in entries:
+        k = e.get("key", {})
+        if k.get("value") == attr:
+            v = e.get("value", {}).get("value")
+            return v if isinstance(v, str) else str(v)
+    return None

@@ -1,0 +1,106 @@
+"""Prometheus textfile-collector output: one store label, no duplicate series."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sessdiag.render.jsonout import write_atomic
+
+_LABEL_ESCAPES = str.maketrans({"\\": "\\\\", "\"": "\\\"", "\n": "\\n"})
+
+
+def _label(v: object) -> str:
+    return str(v).translate(_LABEL_ESCAPES)
+
+
+def _labels(**kv: object) -> str:
+    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in kv.items()) + "}"
+
+
+class Metrics:
+    """Collects samples per metric name; renders HELP/TYPE once per family."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, str, dict[str, float]]] = {}
+
+    def add(self, name: str, help_text: str, value: float | None, mtype: str = "gauge",
+            **labels: object) -> None:
+        if value is None:
+            return
+        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", name):
+            raise ValueError(f"bad metric name {name!r}")
+        fam = self.families.setdefault(name, (help_text, mtype, {}))
+        fam[2][_labels(**labels)] = float(value)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for name, (help_text, mtype, samples) in self.families.items():
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {mtype}")
+            for labels, value in samples.items():
+                lines.append(f"{name}{labels} {_num(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if v == int(v) and abs(v) < 2**53 else repr(v)
+
+
+def store_label(report: dict) -> str:
+    return report.get("store") or report.get("target", {}).get("location", "")
+
+
+def scan_metrics(m: Metrics, report: dict, *, top_clients: int = 10) -> None:
+    store = store_label(report)
+    m.add("sessdiag_sessions", "Sessions in the store.", report.get("sessions"), store=store)
+    m.add("sessdiag_bytes", "Session payload bytes.", report.get("bytes"), store=store)
+    m.add("sessdiag_allocated_bytes", "Bytes the store really costs (blocks, or Redis memory).",
+          report.get("allocated_bytes"), store=store)
+    m.add("sessdiag_expired", "Sessions past their lifetime still present.",
+          report.get("expired"), store=store)
+    m.add("sessdiag_empty", "Sessions holding no attributes.", report.get("empty"), store=store)
+    for kind, n in (report.get("anomalies") or {}).items():
+        m.add("sessdiag_anomalies", "Anomalies found by kind.", n, store=store, kind=kind)
+    for g in report.get("groups") or []:
+        m.add("sessdiag_group_orphans", "Never-reused sessions per profile and namespace.",
+              g.get("orphans"), store=store, profile=g.get("profile", ""),
+              namespace=g.get("namespace", ""))
+    clients = sorted(report.get("clients") or [], key=lambda c: -(c.get("orphans") or 0))
+    for c in clients[:top_clients]:
+        m.add("sessdiag_client_orphans", "Orphan sessions attributed to a client (top N).",
+              c.get("orphans"), store=store, client=c.get("client", ""))
+    gc = report.get("gc_estimate")
+    if gc:
+        m.add("sessdiag_gc_estimate_seconds", "Estimated beego GC stall (every request waits).",
+              gc.get("seconds"), store=store)
+    scan = report.get("scan") or {}
+    m.add("sessdiag_scan_duration_seconds", "Wall time of the scan.", scan.get("duration_s"),
+          store=store)
+    m.add("sessdiag_last_run_timestamp_seconds", "When sessdiag last reported on this store.",
+          time.time(), store=store)
+
+
+def prune_metrics(m: Metrics, report: dict) -> None:
+    store = store_label(report)
+    for key, help_text in (("candidates", "Sessions old enough to prune."),
+                           ("deleted", "Sessions deleted by the last prune."),
+                           ("skipped_fresh", "Candidates touched again before deletion."),
+                           ("errors", "Deletions that failed."),
+                           ("bytes_freed", "Bytes freed by the last prune.")):
+        value = report.get(key)
+        if isinstance(value, list):
+            value = len(value)
+        m.add(f"sessdiag_prune_{key}", help_text, value, store=store)
+    m.add("sessdiag_prune_duration_seconds", "Wall time of the last prune.",
+          report.get("duration_s"), store=store)
+
+
+def check_metrics(m: Metrics, store: str, results: list[dict]) -> None:
+    for r in results:
+        m.add("sessdiag_check_rule_ok", "1 when a policy rule holds, 0 when it is violated.",
+              {"pass": 1, "fail": 0}.get(r["status"]), store=store, rule=r["rule"])
+
+
+def write_prom(path: str, m: Metrics) -> None:
+    write_atomic(path, m.render())

@@ -1,0 +1,61 @@
+"""sessdiag.yaml: named stores expand into each command's own flags; the command line wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessdiag.fixtures import FixtureSpec, make_tree
+
+NOW = 1_790_000_000
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "tmp"
+    exp = make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=200, seed=1, now=NOW,
+                                                             max_lifetime="30d",
+                                                             expired_fraction=0.5)))
+    (tmp_path / "policy.yaml").write_text("rules:\n  max_sessions: 100\n")
+    (tmp_path / "sessdiag.yaml").write_text(
+        "defaults:\n  jobs: 1\n"
+        f"stores:\n  app:\n    target: {root}\n    max_lifetime: 30d\n"
+        "    cookie_name: beegosessionID\n"
+        f"    check: {{policy: {tmp_path / 'policy.yaml'}}}\n"
+        "  short:\n"
+        f"    target: {root}\n    max_lifetime: 1h\n")
+    monkeypatch.chdir(tmp_path)
+    return root, exp
+
+
+def test_store_gives_target_and_lifetime(cli, project):
+    root, exp = project
+    r = cli("scan", "--store", "app", "--json", "--now", NOW).json()
+    assert r["target"]["location"] == str(root)
+    assert r["max_lifetime_s"] == 2592000
+    assert r["expired"] == exp["expired"]
+
+
+def test_command_line_wins(cli, project):
+    r = cli("scan", "--store", "app", "--max-lifetime", "1h", "--json", "--now", NOW).json()
+    assert r["max_lifetime_s"] == 3600
+
+
+def test_per_command_section(cli, project):
+    res = cli("check", "--store", "app", "--json", "--now", NOW)
+    assert res.code == 1
+    assert res.json()["targets"][0]["results"][0]["rule"] == "max_sessions"
+
+
+def test_unknown_store_and_bad_section(cli, project, tmp_path):
+    res = cli("scan", "--store", "nope")
+    assert res.code == 2 and "no store 'nope'" in res.err and "app, short" in res.err
+    (tmp_path / "bad.yaml").write_text(f"stores:\n  x:\n    target: {tmp_path}\n"
+                                       "    scan: {colour: red}\n")
+    res = cli("scan", "--store", "x", "--config", tmp_path / "bad.yaml")
+    assert res.code == 2 and "scan.colour is not an option" in res.err
+
+
+def test_store_without_config_file(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("scan", "--store", "app")
+    assert res.code == 2 and "no sessdiag.yaml" in res.err

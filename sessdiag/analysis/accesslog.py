@@ -312,8 +312,13 @@ class CookieReader:
             return DELETED
         if end >= 0 and (b"1970" in raw or b"ge=0" in raw or b"GE=0" in raw or b"ge=-" in raw
                          or b"GE=-" in raw):
-            attrs = raw[end:end + 200].lower()
-            if b"max-age=0" in attrs or b"max-age=-" in attrs or b"1970" in attrs:
+            attrs = raw[end:end + 200]
+            # Several Set-Cookie headers arrive joined by ", ": only this cookie's own
+            # attributes count, not a later cookie's Max-Age=0.
+            nxt = _NEXT_COOKIE.search(attrs)
+            if nxt:
+                attrs = attrs[:nxt.start()]
+            if _CLEARING_ATTR.search(attrs):
                 return DELETED
         return value
 
@@ -325,6 +330,10 @@ class CookieReader:
         start = i + len(eq)
         end = raw.find(sep, start)
         return (raw[start:] if end < 0 else raw[start:end]).strip().strip(b'"')
+
+
+_NEXT_COOKIE = re.compile(rb",\s*[^=;,\s]+=")
+_CLEARING_ATTR = re.compile(rb"max-age\s*=\s*(?:0(?!\d)|-)|expires\s*=[^;]*\b1970\b", re.I)
 
 
 def _find_cookie_start(raw: bytes, eq: bytes) -> int:

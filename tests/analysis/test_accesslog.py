@@ -79,6 +79,11 @@ def test_set_cookie_forms():
     assert ck.set(b'sid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/') is DELETED
     assert ck.set(b"sid=abc; Max-Age=0; Path=/") is DELETED
     assert ck.set(b"sid=abc; Max-Age=1209600; Path=/") == b"abc"
+    assert ck.set(b"sid=ab1970cd; Max-Age=3600; Path=/") == b"ab1970cd"  # an id, not a date
+    assert ck.set(b"sid=abc; Max-Age=05; Path=/") == b"abc"
+    # a later cookie being cleared does not clear this one
+    assert ck.set(b"sid=abc; Path=/, lang=; Max-Age=0; Path=/") == b"abc"
+    assert ck.set(b"sid=abc; Expires=Thu, 01 Jan 2099 00:00:00 GMT, x=; Max-Age=0") == b"abc"
     assert ck.set(b"-") is None
 
 

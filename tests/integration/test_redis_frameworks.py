@@ -39,6 +39,23 @@ def replay(r: redis.Redis, name: str) -> list[dict]:
     return doc["keys"]
 
 
+def issued_at(keys: list[dict]) -> float:
+    """When the capture ran: the last cookie express-session issued (expires - maxAge).
+
+    Cookie-based ages and expiry count from that instant, so the scan is run "as of" it
+    (--now) and the test does not start failing the day the captured cookies expire.
+    """
+    from datetime import datetime
+
+    moments = []
+    for k in keys:
+        cookie = json.loads(bytes.fromhex(k["value_hex"]))["cookie"]
+        if cookie.get("expires") and cookie.get("originalMaxAge"):
+            exp = datetime.fromisoformat(cookie["expires"].replace("Z", "+00:00"))
+            moments.append(exp.timestamp() - cookie["originalMaxAge"] / 1000)
+    return max(moments)
+
+
 def buckets(hist: list[dict]) -> list[int]:
     return [b["count"] for b in hist]
 
@@ -52,7 +69,7 @@ def test_captured_frameworks(cli, redis_db):  # type: ignore[no-untyped-def]
     keys = {n: replay(r, n) for n in ("connect-redis", "php-redis", "rails",
                                       "flask-session-0.5")}
     r.set("cache:unrelated", "x")
-    res = cli("scan", url, "--json")
+    res = cli("scan", url, "--json", "--now", str(issued_at(keys["connect-redis"]) + 1))
     assert res.code == 0, res.err
     rep = res.json()
     g = by_group(rep)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import select
 import shutil
 import signal
@@ -373,10 +374,11 @@ class Client:
         with self.lock:
             for sc in set_cookies:
                 k, _, rest = sc.partition("=")
-                v = rest.split(";", 1)[0]
-                low = sc.lower()
-                cleared = (not v or v == "deleted" or "max-age=0" in low
-                           or "1970" in low)
+                v, _, attrs = rest.partition(";")
+                # Only the attributes say "cleared": a random id may well contain "1970".
+                cleared = (not v or v == "deleted"
+                           or re.search(r"max-age=(0|-\d+)\b|expires=[^;]*\b1970\b",
+                                        attrs, re.I) is not None)
                 if k.strip() == name:
                     set_value = "" if cleared else v
                 if self.use_jar:

@@ -34,6 +34,13 @@ def file_scan_report(scan: FileScan) -> dict:
     gc = None
     if scan.layout.profile == "beego-file":
         gc = static_estimate(non_dirs, c.dirs, c.expired + c.old_non_sessions)
+        if scan.root_is_link:
+            # beego's filepath.Walk lstat's a symlinked savePath as a file: one lstat, no GC.
+            gc = {**gc, "seconds": 0.0, "walks_nothing": True,
+                  "if_walked": {"seconds": gc["seconds"], "breakdown": gc["breakdown"]},
+                  "breakdown": {"walk_s": 0.0, "remove_s": 0.0}, "expired": 0,
+                  "note": "the root is a symlink: beego's GC walks nothing, sessions never "
+                          "expire; 'if_walked' is the stall once savePath names the directory"}
     report: dict = {
         "schema": SCAN_SCHEMA,
         "target": {"kind": "files", "location": scan.location, "profile": scan.layout.profile,

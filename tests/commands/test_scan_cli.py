@@ -122,6 +122,22 @@ def test_root_symlink_is_resolved_once_and_warned(cli, tree, tmp_path):
     r = cli("scan", link, "--json", "--max-lifetime", "30d", "--now", NOW).json()
     assert r["sessions"] == exp["sessions"]
     assert any("symlink" in w and "GC walks nothing" in w for w in r["warnings"])
+    gc = r["gc_estimate"]
+    assert gc["walks_nothing"] is True and gc["seconds"] == 0.0
+    assert gc["if_walked"]["seconds"] > 0 and gc["files"] >= exp["sessions"]
+
+
+def test_root_symlink_with_trailing_slash_is_walked_like_beego_does(cli, tree, tmp_path):
+    root, exp = tree
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    res = cli("scan", f"{link}/", "--json", "--max-lifetime", "30d", "--now", NOW)
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["sessions"] == exp["sessions"]
+    assert not any("GC walks nothing" in w for w in r["warnings"])
+    assert r["gc_estimate"]["seconds"] > 0 and "walks_nothing" not in r["gc_estimate"]
+    assert cli("prune", f"{link}/", "--max-age", "30d").code == 0
 
 
 def test_fifo_and_huge_payload_do_not_hang_or_crash(cli, tree):

@@ -172,7 +172,12 @@ def resolve_root(path: str) -> tuple[str, list[str]]:
     except PermissionError as exc:
         raise TargetUnreadable(f"cannot read {path}: permission denied") from exc
     real = path
-    if stat.S_ISLNK(st.st_mode):
+    bare = path.rstrip("/")
+    if bare and bare != path and os.path.islink(bare):
+        # "link/" resolves through the link, as it does for beego's Walk: no GC warning, but
+        # the walker opens the real directory (it refuses to follow a link on its own).
+        real = os.path.realpath(path)
+    elif stat.S_ISLNK(st.st_mode):
         real = os.path.realpath(path)
         warnings.append(
             f"the store root {path} is a symlink to {real}: beego's GC walks nothing through a "

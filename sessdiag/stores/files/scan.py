@@ -37,6 +37,8 @@ class FileScan:
     duration_s: float
     sample_method: str  # "sample" or "deep"
     warnings: list[str] = field(default_factory=list)
+    # The root was given as a symlink without a trailing slash: beego's Walk stops at it.
+    root_is_link: bool = False
 
 
 def choose_workers(fs: FsInfo, jobs: int | None, model: str | None) -> tuple[int, str]:
@@ -90,6 +92,7 @@ def scan_file_store(
         location=path, layout=layout, params=params, census=census, fs=fs, jobs=jobs,
         worker_model=model, duration_s=time.perf_counter() - t0,
         sample_method="deep" if deep else "sample", warnings=warnings,
+        root_is_link=not path.endswith("/") and os.path.islink(path),
     )
 
 

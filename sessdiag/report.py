@@ -209,7 +209,8 @@ def findings(r: dict) -> list[str]:
     old = r["other_anomalies"]["old_non_sessions"]
     if old and r["target"]["profile"] == "beego-file":
         out.append(
-            f"{old} non-session entries (foreign files, symlinks) are older than {life}: "
+            f"{old} non-session {'entry' if old == 1 else 'entries'} (foreign files, symlinks) "
+            f"older than {life}: "
             "beego's GC deletes any old non-directory in the tree, not only sessions"
         )
     an = r["anomalies"]

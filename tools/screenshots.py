@@ -4,7 +4,8 @@
     .venv/bin/python tools/screenshots.py docs/img
 
 Each picture is the real output of a sessdiag command on a fixture tree materialised here
-(seeded, so the pictures only change when the output does).
+(seeded, so the pictures only change when the output does — except gc-estimate's, which
+shows what its probe measured on the machine that rendered it).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main() -> None:
         tree = os.path.join(tmp, "tmp")
         capture(["fixtures", "make", tree, "--spec", str(REPO / "fixtures/casdoor-incident.yaml"),
                  "--now", str(NOW), "--quiet"])
+        live = os.path.join(tmp, "live")
+        capture(["fixtures", "make", live, "--spec", str(REPO / "fixtures/casdoor-incident.yaml"),
+                 "--quiet"])
         shots = {
             "scan.svg": ("sessdiag scan ./tmp --max-lifetime 30d",
                          ["scan", tree, "--max-lifetime", "30d", "--now", str(NOW),
@@ -56,9 +60,19 @@ def main() -> None:
                           ["check", tree, "--policy",
                            str(REPO / "fixtures/policies/beego-production.yaml"),
                            "--max-lifetime", "30d", "--now", str(NOW)]),
+            "gc-estimate.svg": ("sessdiag gc-estimate ./tmp --max-lifetime 30d "
+                                "--assume-latency 5ms",
+                                ["gc-estimate", tree, "--max-lifetime", "30d",
+                                 "--assume-latency", "5ms", "--now", str(NOW)]),
+            "prune.svg": ("sessdiag prune ./tmp --max-age 30d",
+                          # prune judges age by the filesystem's clock: a tree made now
+                          ["prune", live, "--max-age", "30d"]),
+            "clients.svg": ("sessdiag clients --access-log fixtures/logs/php/access.log",
+                            ["clients", "--access-log",
+                             str(REPO / "fixtures/logs/php/access.log")]),
         }
         for name, (title, argv) in shots.items():
-            text = capture(argv).replace(tree, "./tmp")
+            text = capture(argv).replace(tree, "./tmp").replace(live, "./tmp")
             save(text, out / name, title)
             print(f"wrote {out / name}")
 

@@ -222,7 +222,9 @@ def gc_estimate_report(
         kinds = [k for k in ("foreign", "symlinks", "misplaced") if c.examples.get(k)]
         ex = ", ".join(c.examples[kinds[0]][:2]) if kinds else ""
         findings.append(
-            f"{c.old_non_sessions} non-session entries older than the max lifetime will be "
+            f"{c.old_non_sessions} non-session "
+            f"{'entry' if c.old_non_sessions == 1 else 'entries'} older than the max lifetime "
+            "will be "
             f"deleted by beego's GC ({ex}): it removes any old non-directory under savePath — "
             "foreign files, symlinks (the link, not its target) — not only sessions")
     if c.other_fs:
@@ -344,7 +346,8 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
                                   f"model {r['model']}, {r['cache']} cache", style="bold red"))
     head.add_row("walk", f"{r['files']:,} files, {r['dirs']:,} dirs; deletes {r['expired']:,} "
                          f"({r['expired_sessions']:,} expired sessions + "
-                         f"{r['old_non_sessions']:,} old non-sessions)")
+                         f"{r['old_non_sessions']:,} old non-session"
+                         f"{'' if r['old_non_sessions'] == 1 else 's'})")
     b = r["breakdown"]
     head.add_row("breakdown", f"stat {dur(b['stat_s'])} + readdir {dur(b['readdir_s'])} + "
                               f"unlink {dur(b['unlink_s'])} + Go {dur(b['go_overhead_s'])}")

@@ -1094,24 +1094,17 @@ class _Worker:
             try:
                 os.unlink(name, dir_fd=fd)
             except FileNotFoundError:
-                self.shared.give_back()
-                t.vanished += 1
-                self._result("vanished", path, inode=ino)
+                self._lost_race(path, ino)
                 return
             except OSError as exc:
-                self.shared.give_back()
-                t.errors += 1
-                t.example("errors", f"{path}: {exc.strerror}")
-                self._result("failed", path, error=exc.strerror)
+                self._failed(path, exc.strerror)
                 return
             self._deleted(path, ino, mt, size, blocks)
             return
         if plan.action == "quarantine":
             qfd = self._q_dir(rel)
             if qfd is None:
-                self.shared.give_back()
-                t.errors += 1
-                self._result("failed", path, error="cannot create the quarantine directory")
+                self._failed(path, "cannot create the quarantine directory")
                 return
             dst_fd, dst = qfd, name
         else:
@@ -1120,24 +1113,17 @@ class _Worker:
         try:
             os.rename(name, dst, src_dir_fd=fd, dst_dir_fd=dst_fd)
         except FileNotFoundError:
-            self.shared.give_back()
-            t.vanished += 1
-            self._result("vanished", path, inode=ino)
+            self._lost_race(path, ino)
             return
         except OSError as exc:
-            self.shared.give_back()
-            t.errors += 1
-            t.example("errors", f"{path}: {exc.strerror}")
-            self._result("failed", path, error=exc.strerror)
+            self._failed(path, exc.strerror)
             return
         # 3. The file is out of the app's reach: look at what we actually moved.
         try:
             st2 = os.lstat(dst, dir_fd=dst_fd)
         except FileNotFoundError:
             # Someone (beego's own GC) removed it from under us: gone either way.
-            self.shared.give_back()
-            t.vanished += 1
-            self._result("vanished", path, inode=ino)
+            self._lost_race(path, ino)
             return
         untouched = (st2.st_mode & _S_IFMT == _S_IFREG and st2.st_ino == ino
                      and st2.st_mtime_ns == mt and st2.st_size == st.st_size
@@ -1153,9 +1139,7 @@ class _Worker:
         try:
             os.unlink(dst, dir_fd=dst_fd)
         except FileNotFoundError:
-            self.shared.give_back()
-            t.vanished += 1
-            self._result("vanished", path, inode=ino)
+            self._lost_race(path, ino)
             return
         except OSError as exc:
             self.shared.give_back()
@@ -1164,6 +1148,18 @@ class _Worker:
             self._result("failed", path, error=exc.strerror, stage=dst)
             return
         self._deleted(path, ino, mt, size, blocks)
+
+    def _lost_race(self, path: str, ino: int) -> None:
+        """The file went away under us (the app, or beego's own GC): gone either way."""
+        self.shared.give_back()
+        self.t.vanished += 1
+        self._result("vanished", path, inode=ino)
+
+    def _failed(self, path: str, error: str) -> None:
+        self.shared.give_back()
+        self.t.errors += 1
+        self.t.example("errors", f"{path}: {error}")
+        self._result("failed", path, error=error)
 
     def _deleted(self, path: str, ino: int, mt: int, size: int, blocks: int,
                  event: str = "deleted", **extra: Any) -> None:

@@ -202,3 +202,25 @@ def test_python_dash_m_works(tree):
                           "--max-lifetime", "30d"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["sessions"] == exp["sessions"]
+
+
+def test_profile_php_files_without_depth_takes_the_depth_from_the_tree(cli, tmp_path):
+    root = tmp_path / "php"
+    spec = dict(profile="php-files", sessions=120, seed=3, now=NOW, max_lifetime=1440,
+                expired_fraction=0.5, age_max=7200, php_depth=2)
+    exp = make_tree(str(root), FixtureSpec.from_mapping(spec))
+    res = cli("scan", root, "--profile", "php-files", "--max-lifetime", "24m", "--json",
+              "--now", NOW)
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["target"]["layout"].startswith("PHP files handler, save_path '2;")
+    assert (r["sessions"], r["expired"], r["anomalies"]["misplaced"]) == (
+        exp["sessions"], exp["expired"], 0)
+    # an explicit depth still wins: read flat, every file is in the wrong place
+    flat = cli("scan", root, "--profile", "php-files", "--php-depth", "0", "--json",
+               "--now", NOW).json()
+    assert flat["sessions"] == 0
+    # prune pins the profile in cron lines: it must find the same sessions
+    pr = cli("prune", root, "--profile", "php-files", "--max-age", "1s", "--json")
+    assert pr.code == 0, pr.err
+    assert pr.json()["sessions"] == exp["sessions"] == pr.json()["candidates"]

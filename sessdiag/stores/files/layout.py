@@ -72,6 +72,25 @@ def make_layout(profile: str, *, php_depth: int | None = None,
         f"unknown file-store profile {profile!r} (choose from {', '.join(FILE_PROFILES)})")
 
 
+def layout_for(root: str, profile: str | None, *, php_depth: int | None = None,
+               sid_pattern: str | None = None) -> Layout:
+    """The layout to walk: detected, or the profile given.
+
+    `--profile php-files` without `--php-depth` still takes the depth from the tree: a cron
+    line that pins the profile must not read a "2;/path" store as flat and find nothing.
+    """
+    if profile is None:
+        return detect_layout(root, sid_pattern=sid_pattern)
+    if profile == "php-files" and php_depth is None:
+        try:
+            seen = detect_layout(root, sid_pattern=sid_pattern)
+        except UsageError:  # empty, or nothing PHP-like yet: PHP's default, flat
+            seen = None
+        if seen is not None and seen.profile == "php-files":
+            php_depth = seen.depth
+    return make_layout(profile, php_depth=php_depth, sid_pattern=sid_pattern)
+
+
 _SAMPLE_DIRS = 24
 _SAMPLE_NAMES = 400
 

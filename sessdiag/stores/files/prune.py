@@ -45,7 +45,7 @@ from typing import Any
 from sessdiag.errors import SafetyRefusal, TargetUnreadable, UsageError
 from sessdiag.stores.files import lock as store_lock
 from sessdiag.stores.files.fsinfo import fs_info
-from sessdiag.stores.files.layout import Layout, detect_layout, make_layout, resolve_root
+from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
 
 SCHEMA = "sessdiag.prune/1"
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -1625,11 +1625,8 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
     spill_dir = None
     try:
         root_st = os.fstat(root_fd)
-        if opts.profile is None:
-            layout = detect_layout(root, sid_pattern=opts.sid_pattern)
-        else:
-            layout = make_layout(opts.profile, php_depth=opts.php_depth,
-                                 sid_pattern=opts.sid_pattern)
+        layout = layout_for(root, opts.profile, php_depth=opts.php_depth,
+                            sid_pattern=opts.sid_pattern)
         fs = fs_info(root)
         jobs, model = choose_workers(fs.latency_bound, opts.jobs, opts.workers)
 

@@ -10,7 +10,7 @@ from sessdiag.census import Census
 from sessdiag.errors import UsageError
 from sessdiag.profiles import emptiness_check
 from sessdiag.stores.files.fsinfo import FsInfo, fs_info
-from sessdiag.stores.files.layout import Layout, detect_layout, make_layout, resolve_root
+from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
 from sessdiag.stores.files.walker import (
     Progress,
     ScanParams,
@@ -71,10 +71,7 @@ def scan_file_store(
 ) -> FileScan:
     t0 = time.perf_counter()
     root, warnings = resolve_root(path)
-    if profile is None:
-        layout = detect_layout(root, sid_pattern=sid_pattern)
-    else:
-        layout = make_layout(profile, php_depth=php_depth, sid_pattern=sid_pattern)
+    layout = layout_for(root, profile, php_depth=php_depth, sid_pattern=sid_pattern)
     fs = fs_info(root)
     jobs, model = choose_workers(fs, jobs, worker_model)
     params = ScanParams(

@@ -78,7 +78,11 @@ def file_scan_report(scan: FileScan) -> dict:
             "no_ttl": None,
         }],
         "clients": [],
-        "warnings": list(scan.warnings),
+        "warnings": list(scan.warnings) + ([
+            f"beego's GC walks nothing through a symlinked save path (no trailing slash): "
+            f"sessions under {scan.location} never expire, and once the link itself is older "
+            "than the max lifetime beego's GC deletes the link"]
+            if scan.root_is_link and scan.layout.profile == "beego-file" else []),
         "payload_check": {
             "method": scan.sample_method,
             "classification": "decoded" if deep else "exact-size",
@@ -216,15 +220,18 @@ def findings(r: dict) -> list[str]:
     an = r["anomalies"]
     if an["symlinks"]:
         out.append(f"{an['symlinks']} symlinks in the store (never followed by sessdiag)")
+    beego = r["target"]["profile"] == "beego-file"
     if an["unreadable"]:
         out.append(
-            f"{an['unreadable']} entries could not be read (permission denied): beego's GC "
-            "stops at the first lstat/readdir error, so it may never finish a pass"
+            f"{an['unreadable']} entries could not be read (permission denied)"
+            + (": beego's GC stops at the first lstat/readdir error, so it may never finish a "
+               "pass" if beego else "")
         )
     if an["undecodable"]:
         scope = "of every payload" if r["payload_check"]["method"] == "deep" else "in the sample"
-        out.append(f"{an['undecodable']} undecodable payloads {scope}: beego refreshes their "
-                   "mtime on every request that presents them, then fails it with 503")
+        out.append(f"{an['undecodable']} undecodable payloads {scope}"
+                   + (": beego refreshes their mtime on every request that presents them, then "
+                      "fails it with 503" if beego else ": the app cannot read these sessions"))
     if r["other_anomalies"]["future_mtime"]:
         out.append(f"{r['other_anomalies']['future_mtime']} sessions have a last access in the "
                    "future: the writer's clock (NFS server or app host) is ahead of this host")

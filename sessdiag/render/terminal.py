@@ -78,7 +78,7 @@ def scan_view(r: dict) -> Group:
     parts: list = [Panel(head, title="sessdiag scan", title_align="left"), hist]
     timeline = r.get("empty_timeline") or []
     if timeline:
-        parts.append(_timeline(timeline))
+        parts.append(_timeline(timeline, r["target"].get("profile") == "beego-file"))
     parts.append(an)
     if r.get("clients") or r.get("races"):
         from sessdiag.render.terminal_clients import clients_parts
@@ -99,14 +99,17 @@ def _when(iso: str) -> str:
     return iso[:19].replace("T", " ") + "Z"
 
 
-def _timeline(timeline: list[dict]) -> Table:
+def _timeline(timeline: list[dict], beego: bool) -> Table:
     """Empty sessions created per day (from the hourly timeline), newest last."""
     per_day: dict[str, int] = {}
     for row in timeline:
         day = row["hour"][:10]
         per_day[day] = per_day.get(day, 0) + row["count"]
     days = sorted(per_day)[-14:]
-    tab = Table(title="empty sessions by day of last access (orphan creation)",
+    # An empty beego session is never written again, so its mtime is its birth; PHP
+    # rewrites the file whenever the session is used, so there it is only the last access.
+    what = " (orphan creation)" if beego else ""
+    tab = Table(title=f"empty sessions by day of last access{what}",
                 title_justify="left", box=None, padding=(0, 1))
     tab.add_column("day")
     tab.add_column("count", justify="right")

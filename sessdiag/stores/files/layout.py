@@ -198,11 +198,7 @@ def resolve_root(path: str) -> tuple[str, list[str]]:
         real = os.path.realpath(path)
     elif stat.S_ISLNK(st.st_mode):
         real = os.path.realpath(path)
-        warnings.append(
-            f"the store root {path} is a symlink to {real}: beego's GC walks nothing through a "
-            "symlinked save path (no trailing slash), so sessions there never expire, and once the "
-            "link itself is older than the max lifetime beego's GC deletes the link"
-        )
+        warnings.append(f"the store root {path} is a symlink to {real} (resolved once)")
         try:
             st = os.stat(real)
         except OSError as exc:

@@ -364,10 +364,15 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
     for name in preferred:
         if seen.get(name):
             return name, "detected from Set-Cookie"
+    if fmt == "combined-cookies" and seen:
+        # An app that names its own cookie (Rails' _myapp_session): what the log shows wins
+        # over the profile's default, which would match nothing.
+        why = "most frequent Set-Cookie name"
+        if profile in PROFILE_COOKIES:
+            why += f" (profile {profile}'s {PROFILE_COOKIES[profile][0]} not seen)"
+        return seen.most_common(1)[0][0], why
     if profile in PROFILE_COOKIES:
         return PROFILE_COOKIES[profile][0], f"default of profile {profile}"
-    if fmt == "combined-cookies" and seen:
-        return seen.most_common(1)[0][0], "most frequent Set-Cookie name"
     return None, "none"
 
 

@@ -67,6 +67,16 @@ def test_profile_default_when_logs_show_no_set_cookie(nginx_line, write_log):
         rows_of([p], cookie=None)
 
 
+def test_the_apps_own_cookie_name_beats_the_profile_default(nginx_line, write_log):
+    p = write_log([nginx_line("10.0.0.1", T0, "GET / HTTP/1.1",
+                              set_cookie="_myapp_session=abc; path=/; HttpOnly"),
+                   nginx_line("10.0.0.2", T0, "GET / HTTP/1.1",
+                              set_cookie="_myapp_session=def; path=/; HttpOnly")])
+    name, source = detect_cookie_name(Path(p).read_bytes(), "combined-cookies", "rails-session")
+    assert name == "_myapp_session"
+    assert "most frequent" in source and "not seen" in source
+
+
 def test_set_cookie_forms():
     ck = CookieReader("sid")
     assert ck.set(b"sid=abc; Path=/; HttpOnly") == b"abc"

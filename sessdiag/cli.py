@@ -18,7 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-fixtures_app = typer.Typer(help="Materialise realistic session trees.", no_args_is_help=True)
+fixtures_app = typer.Typer(help="Materialise realistic session trees and Redis keyspaces.",
+                           no_args_is_help=True)
 app.add_typer(fixtures_app, name="fixtures")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine report on stdout, nothing else.")]
@@ -211,7 +212,10 @@ def inspect(
 
 @fixtures_app.command("make")
 def fixtures_make(
-    directory: Annotated[str, typer.Argument(help="Empty (or new) directory to fill.")],
+    directory: Annotated[str, typer.Argument(
+        metavar="TARGET",
+        help="Empty (or new) directory to fill, or redis:// / unix:// URL of an empty "
+             "Redis database (with a Spring Session --spec).")],
     spec: Annotated[str | None, typer.Option("--spec", help="YAML spec (fixtures/*.yaml).")] = None,
     profile: Annotated[str | None, typer.Option("--profile")] = None,
     sessions: Annotated[int | None, typer.Option("--sessions")] = None,
@@ -228,20 +232,55 @@ def fixtures_make(
     php_depth: Annotated[int | None, typer.Option("--php-depth")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     now: Annotated[int | None, typer.Option("--now", help="Epoch seconds ages count from.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Redis: empty the target database first (FLUSHDB of that database "
+                        "only) instead of refusing a non-empty one.")] = False,
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", metavar="VAR", help="Redis: password from this variable.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the expected report.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a realistic session tree (flags override the spec) and its expected counts."""
+    """Write a realistic session tree or Redis keyspace (flags override the spec) and its
+    expected counts."""
+    from sessdiag.fixture_redis import RedisFixtureSpec, load_spec, make_redis
     from sessdiag.fixtures import FixtureSpec, make_tree
+    from sessdiag.scanning import is_redis_target
 
-    data: dict = {}
-    if spec:
-        data = FixtureSpec.from_yaml(spec).__dict__.copy()
     overrides = {"profile": profile, "sessions": sessions, "expired_fraction": expired_fraction,
                  "empty_fraction": empty_fraction, "max_lifetime": max_lifetime,
                  "age_max": age_max, "zero_byte": zero_byte, "undecodable": undecodable,
                  "symlinks": symlinks, "foreign": foreign, "misplaced": misplaced,
-                 "fifos": fifos, "php_depth": php_depth, "seed": seed, "now": now}
+                 "fifos": fifos, "php_depth": php_depth, "now": now}
+    loaded = load_spec(spec) if spec else None
+    if is_redis_target(directory):
+        if not isinstance(loaded, RedisFixtureSpec):
+            raise UsageError("a Redis fixture needs --spec with 'profile: spring-session' and "
+                             "its groups (e.g. fixtures/spring-healthy.yaml)")
+        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} shape file trees; a Redis fixture takes its "
+                             "groups from --spec (and --seed)")
+        if seed is not None:
+            loaded.seed = seed
+        expected = make_redis(directory, loaded, force=force, password_env=password_env)
+        if as_json:
+            from sessdiag.render.jsonout import write_stdout
+
+            write_stdout(expected)
+        elif not quiet:
+            print(f"wrote {expected['sessions']} Spring sessions to {expected['target']} in "
+                  f"{len(expected['namespaces'])} namespace(s) "
+                  f"({expected['orphans']} never reused, {expected['logged_in']} logged in, "
+                  f"{expected['no_ttl']} without TTL)")
+        return
+    if isinstance(loaded, RedisFixtureSpec):
+        raise UsageError(f"{spec} describes a Redis keyspace; give a redis:// or unix:// URL "
+                         "as TARGET")
+    if force or password_env:
+        raise UsageError("--force and --password-env are for Redis targets; a directory must "
+                         "be empty or new")
+    data: dict = loaded.__dict__.copy() if isinstance(loaded, FixtureSpec) else {}
+    overrides["seed"] = seed
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "payloads" in data and data.get("profile") == "php-files" and not spec:
         data.pop("payloads")

@@ -62,16 +62,21 @@ class FixtureSpec:
 
     @classmethod
     def from_yaml(cls, path: str) -> FixtureSpec:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except OSError as exc:
-            raise UsageError(f"{path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-        if not isinstance(data, dict):
+        return cls.from_node(compose_spec(path), path)
+
+    @classmethod
+    def from_node(cls, root: yaml.Node | None, path: str) -> FixtureSpec:
+        """A composed YAML document -> spec; an unknown key is named with its line."""
+        if root is None:
+            return cls.from_mapping({}, path)
+        if not isinstance(root, yaml.MappingNode):
             raise UsageError(f"{path}: a fixture spec is a mapping of keys to values")
-        return cls.from_mapping(data, path)
+        known = [f.name for f in fields(cls)]
+        for knode, _ in root.value:
+            if knode.value not in known:
+                raise UsageError(f"{path}:{knode.start_mark.line + 1}: unknown fixture key "
+                                 f"{knode.value!r} (known: {', '.join(known)})")
+        return cls.from_mapping(yaml.safe_load(yaml.serialize(root)), path)
 
     def validate(self, source: str = "spec") -> None:
         if self.profile not in ("beego-file", "php-files"):
@@ -97,6 +102,22 @@ class FixtureSpec:
                 bad = []
         if bad:
             raise UsageError(f"{source}: unknown payload(s) {', '.join(bad)}")
+
+
+def compose_spec(path: str) -> yaml.Node | None:
+    """The YAML document of a spec file, with line marks; errors name the file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from exc
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}{where}: not valid YAML ({problem})") from exc
 
 
 def _sid(rnd: random.Random, profile: str) -> str:

@@ -1,4 +1,7 @@
-"""A minimal, read-only RESP2 client: one socket, pipelines of raw commands, hiredis parsing.
+"""A minimal RESP2 client: one socket, pipelines of raw commands, hiredis parsing.
+
+Scans, inspect and check send read commands only (scanner.READ_ONLY_COMMANDS); the one caller
+that writes is `sessdiag fixtures make redis://…` (sessdiag.fixture_redis), into an empty db.
 
 Why not redis-py's pipeline: a scan sends millions of tiny commands, and redis-py's per-command
 Python overhead (command objects, response callbacks) dominates. Here a pipeline is one

@@ -63,8 +63,13 @@ def test_every_rule_passes_when_loose(tmp_path, report):
     results = evaluate(report, pol.rules)
     assert [r.rule for r in results if r.status == "fail"] == []
     measured = {r.rule for r in results if r.status == "pass"}
-    assert {"max_sessions", "max_allocated_bytes", "max_anomalies.symlinks",
-            "clients.max_orphans"} <= measured
+    assert {"max_sessions", "max_allocated_bytes", "clients.max_orphans"} <= measured
+    # Directory-tree anomalies are measured on files only; a Redis store skips them.
+    file_only = {"max_anomalies.symlinks", "max_anomalies.foreign"}
+    if report is REPORT:
+        assert file_only <= measured
+    else:
+        assert file_only <= {r.rule for r in results if r.status == "skipped"}
 
 
 def test_every_rule_fails_when_tight_on_files(tmp_path):
@@ -89,6 +94,8 @@ def test_redis_rules_fail_when_tight(tmp_path):
     assert res["allowed_namespaces"].status == "fail"
     assert "'myapp'" in res["allowed_namespaces"].message
     assert res["max_gc_stall_seconds"].status == "skipped"
+    assert res["max_anomalies.symlinks"].status == "skipped"
+    assert res["max_anomalies.symlinks"].measured is None
 
 
 @pytest.mark.parametrize(

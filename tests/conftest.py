@@ -38,3 +38,51 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# --- one policy with every rule kind, and an access log that exercises the per-client rules
+
+RULE_KINDS = ("max_sessions", "max_allocated_bytes", "max_bytes", "max_expired_fraction",
+              "max_empty_fraction", "max_orphan_rate_per_hour", "max_gc_stall_seconds",
+              "max_no_ttl_keys", "allowed_namespaces", "max_anomalies", "clients")
+
+
+@pytest.fixture
+def every_rule_policy(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a policy holding every rule kind `sessdiag.policy` knows, with these limits."""
+    import yaml
+
+    from sessdiag.policy import CLIENT_RULES, RULE_TYPES
+
+    # A new rule kind must be added here (and so to every test using this fixture).
+    assert set(RULE_KINDS) == {*RULE_TYPES, "max_anomalies", "clients"}
+
+    def write(limits: dict, name: str = "every-rule.yaml") -> Path:
+        assert set(limits) == set(RULE_KINDS), set(RULE_KINDS) ^ set(limits)
+        assert set(limits["clients"]) == set(CLIENT_RULES)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump({"rules": {k: limits[k] for k in RULE_KINDS}},
+                                       sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def combined_log(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a combined-cookies access log from (t, ip, path, cookie sent, cookie set) rows."""
+    from datetime import UTC, datetime
+
+    def write(cookie_name: str, rows: list[tuple[float, str, str, str | None, str | None]],
+              name: str = "access.log") -> Path:
+        lines = []
+        for t, ip, path, sent, issued in sorted(rows):
+            when = datetime.fromtimestamp(t, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            setc = f"{cookie_name}={issued}; Path=/; HttpOnly" if issued else "-"
+            lines.append(f'{ip} - - [{when}] "GET {path} HTTP/1.1" 200 12 "-" "agent/1.0" '
+                         f'"{sent or "-"}" "{setc}"')
+        p = tmp_path / name
+        p.write_text("\n".join(lines) + "\n")
+        return p
+
+    return write

@@ -107,3 +107,86 @@ def test_scan_prom_is_written_atomically(cli, store, tmp_path):
     assert {"sessdiag_sessions", "sessdiag_gc_estimate_seconds",
             "sessdiag_scan_duration_seconds", "sessdiag_anomalies"} <= names
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sessdiag-")]
+
+
+# --- one policy with every rule kind, both outcomes, on a generated file tree ---------------
+
+FILE_LOOSE = {
+    "max_sessions": 1000, "max_allocated_bytes": "64MiB", "max_bytes": "10MB",
+    "max_expired_fraction": 0.5, "max_empty_fraction": 0.9, "max_orphan_rate_per_hour": 1000,
+    "max_gc_stall_seconds": 30, "max_no_ttl_keys": 5, "allowed_namespaces": ["spring:session"],
+    "max_anomalies": {"symlinks": 5, "undecodable": 5},
+    "clients": {"max_orphans": 1000, "max_orphan_rate_per_hour": 1000, "max_sessions": 1000},
+}
+FILE_TIGHT = {
+    "max_sessions": 10, "max_allocated_bytes": "1KiB", "max_bytes": "1kB",
+    "max_expired_fraction": 0.01, "max_empty_fraction": 0.1, "max_orphan_rate_per_hour": 1,
+    "max_gc_stall_seconds": 0, "max_no_ttl_keys": 0, "allowed_namespaces": ["spring:session"],
+    "max_anomalies": {"symlinks": 0, "undecodable": 0},
+    "clients": {"max_orphans": 1, "max_orphan_rate_per_hour": 1, "max_sessions": 1},
+}
+FILE_MEASURES = {"max_sessions", "max_allocated_bytes", "max_bytes", "max_expired_fraction",
+                 "max_empty_fraction", "max_orphan_rate_per_hour", "max_gc_stall_seconds",
+                 "max_anomalies.symlinks", "max_anomalies.undecodable", "clients.max_orphans",
+                 "clients.max_orphan_rate_per_hour", "clients.max_sessions"}
+REDIS_ONLY = {"max_no_ttl_keys", "allowed_namespaces"}
+
+
+def _beego_log(root: Path, combined_log) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
+    """A machine client got every empty session and presented none; every other session
+    was issued to a user who presented it once."""
+    from sessdiag.fixtures import BEEGO_EMPTY
+
+    rows = []
+    empty = 0
+    files = sorted(p for p in root.glob("?/?/*") if p.is_file() and not p.is_symlink())
+    for i, p in enumerate(files):
+        if p.read_bytes() in (b"", BEEGO_EMPTY):
+            empty += 1
+            rows.append((NOW - 3000 + i, "10.66.0.1", "/api/health", None, p.name))
+        else:
+            ip = f"10.1.{i // 250}.{i % 250 + 1}"
+            rows.append((NOW - 3000 + i, ip, "/", None, p.name))
+            rows.append((NOW - 2000 + i, ip, "/cart", p.name, None))
+    return combined_log("beegosessionID", rows), empty
+
+
+def test_every_rule_kind_both_outcomes_on_files(cli, tmp_path, every_rule_policy, combined_log):  # type: ignore[no-untyped-def]
+    root = tmp_path / "tmp"
+    exp = make_tree(str(root), FixtureSpec.from_mapping(dict(
+        sessions=300, seed=5, now=NOW, max_lifetime="30d", empty_fraction=0.6,
+        expired_fraction=0.2, symlinks=2, undecodable=1)))
+    log, empty = _beego_log(root, combined_log)
+    assert empty == exp["empty"] == 180 and exp["expired_fraction"] == 0.2
+
+    def check(limits: dict) -> tuple[int, dict]:
+        res = cli("check", root, "--policy", every_rule_policy(limits), "--access-log", log,
+                  "--max-lifetime", "30d", "--now", NOW, "--json")
+        (t,) = res.json()["targets"]
+        return res.code, {r["rule"]: r for r in t["results"]}
+
+    code, res = check(FILE_LOOSE)
+    assert code == 0
+    assert {k for k, r in res.items() if r["status"] == "pass"} == FILE_MEASURES
+    assert {k for k, r in res.items() if r["status"] == "skipped"} == REDIS_ONLY
+
+    code, res = check(FILE_TIGHT)
+    assert code == 1
+    assert {k for k, r in res.items() if r["status"] == "fail"} == FILE_MEASURES
+    assert {k for k, r in res.items() if r["status"] == "skipped"} == REDIS_ONLY
+    assert all(res[k]["measured"] is None for k in REDIS_ONLY)
+    gc = res.pop("max_gc_stall_seconds")
+    assert isinstance(gc["measured"], float) and gc["measured"] > 0  # a probe, not a constant
+    assert {k: res[k]["measured"] for k in FILE_MEASURES - {"max_gc_stall_seconds"}} == {
+        "max_sessions": 300,
+        "max_allocated_bytes": exp["allocated_bytes"],
+        "max_bytes": exp["bytes"],
+        "max_expired_fraction": exp["expired_fraction"],
+        "max_empty_fraction": 0.6,
+        "max_orphan_rate_per_hour": 180.0,  # the clients' rate: 180 orphans in under an hour
+        "max_anomalies.symlinks": 2,
+        "max_anomalies.undecodable": 1,
+        "clients.max_orphans": 180,
+        "clients.max_orphan_rate_per_hour": 180.0,
+        "clients.max_sessions": 180,
+    }

@@ -258,8 +258,8 @@ def fixtures_make(
                              "its groups (e.g. fixtures/spring-healthy.yaml)")
         given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
         if given:
-            raise UsageError(f"{', '.join(given)} shape file trees; a Redis fixture takes its "
-                             "groups from --spec (and --seed)")
+            raise UsageError(f"{', '.join(given)}: for file trees only; a Redis fixture takes "
+                             "its groups from --spec (and --seed)")
         if seed is not None:
             loaded.seed = seed
         expected = make_redis(directory, loaded, force=force, password_env=password_env)

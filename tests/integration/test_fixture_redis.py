@@ -155,8 +155,13 @@ def test_unreachable_and_misused_targets(cli, tmp_path):  # type: ignore[no-unty
     res = cli("fixtures", "make", f"redis://127.0.0.1:{port}/0", "--spec",
               FIXTURES / "healthy-app.yaml")
     assert res.code == 2 and "profile: spring-session" in res.err
+    res = cli("fixtures", "make", f"redis://127.0.0.1:{port}/0", "--spec",
+              FIXTURES / "spring-healthy.yaml", "--sessions", "3")
+    assert res.code == 2 and "--sessions: for file trees only" in res.err
     res = cli("fixtures", "make", tmp_path / "d", "--spec", FIXTURES / "spring-healthy.yaml")
     assert res.code == 2 and "redis:// or unix://" in res.err and not (tmp_path / "d").exists()
+    res = cli("fixtures", "make", tmp_path / "d", "--force", "--sessions", "3")
+    assert res.code == 2 and "--force" in res.err and not (tmp_path / "d").exists()
 
 
 # --- one policy with every rule kind, both outcomes, on a real server ----------------------

@@ -373,27 +373,19 @@ class FileStoreLookup:
 
 
 def _file_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
-    from sessdiag.stores.files.layout import detect_layout, make_layout
+    from sessdiag.stores.files.layout import layout_for
 
     t = report["target"]
-    if t["profile"] == "php-files" and opts.php_depth is None:
-        layout = detect_layout(t["location"], sid_pattern=opts.sid_pattern)
-    else:
-        layout = make_layout(t["profile"], php_depth=opts.php_depth,
-                             sid_pattern=opts.sid_pattern)
+    layout = layout_for(t["location"], t["profile"], php_depth=opts.php_depth,
+                        sid_pattern=opts.sid_pattern)
     return FileStoreLookup(t["location"], layout, cookie_name)
 
 
 def _redis_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
-    """Hook for the Redis store: `sessdiag.stores.redis.clients.session_lookup(report, opts,
-    cookie_name)` returning a callable `raw cookie bytes -> (bytes, allocated) | None` (and
-    optionally `.close()`). Until it exists, Redis reports carry no store share."""
-    try:
-        from sessdiag.stores.redis import clients as redis_clients  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    make = getattr(redis_clients, "session_lookup", None)
-    return make(report, opts, cookie_name) if make else None
+    """`raw cookie bytes -> (bytes, memory bytes) | None` over the keys still in Redis."""
+    from sessdiag.stores.redis.clients import session_lookup
+
+    return session_lookup(report, opts, cookie_name)
 
 
 STORE_LOOKUPS: dict[str, Callable] = {"files": _file_lookup, "redis": _redis_lookup}
@@ -516,17 +508,14 @@ def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore
     kind = report.get("target", {}).get("kind")
     if kind == "files":
         rows = _attribute_files(report, opts, attr)
+    elif kind == "redis":
+        from sessdiag.stores.redis.clients import attribute_sessions
+
+        rows = attribute_sessions(report, opts, attr)
     else:
-        try:
-            from sessdiag.stores.redis import clients as redis_clients  # type: ignore[attr-defined]
-        except ImportError:
-            redis_clients = None
-        fn = getattr(redis_clients, "attribute_sessions", None) if redis_clients else None
-        if fn is None:
-            report.setdefault("warnings", []).append(
-                f"--client-attr is not available for {kind} targets yet")
-            return
-        rows = fn(report, opts, attr)
+        report.setdefault("warnings", []).append(
+            f"--client-attr is not available for {kind} targets")
+        return
     rows.sort(key=lambda r: (-r["orphans"], -r["sessions"], r["client"]))
     if report.get("clients"):
         report["clients_by_attribute"] = rows
@@ -538,15 +527,13 @@ def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore
 
 def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: ignore[no-untyped-def]
     from sessdiag.profiles import session_decoder
-    from sessdiag.stores.files.layout import detect_layout, make_layout
+    from sessdiag.stores.files.layout import layout_for
     from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES
 
     t = report["target"]
     root = t["location"]
-    if t["profile"] == "php-files" and opts.php_depth is None:
-        layout = detect_layout(root, sid_pattern=opts.sid_pattern)
-    else:
-        layout = make_layout(t["profile"], php_depth=opts.php_depth, sid_pattern=opts.sid_pattern)
+    layout = layout_for(root, t["profile"], php_depth=opts.php_depth,
+                        sid_pattern=opts.sid_pattern)
     decode = session_decoder(t["profile"])
     groups: dict[str, list[int]] = {}
     un = [0, 0, 0, 0, 0]  # sessions, bytes, allocated, empty, undecodable

@@ -345,6 +345,7 @@ EMPTY_VALUES: Final[dict[str, frozenset[bytes]]] = {
 _TRIVIAL_KEYS: Final[dict[str, frozenset[str]]] = {
     "flask-session": frozenset({"_permanent"}),
     "rails-session": frozenset({"session_id", "_csrf_token"}),
+    "connect-redis": frozenset({"cookie"}),  # as CookieFacts.empty: only the cookie
 }
 
 

@@ -101,3 +101,14 @@ def test_spring_session_cookie_and_principal(cli, redis_db, tmp_path: Path):  # 
         rows = {c["client"]: c["sessions"] for c in res.json()["clients"]}
         assert rows == {f"{attr}=alice": 1, f"{attr}=bob": 1, "(unattributed)": 3}, attr
     assert alice != bob
+
+
+def test_inspect_tells_indexed_from_simple_spring(cli, redis_db):  # type: ignore[no-untyped-def]
+    url, r = redis_db
+    now = int(time.time() * 1000)
+    indexed = SpringWriter(r).session(now, now, now)
+    simple = SpringWriter(r, ns="myapp", indexed=False).session(now, now, now)
+    a = cli("inspect", url, f"spring:session:sessions:{indexed}", "--json").json()
+    b = cli("inspect", url, f"myapp:sessions:{simple}", "--json").json()
+    assert (a["profile"], a["sid"]) == ("spring-session", indexed)
+    assert (b["profile"], b["sid"]) == ("spring-session-simple", simple)

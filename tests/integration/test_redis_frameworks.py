@@ -136,6 +136,7 @@ def test_inspect_captured(cli, redis_db):  # type: ignore[no-untyped-def]
     vals = {e["key"]["value"]: e["value"] for e in ins["entries"]}
     assert vals["user_id"]["type"] == "Integer" and vals["big"]["value"] == 2**70
     assert vals["warden.user.user.key"]["type"] == "Array" and vals["sym"]["type"] == "Symbol"
+    assert ins["sid"] == rails["key"][rails["key"].rfind("2::"):]  # rack's private id, whole
     node = next(k for k in keys if b'"userId":"alice"'.hex() in k["value_hex"])
     ins = cli("inspect", url, node["key"], "--json").json()
     assert ins["profile"] == "connect-redis" and ins["original_max_age_s"] == 86400

@@ -67,14 +67,19 @@ def inspect_redis(url: str, key: str, *, password_env: str | None = None,
 def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | None) -> dict:
     kind, prof, ns = P.classify(k)
     pttl = c.call("PTTL", k)
-    out: dict[str, Any] = {"schema": INSPECT_SCHEMA, "sid": _sid(k, ns),
+    out: dict[str, Any] = {"schema": INSPECT_SCHEMA, "sid": _sid(k, ns, kind, prof),
                            "key": k.decode("utf-8", "replace"), "location": location,
                            "type": typ, "ttl_s": (pttl / 1000 if isinstance(pttl, int)
                                                   and pttl >= 0 else None)}
     if typ == "hash":
         flat = c.call("HGETALL", k)
         assert isinstance(flat, list)
-        out["profile"] = profile or ("spring-session" if kind == P.SPRING else "generic")
+        if profile is None and kind == P.SPRING:
+            # Only the indexed repository writes a shadow "expires" key beside each session.
+            shadow = f"{ns}:sessions:expires:{out['sid']}".encode()
+            profile = "spring-session" if c.call("EXISTS", shadow) == 1 else \
+                "spring-session-simple"
+        out["profile"] = profile or "generic"
         out["namespace"] = ns
         out["size"] = sum(map(len, flat))
         try:
@@ -116,7 +121,12 @@ def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | 
     return out
 
 
-def _sid(k: bytes, ns: str) -> str:
+def _sid(k: bytes, ns: str, kind: int, profile: str) -> str:
+    """The session id a key holds (what the cookie carries, or rack's private id)."""
     s = k.decode("utf-8", "replace")
+    if profile == "rails-session" and "2::" in s:
+        return s[s.rfind("2::"):]
+    if profile == "django-cache" and ns and s.startswith(ns):
+        return s[len(ns):]
     i = s.rfind(":")
     return s[i + 1:] if i >= 0 else s

@@ -108,7 +108,8 @@ def scan(
     app_conf: Annotated[str | None, typer.Option(
         "--app-conf", help="beego conf/app.conf to read sessiongcmaxlifetime from.")] = None,
     profile: Annotated[str | None, typer.Option(
-        "--profile", help="beego-file or php-files (default: detected).")] = None,
+        "--profile", help="beego-file, php-files, or a Redis profile: spring-session, "
+        "connect-redis, … (docs/frameworks/; default: detected).")] = None,
     deep: Annotated[bool, typer.Option(
         "--deep", help="Decode every payload, not a sample.")] = False,
     sample: Annotated[int, typer.Option(
@@ -186,7 +187,7 @@ def inspect(
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     profile: Annotated[str | None, typer.Option(
-        "--profile", help="beego-file or php-files.")] = None,
+        "--profile", help="beego-file, php-files, or a Redis profile (default: detected).")] = None,
     password_env: Annotated[str | None, typer.Option(
         "--password-env", metavar="VAR", help="Redis: password from this variable.")] = None,
 ) -> None:

@@ -12,6 +12,11 @@ or a prune. Two halves live in this one file:
   included) with the standard library only: it starts the server, waits until the mount
   answers, lets you read per-operation counters, change the delay, and always unmounts.
 
+`mount_slowfs(..., impl="c", threads=64)` runs slowfs3.c instead (libfuse 3, built on demand
+into bin/ by build.sh): same options, counters and control protocol, but up to `threads`
+requests served at a time and microseconds of overhead per request, so the harness is not
+the bottleneck of a highly concurrent client.
+
     from slowfs import mount_slowfs
     with mount_slowfs("/tmp/tree", "/tmp/mnt", delay_ms=1) as fs:
         os.lstat("/tmp/mnt/a/b/x")
@@ -44,6 +49,13 @@ ALL_OPS = ("getattr", "readdir", "unlink", "rmdir", "mkdir", "rename", "create",
            "link", "symlink", "readlink", "statfs", "fsync", "flush", "access", "mknod")
 SYSTEM_PYTHON = "/usr/bin/python3"
 READY_TIMEOUT_S = 15.0
+IMPLS = ("python", "c")
+HERE = os.path.dirname(os.path.abspath(__file__))
+C_SOURCE = os.path.join(HERE, "slowfs3.c")
+C_BUILD = os.path.join(HERE, "build.sh")
+C_BINARY = os.path.join(HERE, "bin", "slowfs3")
+C_DEFAULT_THREADS = 64
+_build_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,21 +66,67 @@ class SlowFSError(RuntimeError):
     pass
 
 
-def fuse_available(python: str = SYSTEM_PYTHON) -> str | None:
-    """None when slowfs can mount here, else why not (for pytest.skip and benchmarks)."""
+def fuse_available(python: str = SYSTEM_PYTHON, impl: str = "python") -> str | None:
+    """None when slowfs can mount here, else why not (for pytest.skip and benchmarks).
+
+    impl="c": what building bin/slowfs3 needs is there (mount_slowfs builds it on first use;
+    a failing compilation is an error, not a reason to skip).
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}, not {impl!r}")
     if not os.path.exists("/dev/fuse"):
         return "/dev/fuse is missing"
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
         return "/dev/fuse is not accessible (FUSE mounts need root or the fuse group)"
-    if not os.path.exists(python):
-        return f"{python} is missing"
     if shutil.which("fusermount") is None and shutil.which("fusermount3") is None:
         return "fusermount is missing (Debian: apt-get install fuse3)"
+    if impl == "c":
+        return _c_missing()
+    if not os.path.exists(python):
+        return f"{python} is missing"
     probe = subprocess.run([python, "-c", "import fusepy"], capture_output=True, text=True,
                            check=False)
     if probe.returncode != 0:
         return "python3-fusepy is not installed (Debian: apt-get install python3-fusepy)"
     return None
+
+
+def _c_fresh() -> bool:
+    return os.path.exists(C_BINARY) and os.path.getmtime(C_BINARY) >= max(
+        os.path.getmtime(C_SOURCE), os.path.getmtime(C_BUILD))
+
+
+def _c_missing() -> str | None:
+    """What building slowfs3 needs and is not there (None: nothing, or already built)."""
+    if _c_fresh():
+        return None
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        return "no C compiler to build slowfs3 (Debian: apt-get install gcc)"
+    if shutil.which("pkg-config") is None:
+        return "pkg-config is missing to build slowfs3 (Debian: apt-get install pkg-config)"
+    if subprocess.run(["pkg-config", "--exists", "fuse3"], check=False).returncode != 0:
+        return ("libfuse3 headers are missing to build slowfs3 "
+                "(Debian: apt-get install libfuse3-dev)")
+    return None
+
+
+def build_slowfs3(force: bool = False) -> str:
+    """Path of the slowfs3 binary, (re)built with build.sh when missing or stale.
+
+    Raises SlowFSError saying what is missing (compiler, pkg-config, libfuse3-dev) or why the
+    compilation failed.
+    """
+    with _build_lock:
+        if not force and _c_fresh():
+            return C_BINARY
+        missing = _c_missing() if not force else None
+        if missing:
+            raise SlowFSError(missing)
+        proc = subprocess.run(["sh", C_BUILD, C_BINARY], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0 or not os.path.exists(C_BINARY):
+            raise SlowFSError(f"building slowfs3 failed: {proc.stderr.strip()[-1500:]}")
+        return C_BINARY
 
 
 def parse_ops(ops: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -114,7 +172,8 @@ class SlowFS:
         return json.loads(reply)
 
     def stats(self) -> dict:
-        """{"delay_ms", "delayed_ops", "ops": {op: count}, "delayed": {op: count}}."""
+        """{"impl", "delay_ms", "delayed_ops", "ops": {op: count}, "delayed": {op: count}}
+        (slowfs3 adds "threads")."""
         return self._ask("stats")
 
     def reset(self) -> dict:
@@ -158,13 +217,26 @@ def _unmount(mountpoint: str) -> bool:
 def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
                  ops: str | tuple[str, ...] | list[str] | None = None,
                  attr_timeout: float = 1.0, entry_timeout: float = 1.0,
-                 python: str = SYSTEM_PYTHON) -> Iterator[SlowFS]:
+                 python: str = SYSTEM_PYTHON, impl: str = "python",
+                 threads: int | None = None,
+                 parallel_dirops: bool = True) -> Iterator[SlowFS]:
     """Mount SOURCE at MOUNTPOINT with `delay_ms` in each of `ops`; unmount on exit, always.
 
     `ops`: names from ALL_OPS, "lookup" (= getattr) or "all"; default getattr, readdir,
     unlink. `attr_timeout`/`entry_timeout` are the kernel cache times (libfuse default 1 s).
+    `impl`: "python" (this file's fusepy server, libfuse 2.9, at most 10 requests served at
+    a time) or "c" (slowfs3.c, libfuse 3, `threads` server threads, default 64; built on
+    demand); `parallel_dirops=False` makes slowfs3 keep the kernel's one-at-a-time LOOKUP and
+    READDIR per directory (libfuse 2.9's behaviour; NFS clients do not serialise them).
     Raises SlowFSError when the mount cannot be made (see fuse_available()).
     """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}, not {impl!r}")
+    if threads is not None and (impl != "c" or threads < 1):
+        raise ValueError("threads= needs impl='c' and at least 1 thread "
+                         "(libfuse 2.9's thread count is fixed)")
+    if not parallel_dirops and impl != "c":
+        raise ValueError("parallel_dirops=False needs impl='c' (slowfs.py never has them)")
     source = os.path.abspath(source)
     mountpoint = os.path.abspath(mountpoint)
     if not os.path.isdir(source):
@@ -172,9 +244,14 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
     os.makedirs(mountpoint, exist_ok=True)
     if os.path.ismount(mountpoint):
         raise SlowFSError(f"{mountpoint} is already a mount point")
-    cmd = [python, os.path.abspath(__file__), source, mountpoint, "--delay-ms", str(delay_ms),
-           "--ops", ",".join(parse_ops(ops)), "--attr-timeout", str(attr_timeout),
-           "--entry-timeout", str(entry_timeout)]
+    opts = [source, mountpoint, "--delay-ms", str(delay_ms), "--ops", ",".join(parse_ops(ops)),
+            "--attr-timeout", str(attr_timeout), "--entry-timeout", str(entry_timeout)]
+    if impl == "c":
+        cmd = [build_slowfs3(), *opts, "--threads", str(threads or C_DEFAULT_THREADS)]
+        if not parallel_dirops:
+            cmd.append("--serial-dirops")
+    else:
+        cmd = [python, os.path.abspath(__file__), *opts]
     # The server's log goes to a file, never to a pipe nobody drains: a full pipe would
     # block a FUSE worker in write(2) and with it every process using the mount.
     errlog = tempfile.TemporaryFile(mode="w+t")  # noqa: SIM115 - closed in finally
@@ -247,12 +324,13 @@ def _make_ops(source: str, delay_ms: float, delayed: tuple[str, ...]):  # type: 
         # -- control channel ----------------------------------------------------------
         def init(self, path):  # type: ignore[no-untyped-def]
             threading.Thread(target=self._control, name="slowfs-control", daemon=True).start()
-            _reply({"ready": True, "pid": os.getpid(), "delay_ms": delay_ms,
+            _reply({"ready": True, "impl": "python", "pid": os.getpid(), "delay_ms": delay_ms,
                     "delayed_ops": sorted(self.delayed)})
 
         def snapshot(self, reset: bool = False) -> dict:
             with self.lock:
-                out = {"delay_ms": self.delay * 1000.0, "delayed_ops": sorted(self.delayed),
+                out = {"impl": "python", "delay_ms": self.delay * 1000.0,
+                       "delayed_ops": sorted(self.delayed),
                        "ops": dict(sorted(self.counts.items())),
                        "delayed": dict(sorted(self.delayed_counts.items()))}
                 if reset:

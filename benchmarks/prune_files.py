@@ -5,12 +5,22 @@
     python benchmarks/prune_files.py --files 50000 --variant default --variant direct \\
         --variant threads
     python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1   # via tools/slowfs
+    python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1 --fuse-impl c \
+        --fuse-threads 64 --runs 3 --variant j32=--jobs,32 \
+        --variant direct-j32=--direct-unlink,--jobs,32
 
 Each run builds fresh trees in one pass (ROOT/s/i/sid, 32-hex sids, 20-byte empty beego
 sessions, last access uniform over 60 days, so ~50 % are older than the 30-day cutoff); the
 copies get the same names and the same mtimes. The page cache is warmed with `du -s` on each
 copy, then `find COPY -type f -mmin +43200 -delete` and each sessdiag variant run one after
-the other, alternating which goes first. Prints wall times, files deleted and ratios.
+the other, alternating which goes first. Prints wall times, files deleted and ratios, and
+checks that every command deleted exactly the expired files (the same set as `find`), by name.
+
+On slowfs (--fuse-delay-ms) each command gets its own fresh mount; the counters are reset
+right before the command, so the delayed operations reported are the command's own.
+--fuse-impl python is tools/slowfs/slowfs.py (libfuse 2.9, at most 10 requests served at a
+time); --fuse-impl c is tools/slowfs/slowfs3.c (libfuse 3, --fuse-threads server threads,
+built on demand).
 
 Variants: default (processes on local disks, verified rename), direct (--direct-unlink),
 threads (--workers threads), serial (--jobs 1), or any "name=--flag,--flag" string.
@@ -41,8 +51,9 @@ VARIANTS = {
 }
 
 
-def build(roots: list[str], n: int, seed: int) -> int:
-    """Write the same n sessions into every root; returns how many are older than 30 days."""
+def build(roots: list[str], n: int, seed: int) -> set[str]:
+    """Write the same n sessions into every root; returns the paths (relative to a root) of
+    those older than 30 days."""
     for root in roots:
         shutil.rmtree(root, ignore_errors=True)
         for a in HEX:
@@ -50,17 +61,19 @@ def build(roots: list[str], n: int, seed: int) -> int:
                 os.makedirs(os.path.join(root, a, b))
     rnd = random.Random(seed)
     now = time.time()
-    old = 0
+    old: set[str] = set()
     for _ in range(n):
         sid = f"{rnd.getrandbits(128):032x}"
         age = rnd.random() * 60 * DAY
         # Keep clear of the cutoff so find's whole-minute rounding cannot disagree with us.
         if abs(age - MAX_AGE_DAYS * DAY) < 3 * 3600:
             age += 6 * 3600
-        old += age > MAX_AGE_DAYS * DAY
+        rel = f"{sid[0]}/{sid[1]}/{sid}"
+        if age > MAX_AGE_DAYS * DAY:
+            old.add(rel)
         mtime = now - age
         for root in roots:
-            path = f"{root}/{sid[0]}/{sid[1]}/{sid}"
+            path = f"{root}/{rel}"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             os.write(fd, BEEGO_EMPTY)
             os.close(fd)
@@ -68,8 +81,20 @@ def build(roots: list[str], n: int, seed: int) -> int:
     return old
 
 
-def count_files(root: str) -> int:
-    return sum(len(files) for _d, _s, files in os.walk(root))
+def files_in(root: str) -> set[str]:
+    return {os.path.relpath(os.path.join(d, f), root)
+            for d, _s, files in os.walk(root) for f in files}
+
+
+def check_deleted(label: str, root: str, before: set[str], old: set[str]) -> int:
+    """Number deleted; warns unless exactly the expired files went (compared by name)."""
+    left = files_in(root)
+    gone = before - left
+    if gone != old or left - before:
+        print(f"  WARNING: {label} deleted {len(gone):,} files, expected exactly the "
+              f"{len(old):,} expired ones: {len(gone - old)} unexpected, "
+              f"{len(old - gone)} missed, {len(left - before)} new", file=sys.stderr)
+    return len(gone)
 
 
 def timed(cmd: list[str]) -> float:
@@ -103,14 +128,16 @@ def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) 
     times: dict[str, list[float]] = {"find -delete": []}
     for name, _ in variants:
         times[f"prune {name}"] = []
+    loads: list[float] = []
     for run in range(args.runs):
         roots = {"find -delete": f"{base}/find"}
         for name, _ in variants:
             roots[f"prune {name}"] = f"{base}/prune-{name}"
         t0 = time.perf_counter()
         old = build(list(roots.values()), args.files, args.seed + run)
+        before = files_in(roots["find -delete"])
         print(f"run {run + 1}: built {len(roots)} x {args.files:,} files "
-              f"({old:,} older than {MAX_AGE_DAYS} d) in {time.perf_counter() - t0:.0f}s",
+              f"({len(old):,} older than {MAX_AGE_DAYS} d) in {time.perf_counter() - t0:.0f}s",
               file=sys.stderr)
         order = list(roots)
         if (run + args.reverse_first) % 2:
@@ -124,18 +151,15 @@ def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) 
             else:
                 flags = dict(variants)[label.removeprefix("prune ")]
                 cmd = prune_cmd(root, flags)
+            loads.append(os.getloadavg()[0])
             t = timed(cmd)
-            left = count_files(root)
             times[label].append(t)
-            print(f"  {label:<22} {t:8.2f}s  deleted {args.files - left:,} "
-                  f"(left {left:,})", file=sys.stderr)
-            if args.files - left != old:
-                print(f"  WARNING: {label} deleted {args.files - left:,}, expected {old:,}",
-                      file=sys.stderr)
+            deleted = check_deleted(label, root, before, old)
+            print(f"  {label:<22} {t:8.2f}s  deleted {deleted:,}", file=sys.stderr)
         for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
     report(f"{args.files:,} files, ~50 % expired, local disk ({_fstype(base)}), "
-           f"{os.cpu_count()} cores, {args.runs} run(s)", times)
+           f"{os.cpu_count()} cores, {args.runs} run(s)", times, loads=loads)
 
 
 def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -> None:
@@ -145,41 +169,54 @@ def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -
     sys.path.insert(0, slowfs_dir)
     from slowfs import fuse_available, mount_slowfs  # type: ignore[import-not-found]
 
-    why = fuse_available()
+    why = fuse_available(impl=args.fuse_impl)
     if why:
-        raise SystemExit(f"cannot mount slowfs: {why}")
+        raise SystemExit(f"cannot mount slowfs ({args.fuse_impl}): {why}")
+    mount_kw: dict[str, object] = {"impl": args.fuse_impl}
+    if args.fuse_impl == "c":
+        mount_kw["threads"] = args.fuse_threads
+        if args.fuse_serial_dirops:
+            mount_kw["parallel_dirops"] = False
     base = args.dir
-    times: dict[str, list[float]] = {"find -delete": []}
-    for name, _ in variants:
-        times[f"prune {name}"] = []
+    labels = ["find -delete"] + [f"prune {n}" for n, _ in variants]
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    delayed: dict[str, list[dict[str, int]]] = {label: [] for label in labels}
+    loads: list[float] = []
     for run in range(args.runs):
-        labels = ["find -delete"] + [f"prune {n}" for n, _ in variants]
         srcs = {label: f"{base}/src{i}" for i, label in enumerate(labels)}
         old = build(list(srcs.values()), args.files, args.seed + run)
-        print(f"run {run + 1}: built {len(srcs)} x {args.files:,} files ({old:,} old)",
+        before = files_in(srcs["find -delete"])
+        print(f"run {run + 1}: built {len(srcs)} x {args.files:,} files ({len(old):,} old)",
               file=sys.stderr)
         for label in (labels if (run + args.reverse_first) % 2 == 0 else labels[::-1]):
             mnt = f"{base}/mnt"
             os.makedirs(mnt, exist_ok=True)
             # rename and link are delayed too: the verified protocol uses them, find does not.
             with mount_slowfs(srcs[label], mnt, delay_ms=args.fuse_delay_ms,
-                              ops=FUSE_OPS) as fs:
+                              ops=FUSE_OPS, **mount_kw) as fs:
                 if label == "find -delete":
                     cmd = find_cmd(mnt)
                 else:
                     flags = dict(variants)[label.removeprefix("prune ")]
                     cmd = prune_cmd(mnt, flags)
+                fs.reset()
+                loads.append(os.getloadavg()[0])
                 t = timed(cmd)
-                ops = fs.stats().get("ops", {})
-            left = count_files(srcs[label])
+                st = fs.stats()
+            deleted = check_deleted(label, srcs[label], before, old)
             times[label].append(t)
-            print(f"  {label:<22} {t:8.2f}s  deleted {args.files - left:,} (left {left:,}); "
-                  f"fuse ops {dict(sorted(ops.items()))}", file=sys.stderr)
+            delayed[label].append(st.get("delayed", {}))
+            print(f"  {label:<22} {t:8.2f}s  deleted {deleted:,}; delayed ops "
+                  f"{sum(st.get('delayed', {}).values()):,} {st.get('delayed', {})}; "
+                  f"all ops {st.get('ops', {})}", file=sys.stderr)
         for src in srcs.values():
             shutil.rmtree(src, ignore_errors=True)
-    report(f"{args.files:,} files on slowfs (FUSE, {args.fuse_delay_ms} ms per "
-           f"{'/'.join(FUSE_OPS)}), "
-           f"{args.runs} run(s)", times)
+    harness = "slowfs.py (libfuse 2.9, fusepy)" if args.fuse_impl == "python" else \
+        f"slowfs3 (libfuse 3, {args.fuse_threads} server threads" + \
+        (", serial dirops)" if args.fuse_serial_dirops else ")")
+    report(f"{args.files:,} files on {harness}, {args.fuse_delay_ms} ms per "
+           f"{'/'.join(FUSE_OPS)}; {os.cpu_count()} cores; {args.runs} run(s)", times,
+           delayed=delayed, loads=loads)
 
 
 def _fstype(path: str) -> str:
@@ -191,13 +228,27 @@ def _fstype(path: str) -> str:
         return "?"
 
 
-def report(title: str, times: dict[str, list[float]]) -> None:
+def report(title: str, times: dict[str, list[float]],
+           delayed: dict[str, list[dict[str, int]]] | None = None,
+           loads: list[float] | None = None) -> None:
     find = statistics.median(times["find -delete"])
     print(f"\n{title}")
-    print(f"{'command':<24}{'median s':>10}{'min s':>10}{'x find':>9}")
+    if loads:
+        print(f"1-min load average before the commands: median {statistics.median(loads):.2f}, "
+              f"max {max(loads):.2f}")
+    head = f"{'command':<26}{'median s':>10}{'min s':>9}{'max s':>9}{'find/this':>11}"
+    if delayed:
+        head += f"{'delayed ops':>13}  by operation (median run)"
+    print(head)
     for label, ts in times.items():
         med = statistics.median(ts)
-        print(f"{label:<24}{med:>10.2f}{min(ts):>10.2f}{med / find:>9.2f}")
+        line = f"{label:<26}{med:>10.2f}{min(ts):>9.2f}{max(ts):>9.2f}{find / med:>10.1f}x"
+        if delayed and delayed.get(label):
+            runs = sorted(delayed[label], key=lambda d: sum(d.values()))
+            mid = runs[(len(runs) - 1) // 2]
+            ops = ", ".join(f"{k} {v:,}" for k, v in sorted(mid.items()))
+            line += f"{sum(mid.values()):>13,}  {ops}"
+        print(line)
 
 
 def main() -> None:
@@ -212,6 +263,14 @@ def main() -> None:
                     help="start with the prune variants and time find last")
     ap.add_argument("--fuse-delay-ms", type=float, default=None,
                     help="run on tools/slowfs mounts with this delay per operation")
+    ap.add_argument("--fuse-impl", choices=("python", "c"), default="python",
+                    help="slowfs.py (libfuse 2.9, <= 10 requests at a time) or slowfs3.c "
+                         "(libfuse 3, --fuse-threads server threads)")
+    ap.add_argument("--fuse-threads", type=int, default=64,
+                    help="server threads of slowfs3 (--fuse-impl c)")
+    ap.add_argument("--fuse-serial-dirops", action="store_true",
+                    help="slowfs3 without FUSE_PARALLEL_DIROPS (lookups in one directory "
+                         "one at a time, as on slowfs.py)")
     args = ap.parse_args()
     variants = [parse_variant(v) for v in (args.variant or ["default"])]
     os.makedirs(args.dir, exist_ok=True)

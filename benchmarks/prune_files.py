@@ -5,8 +5,8 @@
     python benchmarks/prune_files.py --files 50000 --variant default --variant direct \\
         --variant threads
     python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1   # via tools/slowfs
-    python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1 --fuse-impl c \
-        --fuse-threads 64 --runs 3 --variant j32=--jobs,32 \
+    python benchmarks/prune_files.py --files 20000 --fuse-delay-ms 1 --fuse-impl c \\
+        --fuse-threads 64 --runs 3 --variant j32=--jobs,32 \\
         --variant direct-j32=--direct-unlink,--jobs,32
 
 Each run builds fresh trees in one pass (ROOT/s/i/sid, 32-hex sids, 20-byte empty beego

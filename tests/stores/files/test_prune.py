@@ -101,6 +101,34 @@ def test_detects_layout_without_profile(store, popts):
     assert res.report["deleted"] == len(expired)
 
 
+def test_upper_levels_listed_concurrently_as_serially(store, popts, monkeypatch):
+    # With threads (latency-bound mounts) the directories above the shards are listed
+    # concurrently: the units and the tally of those levels must not change.
+    root, _expired, _fresh = store(sessions=300)
+    with open(os.path.join(root, "README"), "w") as fh:
+        fh.write("not a session")
+    os.mkdir(os.path.join(root, "xy"))
+    os.symlink("/etc", os.path.join(root, "e", "link"))
+    with open(os.path.join(root, "c", "c0ffee" + "0" * 26), "w") as fh:
+        fh.write("misplaced")
+    seen = []
+    real = prune.plan_units
+
+    def both(plan, root_fd, parts, threads=1):
+        serial = real(plan, root_fd, parts, threads=1)
+        concurrent = real(plan, root_fd, parts, threads=8)
+        seen.append((serial, concurrent))
+        return concurrent
+
+    monkeypatch.setattr(prune, "plan_units", both)
+    r = prune_file_store(popts(root, jobs=4, workers="threads")).report
+    [((s_tally, s_units), (c_tally, c_units))] = seen
+    assert c_units == s_units and len(s_units) == 256
+    assert c_tally == s_tally
+    assert s_tally.anomalies == {"foreign": 2, "symlinks": 1, "misplaced": 1}
+    assert r["anomalies"]["misplaced"] == 1 and r["anomalies"]["symlinks"] == 1
+
+
 def test_grace_keeps_sessions_just_past_max_age(store, popts):
     root, expired, fresh = store(sessions=200)
     # Every expired fixture session is 3660.5 s to 2 h old: a grace of 2 h keeps them all.

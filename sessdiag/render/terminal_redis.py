@@ -94,14 +94,16 @@ def redis_scan_view(r: dict) -> Group:
 
 def _groups(groups: list[dict]) -> Table:
     tab = Table(title="sessions by framework and namespace", title_justify="left", box=None,
-                padding=(0, 1))
-    for col, just in (("profile", "left"), ("namespace", "left"), ("sessions", "right"),
-                      ("memory", "right"), ("expired", "right"), ("empty", "right"),
-                      ("never reused", "right"), ("no TTL", "right"), ("undecodable", "right"),
-                      ("lifetime", "right"), ("ages from", "left")):
-        tab.add_column(col, justify=just)  # type: ignore[arg-type]
+                padding=(0, 1, 0, 1), collapse_padding=True, pad_edge=False)
+    # Profile and namespace share a column, one above the other: side by side they took a
+    # third of an 100-column terminal and rich cut both to "spring-…".
+    tab.add_column("profile / namespace", no_wrap=True)
+    for col in ("sessions", "memory", "expired", "empty", "never\nreused", "no\nTTL",
+                "undecod-\nable", "lifetime"):
+        tab.add_column(col, justify="right", no_wrap=True)
+    tab.add_column("ages from")
     for g in groups:
-        tab.add_row(g["profile"], g["namespace"] or "(none)", f"{g['sessions']:,}",
+        tab.add_row(f"{g['profile']}\n  {g['namespace'] or '(none)'}", f"{g['sessions']:,}",
                     _mem(g["allocated_bytes"]), f"{g['expired']:,}", f"{g['empty']:,}",
                     f"{g['orphans']:,}", f"{g['no_ttl']:,}",
                     f"{g['undecodable']:,}/{g['decoded'] + g['undecodable']:,}",
@@ -161,10 +163,12 @@ def _timeline(g: dict, timeline: list[dict]) -> Table:
 
 def _companions(groups: list[dict]) -> Table:
     tab = Table(title="Spring Session companion keys", title_justify="left", box=None,
-                padding=(0, 1))
-    for col in ("namespace", "repository", "shadow keys", "w/o session", "expirations",
-                "no TTL", "past", "index sets", "dead entries"):
-        tab.add_column(col, justify="left" if col in ("namespace", "repository") else "right")
+                padding=(0, 1, 0, 1), collapse_padding=True, pad_edge=False)
+    tab.add_column("namespace", no_wrap=True)
+    tab.add_column("repository", no_wrap=True)
+    for col in ("shadow\nkeys", "shadows w/o\nsession", "expirations\nsets", "… no\nTTL",
+                "… in the\npast", "index\nsets", "dead index\nentries"):
+        tab.add_column(col, justify="right", no_wrap=True)
     for g in groups:
         c = g["companions"]
         dead = c["index_members_dead"]

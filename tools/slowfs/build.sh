@@ -9,9 +9,9 @@ cc=${CC:-cc}
 command -v "$cc" >/dev/null 2>&1 || { echo "build.sh: no C compiler ($cc)" >&2; exit 3; }
 command -v pkg-config >/dev/null 2>&1 || { echo "build.sh: pkg-config is missing" >&2; exit 3; }
 pkg-config --exists fuse3 || { echo "build.sh: libfuse3 headers missing (libfuse3-dev)" >&2; exit 3; }
-# libfuse >= 3.12 has the loop config with a thread limit; older ones the 3.2 struct.
+# libfuse >= 3.12 has the loop config with a thread limit; 3.2-3.11 the older struct.
 api=312
-pkg-config --atleast-version=3.12 fuse3 || api=31
+pkg-config --atleast-version=3.12 fuse3 || api=32
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT

@@ -932,9 +932,13 @@ int main(int argc, char **argv)
             usage();
         else if (source == NULL)
             source = a;
-        else if (mountpoint == NULL)
+        else if (mountpoint == NULL) {
             mountpoint = realpath(a, NULL);
-        else
+            if (mountpoint == NULL) {
+                fprintf(stderr, "slowfs3: %s: %s\n", a, strerror(errno));
+                return 2;
+            }
+        } else
             usage();
     }
     if (source == NULL || mountpoint == NULL || threads < 1)

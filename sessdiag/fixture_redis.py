@@ -353,6 +353,7 @@ class _Truth:
     expirations_ttl_ms: dict[int, int] = field(default_factory=dict)
     index_members: int = 0
     orphans_created: list[float] = field(default_factory=list)
+    lifetime_s: int = 0  # the groups' maxInactiveInterval (the largest, when several)
 
     def to_dict(self) -> dict:
         return {
@@ -383,6 +384,7 @@ def write_groups(spec: RedisFixtureSpec, send: Send, now: float) -> dict:
 
     for g in spec.groups:
         t = truths.setdefault(g.namespace, _Truth(g.namespace, g.indexed))
+        t.lifetime_s = max(t.lifetime_s, g.max_inactive)
         w = SpringWriter(send, g.namespace, g.indexed, g.serializer == "json", new_id)
         attrs = {k: w.value(v) for k, v in g.attributes.items()}
         broken = dict(attrs, cart=BROKEN_JSON if w.json else BROKEN_JDK)
@@ -470,6 +472,12 @@ def _expected(truths: dict[str, _Truth], now: float) -> dict:
     expired = sum(t.expired for t in groups)
     recent = sum(1 for t in groups for c in t.orphans_created
                  if int(c // 3600) * 3600 >= now - 86400)
+    # Redis holds only a lifetime's worth of sessions: orphans per hour over that window.
+    per_hour = 0.0
+    for t in groups:
+        window = min(86400, t.lifetime_s or 86400)
+        n_recent = sum(1 for c in t.orphans_created if (int(c // 3600) + 1) * 3600 > now - window)
+        per_hour += n_recent * 3600 / window
     shared: set[str] = set()
     for i, a in enumerate(groups):
         for b in groups[i + 1:]:
@@ -489,6 +497,7 @@ def _expected(truths: dict[str, _Truth], now: float) -> dict:
         "logged_in": sum(t.logged_in for t in groups),
         # What `check`'s max_orphan_rate_per_hour reads for a store without access logs.
         "orphan_rate_last_24h_per_hour": round(recent / 24, 3),
+        "orphan_rate_recent_per_hour": round(per_hour, 3),
         "namespaces": sorted(truths),
         "shared_principals": len(shared),
         "groups": [t.to_dict() for t in groups],

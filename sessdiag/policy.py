@@ -272,7 +272,9 @@ def orphan_rate_per_hour(report: dict) -> float | None:
         return round(sum(rates), 3)
     rate = report.get("empty_rate")
     if rate:
-        return rate.get("last_24h_per_hour", rate.get("per_hour_mean"))
+        # Redis: over the window the store still holds (a short lifetime forgets the rest)
+        return rate.get("recent_per_hour", rate.get("last_24h_per_hour",
+                                                    rate.get("per_hour_mean")))
     return None
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sessdiag.census import DEFAULT_AGE_EDGES
 from sessdiag.fixtures import BEEGO_EMPTY, FixtureSpec, make_tree
 from sessdiag.stores.files import walker
@@ -104,3 +107,45 @@ def test_files_vanishing_mid_scan_are_counted_not_fatal(tmp_path, monkeypatch):
     c = _run(root, beego_layout(), jobs=1)
     assert c.sessions == exp["sessions"] - (len(gone) - 1)
     assert c.vanished == len(gone)
+
+
+_HEXISH = "0123456789abcdefABx-_.\n é"
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=14, max_size=40).map(lambda s: "ab" + s),
+    st.text(alphabet=_HEXISH, min_size=0, max_size=40)), min_size=1, max_size=30, unique=True),
+    php=st.booleans())
+def test_whole_listing_check_agrees_with_the_regex(tmp_path_factory, names, php):
+    """The bytes.translate fast path must judge a listing exactly as the per-name regex."""
+    layout = php_layout(2) if php else beego_layout()
+    if php:
+        names = ["sess_" + n for n in names]
+    root = tmp_path_factory.mktemp("w")
+    p = ScanParams(root=str(root), layout=layout, now=NOW, max_lifetime=1440,
+                   age_edges=DEFAULT_AGE_EDGES, root_dev=os.stat(root).st_dev)
+    w = walker._Walker(p, None, 0)
+    try:
+        got = w._non_sessions(list(names), "ab")
+    finally:
+        w.close()
+    pre = layout.prefix
+    want = {n for n in names if layout.name_re.fullmatch(n) is None
+            or not n.startswith(pre + "ab")}
+    assert got == want
+
+
+def test_whole_listing_check_fast_path_and_its_fallback(tmp_path):
+    p = ScanParams(root=str(tmp_path), layout=beego_layout(), now=NOW, max_lifetime=1440,
+                   age_edges=DEFAULT_AGE_EDGES, root_dev=os.stat(tmp_path).st_dev)
+    w = walker._Walker(p, None, 0)
+    try:
+        good = [f"ab{i:030x}" for i in range(500)]
+        assert w._all_sessions("\n".join(good), good, "ab")
+        assert w._non_sessions(good, "ab") == set()
+        odd = [*good, "abXYZ" + "0" * 27, "ac" + "0" * 30, "ab" + "0" * 300]
+        assert not w._all_sessions("\n".join(odd), odd, "ab")
+        assert w._non_sessions(odd, "ab") == set(odd[-3:])
+    finally:
+        w.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from array import array
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from sessdiag.census import DEFAULT_AGE_EDGES
 from sessdiag.fixtures import BEEGO_EMPTY, FixtureSpec, make_tree
 from sessdiag.stores.files import walker
 from sessdiag.stores.files.layout import beego_layout, php_layout
-from sessdiag.stores.files.walker import ScanParams, add_hours, plan_units, run_units
+from sessdiag.stores.files.walker import ScanParams, count_hours, plan_units, run_units
 
 NOW = 1_790_000_000
 
@@ -83,10 +84,10 @@ def test_threads_and_processes_agree(tmp_path):
     assert a.hist == b.hist and a.shards == b.shards
 
 
-def test_add_hours_counts_per_hour():
-    hours: dict[int, int] = {}
-    add_hours(hours, sorted([3600.0, 3600.5, 7199.9, 7200.0, 36000.2]))
-    assert hours == {1: 3, 2: 1, 10: 1}
+def test_count_hours_counts_per_hour_unsorted():
+    hours: dict[int, int] = {1: 5}
+    count_hours(hours, array("d", [7199.9, 3600.0, 36000.2, 3600.5, 7200.0, 3599.99]))
+    assert hours == {0: 1, 1: 5 + 3, 2: 1, 10: 1}
 
 
 def test_files_vanishing_mid_scan_are_counted_not_fatal(tmp_path, monkeypatch):

@@ -224,3 +224,12 @@ def test_profile_php_files_without_depth_takes_the_depth_from_the_tree(cli, tmp_
     pr = cli("prune", root, "--profile", "php-files", "--max-age", "1s", "--json")
     assert pr.code == 0, pr.err
     assert pr.json()["sessions"] == exp["sessions"] == pr.json()["candidates"]
+
+
+def test_sample_zero_decodes_nothing_and_still_counts(cli, tree):
+    root, exp = tree
+    res = cli("scan", root, "--json", "--sample", "0", "--max-lifetime", "30d", "--now", NOW)
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["sessions"] == exp["sessions"] and r["expired"] == exp["expired"]
+    assert r["payload_check"]["decoded"] == 0

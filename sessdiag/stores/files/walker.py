@@ -237,7 +237,9 @@ class _Walker:
         rnd = self.rnd
         sample = c.sample
         sample_k = p.sample_k
-        thresh = -sample[0][0] if len(sample) >= sample_k else 2.0
+        # 2.0 takes every file until the sample is full; with --sample 0 it is full and
+        # empty at once, and no random key falls below -1.
+        thresh = 2.0 if len(sample) < sample_k else (-sample[0][0] if sample else -1.0)
         deep = p.deep
         mts = array("d")
         add_mt = mts.append

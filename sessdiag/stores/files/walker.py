@@ -394,11 +394,12 @@ def read_payload(c: Census, dir_fd: int, name: str, st: os.stat_result) -> bytes
         chunks = []
         left = min(fst.st_size, MAX_PAYLOAD_BYTES) + 1
         while left > 0:
-            b = os.read(fd, min(left, 1 << 20))
-            if not b:
-                break
+            want = min(left, 1 << 20)
+            b = os.read(fd, want)
             chunks.append(b)
             left -= len(b)
+            if len(b) < want:  # a short read of a regular file is its end: no extra read
+                break
         return b"".join(chunks)
     except OSError:
         c.payload_unreadable += 1

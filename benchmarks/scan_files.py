@@ -56,6 +56,9 @@ def build(root: str, total: int, seed: int) -> None:
             print(f"  built {i:,} files ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     with open(marker, "w") as fh:
         fh.write(str(total))
+    # Write back the new files now: timing while the kernel flushes a million dirty inodes
+    # measured the flush (a 1 M run read 4.4 s right after building, 3.9 s after a sync).
+    os.sync()
 
 
 def timed(cmd: list[str], *, sample_rss: bool = False) -> tuple[float, int]:

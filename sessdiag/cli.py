@@ -175,6 +175,9 @@ def scan(
         metrics = Metrics()
         scan_metrics(metrics, report)
         write_prom(prom, metrics)
+    if as_json or quiet:  # the terminal renderer's imports cost a cron run ~40 ms
+        _emit(report, as_json, output, quiet, None)
+        return
     from sessdiag.render.terminal import scan_view
 
     _emit(report, as_json, output, quiet, scan_view)

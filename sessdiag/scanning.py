@@ -56,8 +56,9 @@ def run_scan(opts: ScanOptions) -> dict:
 
         attach_clients(report, opts)
     else:
-        # Without logs the store's own creation timeline still shows a machine client.
-        from sessdiag.analysis.clients import attach_store_cadence
+        # Without logs the store's own creation timeline still shows a machine client
+        # (cadence alone: the log parsing modules are not imported for a plain scan).
+        from sessdiag.analysis.cadence import attach_store_cadence
 
         attach_store_cadence(report)
     return report

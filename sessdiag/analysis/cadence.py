@@ -171,3 +171,13 @@ def _span(hours: float) -> str:
     if hours * 60 >= 1:
         return f"{hours * 60:.0f} min"
     return f"{hours * 3600:.0f} s"
+
+
+def attach_store_cadence(report: dict) -> None:
+    """The creation floor of empty sessions (store only); idempotent."""
+    if "cadence" in report:
+        return
+    fl, lines = store_cadence(report)
+    report["cadence"] = {"store": fl}
+    if lines:
+        report.setdefault("findings", []).extend(lines)

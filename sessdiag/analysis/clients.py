@@ -49,6 +49,7 @@ from sessdiag.analysis.accesslog import (
     Row,
     unquote_cookie,
 )
+from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
 from sessdiag.errors import UsageError
 
@@ -465,16 +466,6 @@ def logs_only_report(opts) -> dict:  # type: ignore[no-untyped-def]
                     "clients": [], "races": [], "warnings": [], "findings": []}
     attach_clients(report, opts)
     return report
-
-
-def attach_store_cadence(report: dict) -> None:
-    """The creation floor of empty sessions (store only); idempotent."""
-    if "cadence" in report:
-        return
-    fl, lines = cadence.store_cadence(report)
-    report["cadence"] = {"store": fl}
-    if lines:
-        report.setdefault("findings", []).extend(lines)
 
 
 def _client_findings(report: dict) -> None:

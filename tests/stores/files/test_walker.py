@@ -150,3 +150,35 @@ def test_whole_listing_check_fast_path_and_its_fallback(tmp_path):
         assert w._non_sessions(odd, "ab") == set(odd[-3:])
     finally:
         w.close()
+
+
+def test_sample_is_uniform_over_files_and_walk_order(tmp_path):
+    """The geometric-skip sampler must pick every file alike, early or late in the walk."""
+    spec = FixtureSpec.from_mapping(dict(profile="php-files", sessions=400, seed=5, now=NOW,
+                                         max_lifetime=1440, empty_fraction=1.0))
+    root = tmp_path / "t"
+    make_tree(str(root), spec)
+    order = [n for n in os.listdir(root) if n.startswith("sess_")]  # the walker's order
+    position = {n: i / (len(order) - 1) for i, n in enumerate(order)}
+    counts: dict[str, int] = {}
+    runs, k = 300, 40
+    for seed in range(runs):
+        p = ScanParams(root=str(root), layout=php_layout(0), now=NOW, max_lifetime=1440,
+                       age_edges=DEFAULT_AGE_EDGES, root_dev=os.stat(root).st_dev, seed=seed,
+                       sample_k=k)
+        top, units = plan_units(p)
+        c = top.merge(run_units(p, units, jobs=1, mode="threads", check=None), k)
+        picked = [path for path, _size in c.sample_paths()]
+        assert len(picked) == len(set(picked)) == k
+        for path in picked:
+            counts[path] = counts.get(path, 0) + 1
+    expected = runs * k / len(order)  # 30 picks per file
+    assert len(counts) == len(order)
+    assert all(expected / 3 < v < 3 * expected for v in counts.values())
+    # picks weighted by position in the listing: 0.5 when the order does not matter
+    mean_pos = sum(position[x] * v for x, v in counts.items()) / sum(counts.values())
+    assert 0.47 < mean_pos < 0.53
+    # ... and the first tenth of the walk is picked as often as the last tenth
+    first = sum(counts[n] for n in order[:40])
+    last = sum(counts[n] for n in order[-40:])
+    assert abs(first - last) < 0.2 * (first + last) / 2

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from sessdiag.errors import SessdiagError, UsageError
+from sessdiag.render.progress import StderrProgress
 
 app = typer.Typer(
     name="sessdiag",
@@ -55,34 +56,6 @@ def _edges(buckets: str | None) -> tuple[int, ...]:
         raise UsageError("--buckets must be ascending positive durations, e.g. 1h,1d,7d,30d")
     return edges
 
-
-class _Progress:
-    """A spinner with a count on stderr, only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool, what: str) -> None:
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
-                TextColumn("{task.completed:,.0f} entries"), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True)
-            self.task = self.bar.add_task(what, total=None)
-
-    def __enter__(self) -> _Progress:
-        if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
-
-    def advance(self, n: int) -> None:
-        if self.bar:
-            self.bar.advance(self.task, n)
 
 
 def _emit(report: dict, as_json: bool, output: str | None, quiet: bool, view) -> None:  # type: ignore[no-untyped-def]
@@ -166,7 +139,8 @@ def scan(
         log_format=log_format, log_fields=log_field, cookie_name=cookie_name,
         client_key=client_key, race_window=parse_duration(race_window),
     )
-    with _Progress(not (no_progress or quiet or as_json), "scanning") as prog:
+    with StderrProgress(not (no_progress or quiet or as_json), {"scan": "scanning"},
+                        unit="entries") as prog:
         opts.progress = prog.advance
         report = run_scan(opts)
     if prom:

@@ -35,25 +35,30 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _find_config(argv: list[str]) -> tuple[str | None, list[str]]:
-    """Pull --config FILE out of argv; else ./sessdiag.yaml when present."""
-    out: list[str] = []
-    path: str | None = None
+def _pull_option(args: list[str], flag: str, missing: str) -> tuple[str | None, list[str]]:
+    """Take `FLAG VALUE` / `FLAG=VALUE` out of args: (the last value or None, the rest)."""
+    rest: list[str] = []
+    value: str | None = None
     i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--config":
-            if i + 1 >= len(argv):
-                raise UsageError("--config needs a file")
-            path = argv[i + 1]
+    while i < len(args):
+        a = args[i]
+        if a == flag:
+            if i + 1 >= len(args):
+                raise UsageError(missing)
+            value = args[i + 1]
             i += 2
             continue
-        if a.startswith("--config="):
-            path = a.split("=", 1)[1]
-            i += 1
-            continue
-        out.append(a)
+        if a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+        else:
+            rest.append(a)
         i += 1
+    return value, rest
+
+
+def _find_config(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Pull --config FILE out of argv; else ./sessdiag.yaml when present."""
+    path, out = _pull_option(argv, "--config", "--config needs a file")
     if path is None:
         for name in DEFAULT_NAMES:
             if os.path.isfile(name):
@@ -105,23 +110,7 @@ def expand_argv(argv: list[str], resolve: CommandResolver) -> list[str]:
     if not wants_store and path is None:
         return argv
     words, options = resolve(argv)
-    store_name: str | None = None
-    rest: list[str] = []
-    i = len(words)
-    while i < len(argv):
-        a = argv[i]
-        if a == "--store":
-            if i + 1 >= len(argv):
-                raise UsageError("--store needs a store name")
-            store_name = argv[i + 1]
-            i += 2
-            continue
-        if a.startswith("--store="):
-            store_name = a.split("=", 1)[1]
-            i += 1
-            continue
-        rest.append(a)
-        i += 1
+    store_name, rest = _pull_option(argv[len(words):], "--store", "--store needs a store name")
     if options is None:
         return argv
     cfg = load_config(path) if path else None

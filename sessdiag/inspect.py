@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sessdiag.errors import DecodeError, TargetUnreadable, UsageError
 from sessdiag.profiles import session_decoder
-from sessdiag.stores.files.layout import detect_layout, make_layout, resolve_root
+from sessdiag.stores.files.layout import layout_for, resolve_root
 from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES, open_rel, open_root
 
 INSPECT_SCHEMA = "sessdiag.inspect/1"
@@ -75,7 +75,7 @@ def inspect_file(target: str, sid: str | None, *, profile: str | None = None) ->
         if not sid or "/" in sid or sid in (".", "..") or "\0" in sid:
             raise UsageError(f"not a session id: {sid!r}")
         root, _ = resolve_root(target)
-        layout = (make_layout(profile) if profile else detect_layout(root))
+        layout = layout_for(root, profile)
         name = layout.prefix + sid
         rel = "/".join(layout.shard_of(sid))
         root_fd = open_root(root)

@@ -52,6 +52,7 @@ from sessdiag.analysis.accesslog import (
 from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
 from sessdiag.errors import UsageError
+from sessdiag.profiles import attribute_value
 
 SAMPLE_K = 2048
 MAX_TRACKED = 4_000_000
@@ -602,9 +603,4 @@ def _payload_attr(dfd: int, name: str, decode, attr: str, flags: int,  # type: i
     except DecodeError:
         un[4] += 1
         return None
-    for e in entries:
-        k = e.get("key", {})
-        if k.get("value") == attr:
-            v = e.get("value", {}).get("value")
-            return v if isinstance(v, str) else str(v)
-    return None
+    return attribute_value(entries, attr)

@@ -14,6 +14,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Final
 
+from sessdiag.codecs import parse_whole
 from sessdiag.errors import DecodeError
 
 MAX_DEPTH: Final = 256
@@ -147,14 +148,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> dict:
     """One msgpack value -> typed value; trailing bytes are an error."""
     if len(data) > max_size:
         raise DecodeError(f"value larger than {max_size} bytes", 0)
-    p = _P(data)
-    try:
-        v = p.value(0)
-    except RecursionError as exc:
-        raise DecodeError("nesting too deep", p.i) from exc
-    if p.i != len(data):
-        raise DecodeError("trailing bytes", p.i)
-    return v
+    return parse_whole(_P(data), len(data))
 
 
 def decode_session(data: bytes) -> list[dict]:

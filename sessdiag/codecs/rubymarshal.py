@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Final
 
+from sessdiag.codecs import parse_whole
 from sessdiag.errors import DecodeError
 
 MAX_DEPTH: Final = 256
@@ -219,14 +220,7 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> dict:
         raise DecodeError(f"value larger than {max_size} bytes", 0)
     if data[:2] != MAGIC:
         raise DecodeError("not Ruby Marshal 4.8 (no 0408 magic)", 0)
-    p = _P(data)
-    try:
-        v = p.value(0)
-    except RecursionError as exc:
-        raise DecodeError("nesting too deep", p.i) from exc
-    if p.i != len(data):
-        raise DecodeError("trailing bytes", p.i)
-    return v
+    return parse_whole(_P(data), len(data))
 
 
 def decode_session(data: bytes) -> list[dict]:

@@ -85,7 +85,7 @@ def gc_estimate_report(
     from sessdiag.census import DEFAULT_AGE_EDGES
     from sessdiag.profiles import emptiness_check
     from sessdiag.stores.files.fsinfo import fs_info
-    from sessdiag.stores.files.layout import detect_layout, make_layout, resolve_root
+    from sessdiag.stores.files.layout import layout_for, resolve_root
     from sessdiag.stores.files.scan import choose_workers
     from sessdiag.stores.files.walker import ScanParams, plan_units, run_units
 
@@ -94,9 +94,8 @@ def gc_estimate_report(
     findings: list[str] = []
     # beego's filepath.Walk lstat's savePath: a symlink without a trailing slash is a leaf.
     root_link = not tree.endswith("/") and os.path.islink(tree)
-    # resolve_root drops a trailing slash (abspath) and would then refuse the symlink.
-    root, warnings = resolve_root(os.path.realpath(tree) if tree.endswith("/") else tree)
-    layout = make_layout(profile) if profile else detect_layout(root)
+    root, warnings = resolve_root(tree)  # "link/" is followed there, as beego's Walk does
+    layout = layout_for(root, profile)
     if layout.profile != "beego-file":
         raise UsageError(f"{tree} looks like a {layout.profile} store: gc-estimate models "
                          "beego's file-provider GC (pass --profile beego-file to model it anyway)")
@@ -454,9 +453,10 @@ def register(app: typer.Typer) -> None:
         lats = [parse_latency(x) for x in (assume_latency or DEFAULT_ASSUME_LATENCY)]
         if scratch is not None and not os.path.isdir(scratch):
             raise UsageError(f"--scratch {scratch}: not a directory")
-        from sessdiag.cli import _Progress
+        from sessdiag.render.progress import StderrProgress
 
-        with _Progress(not (no_progress or quiet or as_json), "counting") as prog:
+        with StderrProgress(not (no_progress or quiet or as_json), {"count": "counting"},
+                            unit="entries") as prog:
             report = gc_estimate_report(
                 tree, max_lifetime=life, gc_interval=interval, request_rate=request_rate,
                 what_if_ages=ages, assume_latencies=lats, cold=cold, probe=not no_probe,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from sessdiag.errors import SafetyRefusal, UsageError
+from sessdiag.render.progress import StderrProgress
 
 
 def register(app: typer.Typer) -> None:
@@ -118,8 +119,10 @@ def prune(
     old = {s: signal.signal(s, lambda signum, _f: stop.request(signal.Signals(signum).name))
            for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _Progress(not (no_progress or quiet or as_json), apply) as prog:
-            result = prune_file_store(opts, stop=stop, progress=prog.advance)
+        tasks = {"plan": "entries checked"} | ({"apply": "sessions removed"} if apply else {})
+        with StderrProgress(not (no_progress or quiet or as_json), tasks) as prog:
+            result = prune_file_store(opts, stop=stop,
+                                      progress=lambda phase, n: prog.advance(n, phase))
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -169,35 +172,6 @@ def _max_age(max_age: str | None, app_conf: str | None) -> int:
     raise UsageError("--max-age is required (e.g. --max-age 30d), or --app-conf with "
                      "sessiongcmaxlifetime")
 
-
-class _Progress:
-    """Counts on stderr, only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool, apply: bool) -> None:
-        self.bar: Any = None
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                TextColumn("{task.completed:,.0f}"), TimeElapsedColumn(),
-                                console=Console(stderr=True), transient=True)
-            self.tasks = {"plan": self.bar.add_task("entries checked", total=None)}
-            if apply:
-                self.tasks["apply"] = self.bar.add_task("sessions removed", total=None)
-
-    def __enter__(self) -> _Progress:
-        if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
-
-    def advance(self, phase: str, n: int) -> None:
-        if self.bar and phase in self.tasks:
-            self.bar.advance(self.tasks[phase], n)
 
 
 def prune_view(r: dict) -> Any:

@@ -28,3 +28,12 @@ def emptiness_check(profile: str) -> Callable[[bytes], bool]:
     # payload non-empty instead of undecodable.
     decode = session_decoder(profile)
     return lambda data: not decode(data)
+
+
+def attribute_value(entries: list[dict], *keys: str) -> str | None:
+    """The value of the first decoded entry named one of `keys`, as text (--client-attr)."""
+    for e in entries:
+        if e.get("key", {}).get("value") in keys:
+            v = e.get("value", {}).get("value")
+            return v if isinstance(v, str) else str(v)
+    return None

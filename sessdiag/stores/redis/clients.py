@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from sessdiag.errors import DecodeError
+from sessdiag.profiles import attribute_value
 from sessdiag.stores.redis import profiles as P
+from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import RedisConn, ReplyError
-from sessdiag.stores.redis.target import RedisTarget, parse_target
-from sessdiag.stores.redis.topology import Topology, discover
+from sessdiag.stores.redis.target import parse_target
 
 MAX_VALUE = 1 << 20  # a session payload read for its attributes; larger ones are skipped
 MAX_GROUPS = 200
@@ -52,41 +53,6 @@ def _key_pattern(profile: str, namespace: str) -> bytes:
     return f"{esc}:*".encode() if namespace else b"*"
 
 
-class _Nodes:
-    """Connections to the target's primaries, opened when first needed."""
-
-    def __init__(self, url: str, password_env: str | None) -> None:
-        self.target: RedisTarget = parse_target(url, password_env)
-        self.main = RedisConn(self.target)
-        self.conns: dict[int, RedisConn] = {}
-        try:
-            self.topo: Topology = discover(self.main)[0]
-        except BaseException:
-            self.main.close()
-            raise
-
-    def for_key(self, key: bytes) -> RedisConn:
-        return self.node(self.topo.owner(key)) if self.topo.cluster else self.main
-
-    def node(self, i: int) -> RedisConn:
-        if not self.topo.cluster:
-            return self.main
-        c = self.conns.get(i)
-        if c is None:
-            n = self.topo.nodes[i]
-            c = self.conns[i] = RedisConn(self.target.node(n.host, n.port))
-        return c
-
-    def all(self) -> Iterator[RedisConn]:
-        for i in range(len(self.topo.nodes) if self.topo.cluster else 1):
-            yield self.node(i)
-
-    def close(self) -> None:
-        for c in self.conns.values():
-            c.close()
-        self.main.close()
-
-
 def _groups(report: dict) -> list[tuple[str, str]]:
     return [(g["profile"], g["namespace"]) for g in report.get("groups", [])
             if g.get("sessions")]
@@ -101,7 +67,7 @@ class RedisSessionLookup:
         self.sid_of = session_id_from_cookie
         self.cookie_name = cookie_name
         self.groups = _groups(report)
-        self.nodes = _Nodes(opts.target, getattr(opts, "password_env", None))
+        self.nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
         self.memory = True
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
@@ -149,19 +115,15 @@ def session_lookup(report: dict, opts: Any, cookie_name: str) -> RedisSessionLoo
 
 
 def _owner(entries: list[dict], attr: str) -> str | None:
-    wanted = (attr, f"sessionAttr:{attr}")
-    for e in entries:
-        if e.get("key", {}).get("value") in wanted:
-            v = e.get("value", {}).get("value")
-            return v if isinstance(v, str) else str(v)
-    return None
+    # Spring keeps attribute `x` in the hash field `sessionAttr:x`.
+    return attribute_value(entries, attr, f"sessionAttr:{attr}")
 
 
 def attribute_sessions(report: dict, opts: Any, attr: str) -> list[dict]:
     """Rows like the file store's: one per value of `attr`, plus "(unattributed)"."""
     groups: dict[str, list[int]] = {}
     un = [0, 0, 0, 0]  # sessions, bytes, empty, undecodable
-    nodes = _Nodes(opts.target, getattr(opts, "password_env", None))
+    nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
     try:
         for profile, ns in _groups(report):
             spring = profile in SPRING

@@ -10,9 +10,9 @@ from typing import Any
 
 from sessdiag.errors import DecodeError, UsageError
 from sessdiag.stores.redis import profiles as P
+from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError
 from sessdiag.stores.redis.target import parse_target
-from sessdiag.stores.redis.topology import discover
 
 INSPECT_SCHEMA = "sessdiag.inspect/1"
 MAX_INSPECT = 64 * 1024 * 1024
@@ -35,23 +35,13 @@ def inspect_redis(url: str, key: str, *, password_env: str | None = None,
     if not key or "\n" in key or len(key) > 4096:
         raise UsageError(f"not a key: {key[:40]!r}")
     target = parse_target(url, password_env)
-    conn = RedisConn(target)
-    conns = [conn]
+    nodes: NodeConns | None = None
     try:
-        topo, _, _ = discover(conn)
-
-        def on_node(k: bytes) -> RedisConn:
-            if not topo.cluster:
-                return conn
-            n = topo.nodes[topo.owner(k)]
-            c = RedisConn(target.node(n.host, n.port))
-            conns.append(c)
-            return c
-
+        nodes = NodeConns(target)
         candidates = [key.encode()] + [(p + key).encode() for p in DEFAULT_PREFIXES
                                        if p and not key.startswith(p)]
         for k in candidates:
-            c = on_node(k)
+            c = nodes.for_key(k)
             typ = c.call("TYPE", k)
             if typ != b"none":
                 return _decode_key(c, k, typ.decode(), target.location, profile)  # type: ignore[union-attr]
@@ -60,8 +50,8 @@ def inspect_redis(url: str, key: str, *, password_env: str | None = None,
     except CommandRefused as exc:
         raise UsageError(f"{target.location}: {exc}") from exc
     finally:
-        for c in conns:
-            c.close()
+        if nodes is not None:
+            nodes.close()
 
 
 def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | None) -> dict:

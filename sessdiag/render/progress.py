@@ -1,0 +1,39 @@
+"""Progress on stderr for the commands: counters with a spinner, only on a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class StderrProgress:
+    """One counter per named task; nothing at all when stderr is not a TTY (cron, pipes)."""
+
+    def __init__(self, enabled: bool, tasks: dict[str, str], unit: str = "") -> None:
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            count = "{task.completed:,.0f}" + (f" {unit}" if unit else "")
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                TextColumn(count), TimeElapsedColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.tasks = {k: self.bar.add_task(d, total=None) for k, d in tasks.items()}
+
+    def __enter__(self) -> StderrProgress:
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def advance(self, n: int, task: str | None = None) -> None:
+        """Add n to `task` (the first task when None)."""
+        if self.bar:
+            key = task if task is not None else next(iter(self.tasks))
+            if key in self.tasks:
+                self.bar.advance(self.tasks[key], n)

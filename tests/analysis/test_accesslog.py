@@ -280,3 +280,44 @@ def test_arbitrary_bytes_are_skipped_never_a_crash(tmp_path_factory, lines):
     assert rows[0][5] == b"a"
     assert reader.stats.parsed == len(rows) and reader.stats.parsed + reader.stats.skipped <= \
         reader.stats.lines
+
+
+_field = st.text(st.characters(blacklist_characters='"\n\\', max_codepoint=0x2ff), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["10.0.0.1", "::1", "", "a b"]), _field, _field,
+                          _field, st.sampled_from(["-", "sid=x; Path=/", "sid=; Max-Age=0"]),
+                          st.sampled_from(["+0000", "+0000]", "-0700", ""])), min_size=1,
+                max_size=12),
+       st.integers(0, 12))
+def test_chunk_columns_match_the_line_by_line_parse(lines, bad_at):
+    """The whole-chunk split takes the same fields as the per-line parse, or hands over."""
+    from sessdiag.analysis.accesslog import _columns_by_line, combined_columns
+
+    text = [f'{ip} - - [02/Mar/2025:10:00:0{i % 10} {tz}] "GET /{req} HTTP/1.1" 200 1 "-" '
+            f'"{ua}" "{cookie}" "{sc}"'
+            for i, (ip, req, ua, cookie, sc, tz) in enumerate(lines)]
+    if bad_at < len(text):
+        text.insert(bad_at, 'no quotes here' if bad_at % 2 else '1 - - [x] "a" b "c')
+    chunk = ("\n".join(text) + "\n").encode()
+    ex1: list[str] = []
+    ex2: list[str] = []
+    assert combined_columns(chunk, ex1) == _columns_by_line(chunk, ex2)
+    assert ex1 == ex2
+
+
+def test_a_clean_chunk_takes_the_whole_chunk_split(nginx_line, monkeypatch):
+    from sessdiag.analysis import accesslog
+    from sessdiag.analysis.accesslog import combined_columns
+
+    def by_line(*_a):  # type: ignore[no-untyped-def]
+        raise AssertionError("a clean chunk went line by line")
+
+    monkeypatch.setattr(accesslog, "_columns_by_line", by_line)
+
+    chunk = "".join(nginx_line(f"10.0.0.{i}", T0, f"GET /{i} HTTP/1.1", cookie=f"c{i}") + "\n"
+                    for i in range(50)).encode()
+    lines, bad, cols = combined_columns(chunk, [])
+    assert (lines, bad) == (50, 0)
+    assert cols[0][7] == b"10.0.0.7" and cols[1][7] == T0.encode() and cols[5][7] == b"c7"

@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_BUDGET_S = 2.0
@@ -42,6 +42,7 @@ READDIR_SHARE = 0.2
 LSTAT_SHARE = 0.35
 MAX_DIRS = 6
 MAX_LSTATS = 600
+LSTAT_BURSTS = 4
 MAX_UNLINKS = 160
 MIN_UNLINKS = 8
 # getdents64 fills a 32 KiB buffer: ~580 records of beego's 32-character names.
@@ -295,16 +296,49 @@ def run_probe(
             b.ops += 1
     res.inorder_lstat = Latency.of(inorder)
 
-    # -- 2b. lstat of a random sample of session files, by absolute path. -------------
+    # -- 2b. lstat of a random sample of session files, by absolute path, in bursts: the
+    # first here, the others in the pauses of the unlink probe (or right after it). A whole
+    # sample takes ~3 ms, and on a shared machine the CPU's speed swings by 2x over seconds
+    # (measured: the same lstat 1.5-2.8 µs); bursts spread over the probe's second average
+    # the speed the GC will meet instead of catching one moment of it.
     candidates = list(sample_paths)
     if not candidates:
         for rel, names in listed:
             candidates.extend(os.path.join(rel, n) for n in names)
     rnd.shuffle(candidates)
-    deadline = b.t0 + budget_s * (READDIR_SHARE + LSTAT_SHARE)
+    per_burst = max(1, MAX_LSTATS // LSTAT_BURSTS)
+    bursts = [candidates[i:i + per_burst] for i in range(0, min(len(candidates), MAX_LSTATS),
+                                                           per_burst)]
     lat: list[int] = []
-    for rel in candidates[:MAX_LSTATS]:
-        if not b.before(deadline) and len(lat) >= 1:
+    deadline = b.t0 + budget_s * (READDIR_SHARE + LSTAT_SHARE)
+    if bursts:
+        _lstat_burst(root, bursts.pop(0), res, b, cut, lat, deadline)
+
+    def next_burst() -> None:
+        if bursts:
+            _lstat_burst(root, bursts.pop(0), res, b, cut, lat, b.t0 + b.seconds)
+
+    # -- 3. unlink of durable probe files in a scratch directory. ---------------------
+    if unlink:
+        _probe_unlink(root, res, b, scratch, rnd, per_file_sync, next_burst,
+                      reserve_ops=sum(len(x) for x in bursts))
+    else:
+        res.unlink_status = "skipped"
+        res.notes.append("unlink probe skipped (--no-unlink-probe)")
+    while bursts:
+        next_burst()
+    res.lstat = Latency.of(lat)
+    if not lat:
+        res.notes.append("no file could be lstat'ed")
+    res.ops = b.ops
+    res.seconds = b.elapsed()
+    return res
+
+
+def _lstat_burst(root: str, rels: Sequence[str], res: ProbeResult, b: _Budget, cut: int,
+                 lat: list[int], deadline: float) -> None:
+    for rel in rels:
+        if not b.before(deadline) and lat:
             break
         p = os.path.join(root, rel)
         t = time.perf_counter_ns()
@@ -319,19 +353,6 @@ def run_probe(
             res.sampled_sizes.append(st.st_size)
             if int(st.st_mtime) < cut:
                 res.sampled_expired_sizes.append(st.st_size)
-    res.lstat = Latency.of(lat)
-    if not lat:
-        res.notes.append("no file could be lstat'ed")
-
-    # -- 3. unlink of durable probe files in a scratch directory. ---------------------
-    if unlink:
-        _probe_unlink(root, res, b, scratch, rnd, per_file_sync)
-    else:
-        res.unlink_status = "skipped"
-        res.notes.append("unlink probe skipped (--no-unlink-probe)")
-    res.ops = b.ops
-    res.seconds = b.elapsed()
-    return res
 
 
 def _descend(root: str, rnd: random.Random, b: _Budget) -> list[str]:
@@ -364,7 +385,10 @@ def _descend(root: str, rnd: random.Random, b: _Budget) -> list[str]:
 
 
 def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
-                  rnd: random.Random, per_file_sync: bool) -> None:
+                  rnd: random.Random, per_file_sync: bool,
+                  in_pause: Callable[[], None] = lambda: None, reserve_ops: int = 0) -> None:
+    """in_pause runs in each pause between the bursts of unlinks (the lstat bursts);
+    reserve_ops operations of the budget are left for it."""
     base, why = find_scratch(root, wanted)
     if base is None:
         res.unlink_status = "skipped"
@@ -373,7 +397,8 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
         return
     sizes = res.sampled_expired_sizes or res.sampled_sizes or [20]
     # Room for create (+ fdatasync) + lstat + unlink per file and the syncfs in the budget.
-    k = min(MAX_UNLINKS, max(0, (b.left_ops() - 4) // (4 if per_file_sync else 3)))
+    k = min(MAX_UNLINKS,
+            max(0, (b.left_ops() - reserve_ops - 4) // (4 if per_file_sync else 3)))
     if k < MIN_UNLINKS:
         res.unlink_status = "skipped"
         res.notes.append("unlink probe skipped: the operation budget is spent")
@@ -430,8 +455,12 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
         for i, name in enumerate(list(made)):
             if len(lat) >= MIN_UNLINKS and not b.before(deadline):
                 break
-            if i and i % quarter == 0 and i // quarter < 4 and gap > 0.001:
-                time.sleep(gap)
+            if i and i % quarter == 0 and i // quarter < 4:
+                t_pause = time.perf_counter()
+                in_pause()
+                left = gap - (time.perf_counter() - t_pause)
+                if left > 0.001:
+                    time.sleep(left)
             p = os.path.join(scratch, name)
             try:
                 os.lstat(p)  # gcpath has the entry's lstat in hand before it removes

@@ -7,9 +7,10 @@ budget (default 2 s and 2 000 filesystem operations, whatever the tree's size):
 
 1. **readdir**: lists a few random shard directories the way Go's readDirNames does (open,
    read every name, sort) and times the cost per entry listed.
-2. **lstat**: lstat's a random sample of session files by absolute path (median, p95, mean).
-   The paths come from the census' uniform sample when the census ran first, else from
-   the listed shards. Session files are only lstat'ed: never opened, never modified.
+2. **lstat**: lstat's up to 600 session files by absolute path (median, p95, mean), in four
+   bursts spread over the probe. Warm, in GC order (the sorted names of the listed shards);
+   cold, a uniform sample (the census' when the census ran first, else the listed shards).
+   Session files are only lstat'ed: never opened, never modified.
 3. **unlink**: creates probe files in a scratch directory on the same filesystem (never in
    a shard, never a session file), sized like the expired sessions of the sample, makes
    them durable with syncfs(2) so their data blocks are allocated and written like an old
@@ -243,9 +244,10 @@ def run_probe(
     """Measure readdir, lstat and unlink costs under ROOT within the budget.
 
     shard_dirs: root-relative directories holding session files (candidates to list);
-    sample_paths: root-relative session file paths (uniform sample) to lstat. When empty,
-    both come from a random descent from the root. per_file_sync: fdatasync each probe file
-    (FUSE: syncfs does not reach the backing filesystem, a per-file fsync does).
+    sample_paths: root-relative session file paths (uniform sample) to lstat when cold, or
+    when no shard could be listed. When both are empty, shards and paths come from a random
+    descent from the root. per_file_sync: fdatasync each probe file (FUSE: syncfs does not
+    reach the backing filesystem, a per-file fsync does).
     """
     rnd = random.Random(seed)
     res = ProbeResult(budget_s=budget_s, budget_ops=budget_ops,
@@ -296,7 +298,7 @@ def run_probe(
             b.ops += 1
     res.inorder_lstat = Latency.of(inorder)
 
-    # -- 2b. lstat of a random sample of session files, by absolute path, in bursts: the
+    # -- 2b. lstat of session files, by absolute path, in bursts: the
     # first here, the others in the pauses of the unlink probe (or right after it). A whole
     # sample takes ~3 ms, and on a shared machine the CPU's speed swings by 2x over seconds
     # (measured: the same lstat 1.5-2.8 µs); bursts spread over the probe's second average

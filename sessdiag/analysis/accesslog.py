@@ -14,9 +14,9 @@ One row per request: ``(client, t, request, status, presented, set)`` where
 Formats: ``combined-cookies`` (nginx/Apache combined + ``"$cookie_NAME"
 "$sent_http_set_cookie"``), ``jsonl`` with a field mapping, and ``regex:…`` with named groups.
 Files are read in 1 MiB chunks (plain, ``.gz``, or ``-`` for stdin); the combined format is
-split chunk-wide on its quotes into columns (``combined_columns``), so the per-line work is
-a tuple and a few comparisons. Several files are merged by time (each file is time-ordered,
-as web servers write them), so rotated logs and logs of several replicas give one timeline.
+matched chunk-wide by one compiled bytes regex, so the per-line work is a tuple and a few
+comparisons. Several files are merged by time (each file is time-ordered, as web servers write
+them), so rotated logs and logs of several replicas give one timeline.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import heapq
 import io
 import itertools
 import json
-import operator
 import re
 import sys
 from calendar import timegm
@@ -378,76 +377,6 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
 
 
 # ---------------------------------------------------------------------------------------
-# The combined format, a chunk at a time
-
-_IP_AFTER_NL = re.compile(rb"\n([^ \n]*) ")
-_TS_FIXED = operator.itemgetter(slice(-28, -2))  # `[02/Mar/2025:10:00:00 +0000] ` -> the time
-_TS_OPEN = operator.itemgetter(slice(-29, -28))
-
-Columns = tuple[list[bytes], list[bytes], list[bytes], list[bytes], list[bytes], list[bytes],
-                list[bytes]]
-
-
-def combined_columns(chunk: bytes, examples: list[str]) -> tuple[int, int, Columns]:
-    """(lines, bad lines, columns ip, time, request, status, ua, cookie, set-cookie).
-
-    nginx escapes `"` inside fields as \\x22, so a line of the contract's format has exactly
-    10 quotes, and a chunk of such lines splits on quotes, in one call, into 10 pieces per
-    line whose every tenth piece is `tail \\n ip - user [time] ` of two neighbouring lines.
-    When every check below holds the columns are slices of that one list; otherwise (Apache's
-    \\" escapes, extra fields, garbage, a blank line) the chunk goes line by line, through
-    the full regex where the quotes do not line up. `examples` collects up to 3 bad lines.
-    """
-    nl = chunk.count(b"\n")
-    p = chunk.split(b'"')
-    if nl and len(p) == 10 * nl + 1 and p[-1].count(b"\n") == 1:
-        heads = p[10:-1:10]
-        heads.insert(0, b"\n" + p[0])
-        if (p[4::10].count(b" ") == nl and p[8::10].count(b" ") == nl
-                and list(map(_TS_OPEN, heads)).count(b"[") == nl):
-            joined = b"".join(heads)
-            if joined.count(b"\n") == nl:  # one newline per head: the lines line up
-                ips = _IP_AFTER_NL.findall(joined)
-                if len(ips) == nl:
-                    return nl, 0, (ips, list(map(_TS_FIXED, heads)), p[1::10], p[2::10],
-                                   p[5::10], p[7::10], p[9::10])
-    return _columns_by_line(chunk, examples)
-
-
-def _columns_by_line(chunk: bytes, examples: list[str]) -> tuple[int, int, Columns]:
-    slow = COMBINED_COOKIES.match
-    cols: Columns = ([], [], [], [], [], [], [])
-    ips, tss, reqs, statuses, uas, cookies, scs = cols
-    bad = 0
-    lines = chunk.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    for line in lines:
-        p = line.split(b'"')
-        if len(p) == 11 and p[4] == b" " and p[8] == b" ":
-            head, req, status, _ref, _s4, ua, _s6, cookie, _s8, sc, _tail = p
-            ip = head[:head.find(b" ")]
-            ts = head[head.find(b"[") + 1:-2]
-        else:
-            m = slow(line)
-            if m is None:
-                if line.strip():
-                    bad += 1
-                    if len(examples) < 3:
-                        examples.append(line[:160].decode("utf-8", "replace"))
-                continue
-            ip, ts, req, status, _ref, ua, cookie, sc = m.groups()
-        ips.append(ip)
-        tss.append(ts)
-        reqs.append(req)
-        statuses.append(status)
-        uas.append(ua)
-        cookies.append(cookie)
-        scs.append(sc)
-    return len(lines), bad, cols
-
-
-# ---------------------------------------------------------------------------------------
 # Rows
 
 Row = tuple[bytes, float, bytes, bytes, bytes | None, bytes | None]
@@ -503,8 +432,8 @@ class LogReader:
         return itertools.chain.from_iterable(map(parse, chunks))
 
     def _combined(self, chunks: Iterable[bytes]) -> Iterator[Row]:
-        """The hot path: the fields of a chunk's lines come as columns (see
-        combined_columns); here each line only turns its time, client and cookies into a row."""
+        """The hot path: split on quotes (nginx escapes `"` inside fields as \\x22, so a
+        line has exactly 10 quotes); anything else goes through the full regex."""
         st = self.stats
         tparse = TimeParser()
         ck = self.cookies
@@ -513,15 +442,37 @@ class LogReader:
         eq = ck.eq
         setc = ck.set
         key = self.spec.client_key
+        slow = COMBINED_COOKIES.match
         by_ip = key == "ip"
         last_raw = None
         t = 0.0
         first_t: float | None = None
         last_t = -1e300
         for chunk in chunks:
-            n = 0
-            lines, bad, cols = combined_columns(chunk, st.skipped_examples)
-            for ip, ts, req, status, ua, cookie, sc in zip(*cols, strict=True):
+            n = bad = 0
+            lines = chunk.split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            for line in lines:
+                p = line.split(b'"')
+                if len(p) == 11:
+                    head, req, status, _ref, s4, ua, _s6, cookie, s8, sc, _tail = p
+                    ok = s4 == b" " and s8 == b" "
+                else:
+                    ok = False
+                if ok:
+                    ip = head[:head.find(b" ")]
+                    ts = head[head.find(b"[") + 1:-2]
+                else:
+                    m = slow(line)
+                    if m is None:
+                        if line.strip():
+                            bad += 1
+                            if len(st.skipped_examples) < 3:
+                                st.skipped_examples.append(
+                                    line[:160].decode("utf-8", "replace"))
+                        continue
+                    ip, ts, req, status, _ref, ua, cookie, sc = m.groups()
                 if ts != last_raw:  # a new second: parse, and check the order once
                     try:
                         t = tparse(ts)
@@ -548,7 +499,7 @@ class LogReader:
                 elif eq in cookie or not cookie:
                     cookie = presented(cookie)
                 yield (client, t, req, status, cookie, None if sc == b"-" else setc(sc))
-            st.lines += lines
+            st.lines += len(lines)
             st.parsed += n
             st.skipped += bad
         if first_t is not None:

@@ -357,7 +357,8 @@ def _gc_order_bursts(listed: list[tuple[str, list[str]]], per_burst: int) -> lis
 def _lstat_burst(root: str, rels: Sequence[str], res: ProbeResult, b: _Budget, cut: int,
                  lat: list[int], deadline: float) -> None:
     for rel in rels:
-        if not b.before(deadline) and lat:
+        # Not one more when it would end past the deadline (a round trip on a slow mount).
+        if lat and not b.before(deadline - lat[-1] / 1e9):
             break
         p = os.path.join(root, rel)
         t = time.perf_counter_ns()
@@ -466,7 +467,9 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
                              "never written back would understate the cost")
             return
         lat: list[int] = []
-        deadline = b.t0 + b.seconds
+        # 2 % of the budget for what follows the last unlink: the scratch directory's removal
+        # and a last operation started just before the deadline (one round trip on a mount).
+        deadline = b.t0 + b.seconds * 0.98
         made.sort()  # gcpath visits names in sorted order
         # Four bursts spread over the time the budget leaves (up to 0.3 s apart): a burst of
         # the neighbours' I/O shorter than that spoils one quarter, not the estimate.

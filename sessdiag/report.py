@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime
 
+from sessdiag.analysis.cadence import full_hours, median_with_zeros
 from sessdiag.analysis.gcstall import static_estimate
 from sessdiag.census import Census
 from sessdiag.stores.files.scan import FileScan
@@ -148,15 +149,16 @@ def _empty_rate(c: Census, now: float) -> dict | None:
     hours = sorted(c.empty_hours)
     span = hours[-1] - hours[0] + 1
     total = sum(c.empty_hours.values())
-    full = [c.empty_hours.get(h, 0) for h in range(hours[0] + 1, hours[-1])]  # whole hours
-    floor = min(full) if full else None
+    # Whole hours, by buckets rather than by span: one bogus mtime must not cost a list per hour.
+    n_full, present = full_hours(c.empty_hours)
+    floor = (0 if len(present) < n_full else present[0]) if n_full else None
     return {
         "first_hour": iso(hours[0] * 3600),
         "last_hour": iso(hours[-1] * 3600),
         "hours": span,
         "per_hour_mean": round(total / span, 3),
         "per_second_mean": round(total / span / 3600, 4),
-        "per_hour_median": statistics.median(full) if full else None,
+        "per_hour_median": median_with_zeros(present, n_full),
         "per_hour_floor": floor,
         # The creation pace now: empty sessions whose mtime falls in the last 24 hours.
         "last_24h_per_hour": round(last_day / 24, 3),

@@ -26,32 +26,59 @@ MIN_GAPS = 20
 
 
 def _iso_day(hour: int) -> str:
-    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d %H:00")
+    try:
+        return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d %H:00")
+    except (OverflowError, OSError, ValueError):
+        return f"epoch hour {hour}"  # beyond what datetime shows (a bogus timestamp)
+
+
+def full_hours(counts: dict[int, int]) -> tuple[int, list[int]]:
+    """The whole hours strictly between the first and last of `counts`: (how many, and the
+    counts of those that hold any, ascending). Costs the number of buckets, never the span:
+    one bogus timestamp in year 285,000 must not make a list of two billion hours."""
+    if not counts:
+        return 0, []
+    first, last = min(counts), max(counts)
+    return max(0, last - first - 1), sorted(n for h, n in counts.items() if first < h < last)
+
+
+def median_with_zeros(present: list[int], n: int) -> float | int | None:
+    """statistics.median of `n` values: `present` (ascending, non-negative) padded with zeros."""
+    if n <= 0:
+        return None
+    zeros = n - len(present)
+
+    def at(k: int) -> int:
+        return 0 if k < zeros else present[k - zeros]
+
+    if n % 2:
+        return at(n // 2)
+    return (at(n // 2 - 1) + at(n // 2)) / 2
 
 
 def hourly_floor(counts: dict[int, int]) -> dict | None:
     """The steady stretch of an hourly series {epoch_hour: n} that ends at its last full hour.
 
     Edge hours (first and last) are partial and left out. Returns None with fewer than 3
-    full hours.
+    full hours. Work and memory follow the number of hours present, not the span between them.
     """
     if not counts:
         return None
     first, last = min(counts), max(counts)
-    full = [counts.get(h, 0) for h in range(first + 1, last)]
-    if len(full) < 3:
+    n_full, present = full_hours(counts)
+    if n_full < 3:
         return None
     # The floor of the latest day (or of all there is, when shorter) sets the level; the
     # stretch extends back while every hour holds at least half of it.
-    recent = full[-24:]
-    level = min(recent)
+    level = min(counts.get(h, 0) for h in range(max(first + 1, last - 24), last))
     if level <= 0:
         return {"steady": False, "floor_per_hour": 0, "hours": 0, "since_hour": None,
-                "median_per_hour": statistics.median(full), "full_hours": len(full)}
-    start = len(full)
-    while start > 0 and full[start - 1] >= level / 2:
+                "median_per_hour": median_with_zeros(present, n_full), "full_hours": n_full}
+    # Each step back needs an hour holding >= level/2 > 0, so a present bucket: bounded.
+    start = last
+    while start - 1 > first and counts.get(start - 1, 0) >= level / 2:
         start -= 1
-    stretch = full[start:]
+    stretch = [counts[h] for h in range(start, last)]
     floor = min(stretch)
     median = statistics.median(stretch)
     steady = floor >= MIN_FLOOR_PER_HOUR and floor >= FLOOR_SHARE_OF_MEDIAN * median
@@ -63,9 +90,9 @@ def hourly_floor(counts: dict[int, int]) -> dict | None:
         "peak_per_hour": max(stretch),
         "hours": len(stretch),
         "around_the_clock": steady and len(stretch) >= 24,
-        "since_hour": first + 1 + start,
-        "since": _iso_day(first + 1 + start),
-        "full_hours": len(full),
+        "since_hour": start,
+        "since": _iso_day(start),
+        "full_hours": n_full,
     }
 
 

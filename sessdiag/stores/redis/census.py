@@ -23,7 +23,7 @@ _SUM_FIELDS = (
     "shadow_without_session", "shadow_checked", "shadow_mem_sum", "shadow_mem_n", "exp_sets",
     "exp_no_ttl", "exp_past", "exp_members", "exp_mem_sum", "exp_mem_n", "index_sets",
     "index_members", "index_sampled", "index_dead_sampled", "index_no_ttl", "zset_keys",
-    "zset_members", "other_companions", "foreign", "future",
+    "zset_members", "other_companions", "foreign", "future", "bad_timestamps",
 )
 
 
@@ -55,6 +55,7 @@ class GroupAgg:
     decoded: int = 0
     oversized: int = 0
     future: int = 0
+    bad_timestamps: int = 0  # Spring times outside the sane window: aged by TTL instead
     foreign: int = 0  # keys named like this profile whose type or value is not a session
     reasons: dict = field(default_factory=dict)
     formats: dict = field(default_factory=dict)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
 from bisect import bisect_left
 from datetime import UTC, datetime
 from typing import Any
 
+from sessdiag.analysis.cadence import full_hours, median_with_zeros
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.profiles import DEFAULT_LIFETIME, FRAMEWORK
 from sessdiag.stores.redis.target import RedisTarget
@@ -98,6 +98,10 @@ def finish(g: GroupAgg, opts: Any, now: float, edges: tuple[int, ...], notes: li
     if unknown:
         notes.append(f"{unknown} {g.profile} sessions in '{g.namespace}' have no TTL and no "
                      "idle time: counted in the oldest age bucket")
+    if g.bad_timestamps:
+        notes.append(f"{g.bad_timestamps} {g.profile} sessions in '{g.namespace}' record "
+                     "creation or last-access times before 2000 or more than a day ahead: "
+                     "counted as bad_timestamps, aged by their TTL")
     if g.ttl_quantized:
         notes.append(f"{g.profile} '{g.namespace}': TTLs kept at minute resolution (too many "
                      "distinct values)")
@@ -126,6 +130,7 @@ def finish(g: GroupAgg, opts: Any, now: float, edges: tuple[int, ...], notes: li
         "decoded": g.decoded,
         "oversized": g.oversized,
         "future_last_access": g.future,
+        "bad_timestamps": g.bad_timestamps,
         "lifetime_s": life,
         "lifetime_source": life_src,
         "age_source": next(iter(sources), None),
@@ -176,7 +181,7 @@ def _rate(hours: dict[int, int], now: float | None = None) -> dict | None:
     hs = sorted(hours)
     span = hs[-1] - hs[0] + 1
     total = sum(hours.values())
-    full = [hours.get(h, 0) for h in range(hs[0] + 1, hs[-1])]
+    n_full, present = full_hours(hours)  # by buckets, not by span: a bogus year stays cheap
     out: dict[str, Any] = {}
     if now is not None:
         recent = sum(n for h, n in hours.items() if h * 3600 >= now - 86400)
@@ -187,8 +192,8 @@ def _rate(hours: dict[int, int], now: float | None = None) -> dict | None:
         "hours": span,
         "per_hour_mean": round(total / span, 3),
         "per_second_mean": round(total / span / 3600, 4),
-        "per_hour_median": statistics.median(full) if full else None,
-        "per_hour_floor": min(full) if full else None,
+        "per_hour_median": median_with_zeros(present, n_full),
+        "per_hour_floor": (0 if len(present) < n_full else present[0]) if n_full else None,
     }
 
 
@@ -341,7 +346,8 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
         "no_ttl": sum(e["no_ttl"] for e in entries),
         "age_histogram": age_histogram,
         "anomalies": {"symlinks": 0, "foreign": 0, "misplaced": 0, "zero_byte": 0,
-                      "undecodable": undecodable, "unreadable": 0},
+                      "undecodable": undecodable, "unreadable": 0,
+                      "bad_timestamps": sum(e["bad_timestamps"] for e in entries)},
         "gc_estimate": None,
         "groups": entries,
         "namespace_drift": namespace_drift(groups),

@@ -49,6 +49,9 @@ ZERO, MAXV_1, SNIFF_1 = b"0", str(MAX_VALUE - 1).encode(), str(SNIFF_BYTES - 1).
 # A non-spring kind for --pattern keys no fingerprint recognises.
 GENERIC = 100
 JDK_MAGIC = b"\xac\xed\x00\x05"
+# Session times outside [2000-01-01, now + 1 day] are anomalies, not ages (issue 19).
+SANE_SINCE_MS = 946_684_800_000
+SANE_AHEAD_S = 86_400
 _FROM = int.from_bytes
 
 
@@ -412,6 +415,13 @@ class NodeScanner:
             self.ttl_age(g, k, ttl, empty)
             return
         now = self.p.now
+        if not (SANE_SINCE_MS <= ct <= (now + SANE_AHEAD_S) * 1000
+                and SANE_SINCE_MS <= la <= (now + SANE_AHEAD_S) * 1000):
+            # A valid JDK Long such as 2^53 ms is no session time: an anomaly, aged by its TTL.
+            g.bad_timestamps += 1
+            g.example("bad_timestamps", _show(k))
+            self.ttl_age(g, k, ttl, empty)
+            return
         edges = self.p.age_edges
         orphan = ct == la
         if orphan:

@@ -1,4 +1,4 @@
-"""Real beego v1.12.3 session payloads, byte for byte (shared/fixtures/beego-real).
+"""Real beego v1.12.3 session payloads, byte for byte (fixtures/beego-real).
 
 Produced by the real FileProvider (SessionStart, Set, SessionRelease); used to give
 materialised fixture trees realistic non-empty sessions. Name -> hex.

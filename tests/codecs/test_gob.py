@@ -39,16 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 GOB_DIR = REPO / "fixtures" / "gob"
 
 
-def _beego_real_dir() -> Path:
-    env = os.environ.get("SESSDIAG_SHARED")
-    if env:
-        p = Path(env)
-        # Accept the shared root or the beego-real directory itself.
-        return p if (p / "manifest.json").is_file() else p / "fixtures" / "beego-real"
-    return REPO / ".." / "shared" / "fixtures" / "beego-real"
-
-
-BEEGO_REAL = _beego_real_dir()
+# Written by real beego v1.12.3 (fixtures/beego-real/README.md says how).
+BEEGO_REAL = REPO / "fixtures" / "beego-real"
 
 
 def _load(path: Path) -> dict[str, Any]:

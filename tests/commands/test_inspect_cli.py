@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BEEGO_REAL = Path(os.environ.get("SESSDIAG_SHARED", REPO / ".." / "shared")) / "fixtures" / \
-    "beego-real"
+BEEGO_REAL = REPO / "fixtures" / "beego-real"
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@
   committed captures made by tools/capture/run.py (fixtures/redis/*.json), replayed with the
   TTL they had;
 - Flask-Session 0.8 (msgpack and JSON) and Django's cache backend: the libraries run here;
-- beego: values written by real beego v1.12.3's redis provider (shared fixtures).
+- beego: values written by real beego v1.12.3's redis provider (fixtures/beego-real).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -24,11 +23,7 @@ CAPTURES = REPO / "fixtures" / "redis"
 
 
 def beego_real() -> Path:
-    env = os.environ.get("SESSDIAG_SHARED")
-    if env:
-        p = Path(env)
-        return p if (p / "manifest.json").is_file() else p / "fixtures" / "beego-real"
-    return REPO / ".." / "shared" / "fixtures" / "beego-real"
+    return REPO / "fixtures" / "beego-real"
 
 
 def replay(r: redis.Redis, name: str) -> list[dict]:

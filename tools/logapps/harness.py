@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOG_FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
-              '"$http_referer" "$http_user_agent" "{cookie}" "$sent_http_set_cookie"')
+              '"$http_referer" "$http_user_agent" "{cookie}" "{set_cookie}"')
 
 
 def have(*programs: str) -> bool:
@@ -212,8 +212,14 @@ class Nginx:
     """nginx in front of `upstream_port`, logging the sessdiag format to `log_path`."""
 
     def __init__(self, workdir: str, upstream: int | str, cookie_name: str,
-                 log_path: str) -> None:
-        """`upstream`: an HTTP port to proxy to, or a location body (e.g. PhpFpm's)."""
+                 log_path: str, *, set_cookie: str = "$sent_http_set_cookie",
+                 http_extra: str = "") -> None:
+        """`upstream`: an HTTP port to proxy to, or a location body (e.g. PhpFpm's).
+
+        `set_cookie` replaces the log's last field and `http_extra` adds lines (e.g. a `map`)
+        to the `http` block: nginx 1.22's `$sent_http_set_cookie` holds only the first
+        Set-Cookie header, which is not the session cookie for every framework.
+        """
         self.dir = os.path.join(workdir, "nginx")
         for sub in ("tmp/body", "tmp/proxy", "tmp/fcgi", "tmp/uwsgi", "tmp/scgi"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
@@ -250,7 +256,8 @@ http {{
     uwsgi_temp_path {self.dir}/tmp/uwsgi;
     scgi_temp_path {self.dir}/tmp/scgi;
     {cookie_map}
-    log_format sessdiag '{LOG_FORMAT.format(cookie=cookie)}';
+    {http_extra}
+    log_format sessdiag '{LOG_FORMAT.format(cookie=cookie, set_cookie=set_cookie)}';
     server {{
         listen 127.0.0.1:{self.port};
         access_log {log_path} sessdiag;

@@ -59,8 +59,8 @@ class BenchTree:
     """n beego sessions (20-byte empty gobs) under ROOT/s0/s1/sid, 273 directories.
 
     The file set is fixed by the seed; `apply(fraction)` makes exactly round(n * fraction)
-    of them expired (ages 30 d + 1 h .. 60 d, like beego-facts) and the rest live
-    (0 .. 30 d - 1 h), recreating any file a GC deleted.
+    of them expired (ages 30 d + 1 h .. 60 d, as in the real-beego runs behind
+    docs/gc-model.md) and the rest live (0 .. 30 d - 1 h), recreating any file a GC deleted.
     """
 
     def __init__(self, root: Path, n: int, seed: int) -> None:
@@ -109,7 +109,8 @@ class BenchTree:
 
 def settle(root: Path) -> float:
     """Write everything back (old sessions are on disk, not in dirty pages) and warm the cache
-    with a full lstat walk, like beego-facts' "warm" runs (sync, then find/du)."""
+    with a full lstat walk, like the "warm" real-beego runs in docs/gc-model.md (sync, then
+    find/du)."""
     t0 = time.perf_counter()
     os.sync()
     subprocess.run(["du", "-s", str(root)], capture_output=True, check=False)

@@ -3,7 +3,7 @@
 `sessdiag fixtures make redis://HOST:PORT/DB --spec fixtures/spring-*.yaml` is the only
 command of sessdiag that writes to Redis. It writes into one database only (the URL's), and
 only when that database is empty, unless `--force` (which empties that database, and no other,
-first). The keys are those spring-session-data-redis writes (frameworks.md A1):
+first). The keys are those spring-session-data-redis writes (docs/frameworks/spring-session.md):
 
 - indexed repository (`RedisIndexedSessionRepository`): hash `NS:sessions:<id>` with
   `creationTime`, `lastAccessedTime`, `maxInactiveInterval` and `sessionAttr:*`, TTL

@@ -1,4 +1,4 @@
-"""The scan report: the JSON contract (contract.md) built from a census, plus findings."""
+"""The scan report: the JSON contract (docs/report.md) built from a census, plus findings."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ class ScanOptions:
 
 
 def run_scan(opts: ScanOptions) -> dict:
-    """The scan report (contract.md) for any target."""
+    """The scan report (docs/report.md) for any target."""
     report = _redis_report(opts) if is_redis_target(opts.target) else _file_report(opts)
     if opts.access_logs:
         from sessdiag.analysis.clients import attach_clients

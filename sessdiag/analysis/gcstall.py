@@ -5,7 +5,7 @@ the provider's global lock and runs filepath.Walk(savePath, gcpath): per directo
 it, reads every name and sorts them; per entry it lstat's the full path; per non-directory
 whose mtime.Unix() + maxlifetime < now.Unix() it os.Remove's the full path. SessionExist,
 SessionRead and SessionRelease take the same lock, so every request waits for the whole
-walk (beego-facts.md, sections 2-4). docs/gc-model.md explains the model and its calibration.
+walk (measured with real beego v1.12.3). docs/gc-model.md explains the model and its calibration.
 
 Two models:
 * static (`static_estimate`, used by `scan`): constants measured with the real beego on warm
@@ -34,13 +34,13 @@ GO_ENTRY_OVERHEAD_S = 0.0
 # Listing cost per entry when no directory could be listed (warm ext4).
 DEFAULT_READDIR_PER_ENTRY_S = 0.8e-6
 # Per removal when the unlink probe could not run: warm local ext4 with real beego
-# measured 95-270 µs (beego-facts.md section 3); on a latency-bound mount one round trip.
+# measured 95-270 µs with real beego on ext4; on a latency-bound mount one round trip.
 FALLBACK_UNLINK_LOCAL_S = 150e-6
 # A directory read is one round trip per getdents batch of 32 KiB (~580 names of 32 chars).
 NAMES_PER_READDIR_CALL = 580
 # Relative margins of the range: the walk's per-entry costs are tight; removals on a shared
 # disk vary with the neighbours' I/O and CPU over a GC of minutes, which a 2-second probe
-# cannot foresee (beego-facts and benchmarks/gc_estimate.py: ±30-50 % between runs).
+# cannot foresee (real beego and benchmarks/gc_estimate.py: ±30-50 % between runs).
 WALK_MARGIN = 0.15
 UNLINK_MARGIN_LOW = 0.3
 UNLINK_MARGIN_HIGH = 0.6
@@ -205,7 +205,7 @@ def stall(counts: GcCounts, costs: OpCosts, *, readdir_calls_latency_s: float = 
 
 
 def queued_requests(stall_s: float, request_rate: float | None) -> dict | None:
-    """Requests that arrive during the stall all wait on the lock (beego-facts section 3)."""
+    """Requests that arrive during the stall all wait on the lock (docs/gc-model.md)."""
     if request_rate is None:
         return None
     return {"request_rate_per_s": request_rate,

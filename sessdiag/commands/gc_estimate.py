@@ -160,7 +160,7 @@ def gc_estimate_report(
         est["cold_bound_s"] = [round(lo, 3), round(hi, 3)]
         notes.append(f"--cold: {cache_note or 'caches not dropped'}; a cold GC (after a reboot "
                      "or a cache drop) walked 1.4-3.3x slower than a warm one with real beego on "
-                     f"ext4 (beego-facts.md section 3): expect {lo:.1f}-{hi:.1f} s")
+                     f"ext4 (docs/gc-model.md, Warm vs cold): expect {lo:.1f}-{hi:.1f} s")
     elif cache == "warm":
         notes.append("warm: the probe ran with the tree in the page cache (right after the "
                      "census walked it), like a GC on a server that has been running; use "

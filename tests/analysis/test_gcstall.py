@@ -40,7 +40,7 @@ def test_stall_is_the_sum_of_its_parts():
 
 
 def test_deletions_dominate_on_local_disk():
-    """beego-facts: ~6 µs per file walked warm, ~95-270 µs per removal."""
+    """Real beego on ext4: ~6 µs per file walked warm, ~95-270 µs per removal."""
     c = GcCounts(files=200_000, dirs=273, expired_sessions=100_000)
     b = stall(c, _costs())["breakdown"]
     assert b["unlink_s"] > 5 * (b["stat_s"] + b["readdir_s"] + b["go_overhead_s"])
@@ -53,7 +53,7 @@ def test_assumed_latency_adds_a_round_trip_to_each_operation():
     assert at.lstat_s == pytest.approx(1e-3 + 4e-6)
     assert at.unlink_s == pytest.approx(1e-3 + 150e-6)
     r = stall(c, at, readdir_calls_latency_s=1e-3)
-    # files x getattr latency + one round trip per directory read (beego-facts section 4).
+    # files x getattr latency + one round trip per directory read (real beego over tools/slowfs).
     walk = 20_273 * (1e-3 + 4e-6) + 2 * 273e-3 + 20_272e-6 + 20_273 * 1.5e-6
     assert r["seconds"] == pytest.approx(walk, rel=0.02)
 

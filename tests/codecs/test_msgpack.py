@@ -22,7 +22,7 @@ def plain(t):  # type: ignore[no-untyped-def]
 
 
 def test_flask_session_empty() -> None:
-    raw = bytes.fromhex("81aa5f7065726d616e656e74c3")  # frameworks.md A4, verified
+    raw = bytes.fromhex("81aa5f7065726d616e656e74c3")  # Flask-Session's msgpack, verified
     assert msgpack.decode_session(raw) == [
         {"key": {"type": "str", "value": "_permanent"}, "value": {"type": "bool", "value": True}}]
 

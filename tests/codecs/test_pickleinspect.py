@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sessdiag.codecs import pickleinspect as pi
 from sessdiag.errors import DecodeError
 
-# frameworks.md A4/A5, verified locally: Flask-Session 0.5 and Django's bytes.
+# Verified locally: Flask-Session 0.5 and Django's bytes.
 FLASK_EMPTY = bytes.fromhex("80049512000000000000007d948c0a5f7065726d616e656e749488732e")
 DJANGO_AUTH = (b"\x80\x05\x95\x18\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\r_auth_user_id\x94"
                b"\x8c\x011\x94s.")

@@ -1,7 +1,7 @@
 <?php
 // Real PHP sessions through the phpredis save handler (php-redis), written into the
 // redis-server at tcp://127.0.0.1:$argv[1]. Debian's php.ini defaults apply otherwise.
-//   3 sessions that store nothing (PHP writes SETEX k 1440 "": the orphans of frameworks.md A6)
+//   3 sessions that store nothing (PHP writes SETEX k 1440 "": the orphans of docs/frameworks/php-redis.md)
 //   2 sessions with data (default 'php' serialize handler)
 //   1 session with the php_serialize handler
 ini_set('session.save_handler', 'redis');

@@ -6,7 +6,8 @@ import os
 from dataclasses import asdict, dataclass
 
 # Mounts where each stat is a network or userspace round trip: threads overlap the waits,
-# while on local disks the walk is CPU-bound and processes win (prune-anchors.md, C.2/C.4).
+# while on local disks the walk is CPU-bound and processes win
+# (benchmarks/scan_files.py, benchmarks/prune_files.py).
 LATENCY_BOUND = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre",
                  "9p", "virtiofs", "afs", "gpfs", "beegfs")
 

@@ -20,7 +20,8 @@ FILE_PROFILES = ("beego-file", "php-files")
 BEEGO_SID = r"[0-9a-f]{16,256}"
 # PHP: session.sid_bits_per_character 4/5/6 alphabets; sid_length 22..256.
 PHP_SID = r"[0-9a-zA-Z,-]{22,256}"
-# beego's empty session: the gob of an empty map[interface{}]interface{} (beego-facts.md).
+# beego's empty session: the gob of an empty map[interface{}]interface{}
+# (fixtures/beego-real, session "empty").
 BEEGO_EMPTY_PAYLOAD_SIZE = 20
 
 

@@ -1,4 +1,4 @@
-"""Key fingerprints (frameworks.md table A8) and value sniffing."""
+"""Key fingerprints (docs/frameworks/) and value sniffing."""
 
 from __future__ import annotations
 

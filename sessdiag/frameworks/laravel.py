@@ -202,3 +202,49 @@ def sid_from_cookie(raw: bytes, key: AppKey, cookie_name: str = COOKIE) -> str |
         sid = m[1]
     text = sid.decode("ascii", "replace")
     return text if SID_RE.fullmatch(text) else None
+
+
+# --- payloads
+
+# What StartSession puts in every session by itself: a session holding only these was
+# never used for anything (a visit that never logged in nor stored a thing).
+TRIVIAL_KEYS = frozenset({"_token", "_previous", "_flash"})
+_OUTER = re.compile(rb's:(\d+):"', re.S)
+
+
+def decode_file_payload(data: bytes) -> list[dict]:
+    """A file session: `serialize($attributes)`, one PHP array -> entries."""
+    from sessdiag.codecs.phpser import decode_serialized
+
+    if data.startswith(b"eyJpdiI6"):
+        raise _decode_error("encrypted session payload (config session.encrypt = true)")
+    v = decode_serialized(data)
+    if v.get("type") != "array":
+        raise _decode_error(f"a Laravel session is a PHP array, not {v.get('type')}")
+    items = v["value"]
+    if isinstance(items, dict):
+        return [{"key": {"type": "string", "value": k}, "value": val}
+                for k, val in items.items()]
+    return list(items)
+
+
+def unwrap_cache_value(data: bytes) -> bytes:
+    """The cache store's `serialize()` around the session string -> that string's bytes."""
+    m = _OUTER.match(data)
+    if not m or len(m[1]) > 12:
+        raise _decode_error("not a PHP-serialized string (the cache layer's wrapping)")
+    n, start = int(m[1]), m.end()
+    if data[start + n:] != b'";':
+        raise _decode_error("string length does not match the data")
+    return data[start:start + n]
+
+
+def decode_redis_payload(data: bytes) -> list[dict]:
+    """A Redis session: the cache store serializes the serialized session again."""
+    return decode_file_payload(unwrap_cache_value(data))
+
+
+def _decode_error(msg: str) -> Exception:
+    from sessdiag.errors import DecodeError
+
+    return DecodeError(msg)

@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sessdiag.errors import DecodeError
 from sessdiag.frameworks import laravel as lv
 
 CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "laravel"
@@ -161,3 +162,45 @@ def test_dotenv_cookie_name_and_redis_namespace(tmp_path):
         lv.key_from_dotenv(str(tmp_path / "nokey.env"))
     with pytest.raises(lv.AppKeyError, match="cannot read"):
         lv.key_from_dotenv(str(tmp_path / "missing.env"))
+
+
+# --- payloads
+
+
+def test_file_payloads_of_the_real_app_decode_and_orphans_hold_only_what_laravel_puts():
+    store = json.loads((CAPTURES / "files" / "store.json").read_text())["files"]
+    exp = json.loads((CAPTURES / "files" / "expected.json").read_text())
+    entries = {sid: lv.decode_file_payload(base64.b64decode(f["payload_b64"]))
+               for sid, f in store.items()}
+    keys = {sid: {e["key"]["value"] for e in es} for sid, es in entries.items()}
+    trivial = {sid for sid, ks in keys.items() if ks <= lv.TRIVIAL_KEYS}
+    for ip in ("127.0.0.5", "127.0.0.13"):  # the cookieless clients on / and /ping
+        assert set(exp["clients"][ip]["orphan_ids"]) <= trivial
+    logged_in = {sid for sid, ks in keys.items() if any(k.startswith("login_web_") for k in ks)}
+    assert logged_in and not logged_in & trivial
+    assert all(keys[sid] == {"_token", "_previous", "_flash"} for sid in trivial)
+
+
+def test_redis_values_of_the_real_app_are_serialized_twice():
+    doc = json.loads((CAPTURES / "redis" / "redis.json").read_text())
+    for k in doc["keys"]:
+        v = bytes.fromhex(k["value_hex"])
+        inner = lv.unwrap_cache_value(v)
+        assert inner.startswith(b"a:") and lv.decode_redis_payload(v) == \
+            lv.decode_file_payload(inner)
+    with pytest.raises(DecodeError):  # a file payload is not wrapped
+        lv.decode_redis_payload(inner)
+
+
+@pytest.mark.parametrize("data", [b"", b"i:5;", b's:3:"abc";', b"a:1:{", b"eyJpdiI6Ijx",
+                                  b'a:1:{s:1:"a";i:1;}junk'])
+def test_bad_file_payloads_are_decode_errors(data):
+    with pytest.raises(DecodeError):
+        lv.decode_file_payload(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"42", b's:5:"a:0:{}";', b's:4:"a:0:{}"',
+                                  b's:99999999999999:"x";', b's:4:"a:0:{}";x'])
+def test_bad_cache_wrappings_are_decode_errors(data):
+    with pytest.raises(DecodeError):
+        lv.decode_redis_payload(data)

@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The machine's temporary directory, read once before any test points TMPDIR elsewhere.
+SYSTEM_TMP = tempfile.gettempdir()
+
+
+@pytest.fixture(autouse=True)
+def private_tmpdir(monkeypatch: pytest.MonkeyPatch,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Each test gets its own TMPDIR, removed afterwards, whatever the test left in it.
+
+    sessdiag's own scratch files (prune's spill directory, the GC probe's scratch tree) go
+    to TMPDIR, and so do those of the subprocesses a test starts: a prune killed mid-run by
+    a crash test leaves its spill directory here, not in the machine's /tmp. The path is
+    short so that Unix sockets made under it stay within the 108-byte limit.
+    """
+    tmp_path_factory.getbasetemp()  # pytest's tmp_path root is fixed before TMPDIR moves
+    d = Path(tempfile.mkdtemp(prefix="sdt-", dir=SYSTEM_TMP))
+    monkeypatch.setenv("TMPDIR", str(d))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() caches its answer
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        if d.exists():  # a read-only directory a test made: make it writable, try again
+            for sub, dirs, _files in os.walk(d):
+                for name in dirs:
+                    os.chmod(os.path.join(sub, name), 0o700)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @dataclass

@@ -6,6 +6,10 @@ give, otherwise 0. The first block, the install-and-scan command, runs verbatim 
 copy of the repository (its own new virtualenv, as on a fresh machine); the second, the test
 suite, cannot run inside itself, so it must be exactly what `.ci/run` runs. The cron and
 systemd recipes cannot run here: every flag they give must at least be one the command has.
+
+The README's paths under /tmp (`/tmp/sessdiag-demo` and its siblings) are the reader's: a
+reader may be half-way through the tour while the suite runs. The commands run here with
+those paths moved into the test's own temporary directory, and nothing else changed.
 """
 
 from __future__ import annotations
@@ -57,6 +61,16 @@ def commands(block: str) -> list[tuple[str, int]]:
     return out
 
 
+DEMO = "/tmp/sessdiag-"
+
+
+def sandboxed(cmd: str, where: Path) -> str:
+    """cmd with the README's /tmp/sessdiag-* paths moved under `where`."""
+    out = cmd.replace(DEMO, f"{where}/sessdiag-")
+    assert "/tmp/sessdiag" not in out.replace(str(where), "")
+    return out
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(COLUMNS="100", NO_COLOR="1", TERM="dumb")
@@ -96,26 +110,29 @@ def test_install_and_scan_command_on_a_fresh_copy(tmp_path: Path) -> None:
             shutil.copy2(src, dst)
     assert not (copy / ".venv").exists()
     install = commands(blocks("sh")[0])[0][0]
-    res = subprocess.run(["bash", "-c", install], cwd=copy, env=_env(), capture_output=True,
-                         text=True, timeout=600)
+    assert "/tmp/sessdiag-demo" in install  # what the sandboxing below moves
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    res = subprocess.run(["bash", "-c", sandboxed(install, demo)], cwd=copy, env=_env(),
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    assert "wrote 20000 beego-file sessions to /tmp/sessdiag-demo" in res.stdout
+    assert f"wrote 20000 beego-file sessions to {demo}/sessdiag-demo" in res.stdout
     assert "sessions" in res.stdout and "20,000" in res.stdout  # the scan's report
     assert "Traceback" not in res.stderr
 
 
 def test_every_command_in_the_tour_runs_as_printed(tmp_path: Path) -> None:
     sh = blocks("sh")
+    demo = tmp_path
     script = ["set +e", "cd " + shlex.quote(str(REPO)),
               # the tour starts from the demo store the first command makes
-              "rm -rf /tmp/sessdiag-demo",
-              ".venv/bin/sessdiag fixtures make /tmp/sessdiag-demo "
+              f".venv/bin/sessdiag fixtures make {demo}/sessdiag-demo "
               "--spec fixtures/casdoor-incident.yaml --quiet || exit 98"]
     ran = []
     for block in sh[2:]:
         for n, (cmd, want) in enumerate(commands(block), start=len(ran)):
             ran.append(cmd)
-            script += [f"echo '>>> command {n}' >&2", cmd, "rc=$?",
+            script += [f"echo '>>> command {n}' >&2", sandboxed(cmd, demo), "rc=$?",
                        f'if [ "$rc" != {want} ]; then echo "README command {n} exited $rc, '
                        f'expected {want}" >&2; exit 99; fi']
     script.append("echo README-TOUR-OK")
@@ -123,10 +140,10 @@ def test_every_command_in_the_tour_runs_as_printed(tmp_path: Path) -> None:
         res = subprocess.run(["bash", "-c", "\n".join(script)], env=_env(), capture_output=True,
                              text=True, timeout=300)
     finally:  # never leave the tour's Redis running, whatever happened
-        pid = Path("/tmp/sessdiag-demo-redis.pid")
+        pid = demo / "sessdiag-demo-redis.pid"
         if pid.exists():
-            subprocess.run(["redis-cli", "-s", "/tmp/sessdiag-demo-redis.sock", "shutdown",
-                            "nosave"], capture_output=True, timeout=30, env=_env())
+            subprocess.run(["redis-cli", "-s", str(demo / "sessdiag-demo-redis.sock"),
+                            "shutdown", "nosave"], capture_output=True, timeout=30, env=_env())
     failed = re.search(r"README command (\d+) exited", res.stderr)
     detail = f"\n{ran[int(failed.group(1))]}\n" if failed else ""
     assert res.returncode == 0 and res.stdout.rstrip().endswith("README-TOUR-OK"), (

@@ -33,7 +33,7 @@ sys.path.insert(0, REPO)
 
 from sessdiag.analysis.accesslog import LogReader, LogSpec  # noqa: E402
 from sessdiag.analysis.clients import Attribution  # noqa: E402
-from sessdiag.units import format_bytes, parse_size  # noqa: E402
+from sessdiag.core.units import format_bytes, parse_size  # noqa: E402
 
 T0 = 1740873600  # 2025-03-02 00:00 UTC
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

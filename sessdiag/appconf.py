@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 LIFETIME_KEYS = ("sessiongcmaxlifetime", "session.gcmaxlifetime")
 

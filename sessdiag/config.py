@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 DEFAULT_NAMES = ("sessdiag.yaml", "sessdiag.yml")
 COMMAND_SECTIONS = ("scan", "prune", "check", "gc_estimate", "inspect", "clients")

@@ -34,9 +34,9 @@ from typing import Any
 import yaml
 
 from sessdiag.codecs.javawrite import INT_MAX, jint, jlong, jstring, jvalue
-from sessdiag.errors import TargetUnreadable, UsageError
+from sessdiag.core.errors import TargetUnreadable, UsageError
+from sessdiag.core.units import parse_duration
 from sessdiag.fixtures import FixtureSpec, compose_spec
-from sessdiag.units import parse_duration
 
 PRINCIPAL_INDEX = ("org.springframework.session.FindByIndexNameSessionRepository"
                    ".PRINCIPAL_NAME_INDEX_NAME")

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, fields
 import yaml
 
 from sessdiag.census import DEFAULT_AGE_EDGES
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
+from sessdiag.core.units import parse_duration
 from sessdiag.fixture_payloads import BEEGO_REAL_PAYLOADS, PHP_PAYLOADS
-from sessdiag.units import parse_duration
 
 BEEGO_EMPTY = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
 HEX = "0123456789abcdef"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import UTC, datetime
 
-from sessdiag.errors import DecodeError, TargetUnreadable, UsageError
+from sessdiag.core.errors import DecodeError, TargetUnreadable, UsageError
+from sessdiag.core.timefmt import iso
 from sessdiag.profiles import session_decoder
 from sessdiag.stores.files.layout import layout_for, resolve_root
 from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES, open_rel, open_root
@@ -102,7 +102,7 @@ def inspect_file(target: str, sid: str | None, *, profile: str | None = None) ->
         "profile": prof,
         "size": len(data),
         "path": shown,
-        "mtime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z"),
+        "mtime": iso(st.st_mtime),
         "empty": not entries,
         "entries": entries,
     }

@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 
 from sessdiag.census import ANOMALY_KINDS
-from sessdiag.errors import UsageError
-from sessdiag.units import format_bytes, parse_duration, parse_size
+from sessdiag.core.errors import UsageError
+from sessdiag.core.units import format_bytes, parse_duration, parse_size
 
 RULES_DOC = "see docs/policy.md"
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import statistics
-from datetime import UTC, datetime
 
 from sessdiag.analysis.cadence import full_hours, median_with_zeros
 from sessdiag.analysis.gcstall import static_estimate
 from sessdiag.census import Census
+from sessdiag.core.timefmt import iso
+from sessdiag.core.units import format_bytes, format_count, format_duration
 from sessdiag.stores.files.scan import FileScan
-from sessdiag.units import format_bytes, format_count, format_duration
 
 SCAN_SCHEMA = "sessdiag.scan/1"
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _frac(a: int, b: int) -> float:

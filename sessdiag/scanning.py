@@ -79,13 +79,6 @@ def _file_report(opts: ScanOptions) -> dict:
 
 
 def _redis_report(opts: ScanOptions) -> dict:
-    try:
-        from sessdiag.stores.redis.scan import redis_scan_report  # issue 5
-    except ModuleNotFoundError as exc:
-        if exc.name and not exc.name.startswith("sessdiag.stores.redis"):
-            raise
-        from sessdiag.errors import UsageError
+    from sessdiag.stores.redis.scan import redis_scan_report
 
-        raise UsageError("Redis targets are not supported by this version yet; "
-                         "scan a directory") from exc
     return redis_scan_report(opts)

@@ -9,7 +9,7 @@ import pytest
 
 from sessdiag.codecs import javaser
 from sessdiag.codecs.javawrite import jint, jlong, jstring
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 from sessdiag.fixture_redis import (
     PRINCIPAL_INDEX,
     GroupSpec,

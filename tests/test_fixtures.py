@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 from sessdiag.fixtures import FixtureSpec, make_tree
 
 NOW = 1_790_000_000

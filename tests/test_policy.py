@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 from sessdiag.policy import evaluate, load_policy
 
 REPORT = {

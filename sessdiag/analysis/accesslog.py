@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote_to_bytes
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 CHUNK = 1 << 20
 DELETED = b"\x00deleted"  # `set` value of a response that clears the session cookie

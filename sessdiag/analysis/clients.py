@@ -37,7 +37,6 @@ import base64
 import os
 import stat
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from itertools import islice
 
 from sessdiag.analysis import cadence
@@ -51,7 +50,8 @@ from sessdiag.analysis.accesslog import (
 )
 from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
-from sessdiag.errors import UsageError
+from sessdiag.core import timefmt
+from sessdiag.core.errors import UsageError
 from sessdiag.profiles import attribute_value
 
 SAMPLE_K = 2048
@@ -69,10 +69,8 @@ _THR_ALL = 1 << 63  # every hash is below it: sample everything
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    """Access-log times keep milliseconds: the order of a race's requests is the evidence."""
+    return timefmt.iso(ts, "milliseconds")
 
 
 def text(b: bytes | None) -> str | None:
@@ -578,7 +576,7 @@ def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: igno
 
 def _payload_attr(dfd: int, name: str, decode, attr: str, flags: int,  # type: ignore[no-untyped-def]
                   un: list[int]) -> str | None:
-    from sessdiag.errors import DecodeError
+    from sessdiag.core.errors import DecodeError
 
     try:
         fd = os.open(name, flags, dir_fd=dfd)

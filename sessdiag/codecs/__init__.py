@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 
 class Cursor(Protocol):

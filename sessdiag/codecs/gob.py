@@ -56,7 +56,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 __all__ = [
     "DEFAULT_MAX_SIZE",

@@ -32,7 +32,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 MAGIC: Final = b"\xac\xed\x00\x05"
 MAX_DEPTH: Final = 160

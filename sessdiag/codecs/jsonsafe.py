@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Final
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH: Final = 256
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024

@@ -19,7 +19,7 @@ import base64
 import math
 import re
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH = 256
 MAX_ITEMS = 1_000_000

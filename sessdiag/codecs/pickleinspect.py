@@ -24,7 +24,7 @@ import io
 import pickletools
 from typing import Any, Final
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
 MAX_OPS: Final = 1_000_000

@@ -15,7 +15,7 @@ import base64
 from typing import Any, Final
 
 from sessdiag.codecs import parse_whole
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH: Final = 256
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024

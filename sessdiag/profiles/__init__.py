@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 Decoder = Callable[[bytes], list[dict]]
 

@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 
 def dumps(report: dict) -> str:

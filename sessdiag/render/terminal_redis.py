@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sessdiag.units import format_bytes, format_count, format_duration
+from sessdiag.core.units import format_bytes, format_count, format_duration
 
 BAR_WIDTH = 36
 GROUPS_SHOWN = 6

@@ -23,7 +23,7 @@ from sessdiag.analysis.accesslog import (
     iter_chunks,
     request_parts,
 )
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 T0 = "02/Mar/2025:10:00:00 +0000"
 EPOCH0 = timegm((2025, 3, 2, 10, 0, 0))

@@ -33,7 +33,7 @@ from sessdiag.codecs.gob import (
     decode_stream,
     is_empty_session,
 )
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 REPO = Path(__file__).resolve().parents[2]
 GOB_DIR = REPO / "fixtures" / "gob"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessdiag.codecs import javaser
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 JAVA = Path(__file__).resolve().parents[2] / "fixtures" / "java"
 MANIFEST = json.loads((JAVA / "manifest.json").read_text())

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessdiag.codecs import jsonsafe
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 
 def test_express_session_value() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessdiag.codecs import msgpack
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 
 def plain(t):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessdiag.codecs import pickleinspect as pi
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 # Verified locally: Flask-Session 0.5 and Django's bytes.
 FLASK_EMPTY = bytes.fromhex("80049512000000000000007d948c0a5f7065726d616e656e749488732e")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessdiag.codecs import rubymarshal
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 CAPTURE = Path(__file__).resolve().parents[2] / "fixtures" / "redis" / "rails.json"
 KEYS = json.loads(CAPTURE.read_text())["keys"]

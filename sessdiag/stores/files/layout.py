@@ -12,7 +12,7 @@ import re
 import stat
 from dataclasses import dataclass
 
-from sessdiag.errors import TargetUnreadable, UsageError
+from sessdiag.core.errors import TargetUnreadable, UsageError
 
 FILE_PROFILES = ("beego-file", "php-files")
 

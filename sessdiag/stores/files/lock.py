@@ -16,7 +16,7 @@ import os
 import stat
 import time
 
-from sessdiag.errors import LockHeld, UsageError
+from sessdiag.core.errors import LockHeld, UsageError
 
 LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 

@@ -39,10 +39,10 @@ import traceback
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sessdiag.errors import SafetyRefusal, TargetUnreadable, UsageError
+from sessdiag.core.errors import SafetyRefusal, TargetUnreadable, UsageError
+from sessdiag.core.timefmt import iso
 from sessdiag.stores.files import lock as store_lock
 from sessdiag.stores.files.fsinfo import fs_info
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
@@ -366,13 +366,9 @@ class _Plan:
         return time.time_ns() + self.clock_adj_ns - self.max_age_ns - self.grace_ns
 
 
-def _iso_ns(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds").replace(
-        "+00:00", "Z")
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _iso_ns(ns: int) -> str | None:
+    """Journal times keep microseconds: reconciliation compares them with file mtimes."""
+    return iso(ns / 1e9, "microseconds")
 
 
 # ---------------------------------------------------------------------------------------

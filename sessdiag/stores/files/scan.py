@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from sessdiag.census import Census
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 from sessdiag.profiles import emptiness_check
 from sessdiag.stores.files.fsinfo import FsInfo, fs_info
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root

@@ -25,7 +25,7 @@ from itertools import repeat
 from operator import floordiv
 
 from sessdiag.census import Census
-from sessdiag.errors import DecodeError, TargetUnreadable
+from sessdiag.core.errors import DecodeError, TargetUnreadable
 from sessdiag.stores.files.layout import Layout
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)

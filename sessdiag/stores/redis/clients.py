@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 from sessdiag.profiles import attribute_value
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns

@@ -5,10 +5,10 @@ KEY is a full key name, or a bare session id tried under each framework's defaul
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sessdiag.errors import DecodeError, UsageError
+from sessdiag.core.errors import DecodeError, UsageError
+from sessdiag.core.timefmt import iso
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError
@@ -22,12 +22,8 @@ DEFAULT_PREFIXES = ("spring:session:sessions:", "sess:", "session:", "PHPREDIS_S
 
 
 def _iso_ms(v: int | None) -> str | None:
-    if v is None:
-        return None
-    try:
-        return datetime.fromtimestamp(v / 1000, UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
+    """Spring and connect-redis record epoch milliseconds."""
+    return None if v is None else iso(v / 1000)
 
 
 def inspect_redis(url: str, key: str, *, password_env: str | None = None,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sessdiag.codecs import gob, javaser, jsonsafe, msgpack, phpser, pickleinspect, rubymarshal
-from sessdiag.errors import DecodeError, UsageError
+from sessdiag.core.errors import DecodeError, UsageError
 
 PROFILES: Final = ("spring-session", "spring-session-simple", "beego-redis", "connect-redis",
                    "flask-session", "django-cache", "php-redis", "rails-session", "generic")

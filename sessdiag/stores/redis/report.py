@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from datetime import UTC, datetime
 from typing import Any
 
 from sessdiag.analysis.cadence import full_hours, median_with_zeros
+from sessdiag.core.timefmt import iso
+from sessdiag.core.units import format_bytes, format_count, format_duration
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.profiles import DEFAULT_LIFETIME, FRAMEWORK
 from sessdiag.stores.redis.target import RedisTarget
 from sessdiag.stores.redis.topology import Topology
-from sessdiag.units import format_bytes, format_count, format_duration
 
 SCAN_SCHEMA = "sessdiag.scan/1"
 SPRING = ("spring-session", "spring-session-simple")
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _frac(a: float, b: float) -> float:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import hiredis
 
-from sessdiag.errors import TargetUnreadable
+from sessdiag.core.errors import TargetUnreadable
 from sessdiag.stores.redis.target import RedisTarget
 
 ReplyError = hiredis.ReplyError

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 from sessdiag.stores.redis.census import NodeResult
 from sessdiag.stores.redis.profiles import PROFILES
 from sessdiag.stores.redis.ratelimit import RateLimiter

@@ -23,7 +23,7 @@ from typing import Any
 
 from sessdiag.codecs.javaser import INTEGER_PREFIX, LONG_PREFIX
 from sessdiag.codecs.javaser import string_value as _jstring
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.ratelimit import RateLimiter

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 _HOST = re.compile(r"^[A-Za-z0-9._:%-]+$")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sessdiag.errors import TargetUnreadable
+from sessdiag.core.errors import TargetUnreadable
 from sessdiag.stores.redis.resp import CommandRefused, RedisConn
 
 SLOTS = 16384

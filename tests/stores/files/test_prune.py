@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sessdiag.errors import LockHeld, UsageError
+from sessdiag.core.errors import LockHeld, UsageError
 from sessdiag.stores.files import prune
 from sessdiag.stores.files.prune import (
     PruneOptions,

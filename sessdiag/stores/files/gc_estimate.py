@@ -8,56 +8,19 @@ the model in sessdiag.analysis.gcstall. docs/gc-model.md describes the model.
 from __future__ import annotations
 
 import os
-import re
 import time
-from datetime import UTC, datetime
-from typing import Annotated
 
-import typer
-
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
+from sessdiag.core.timefmt import iso
 
 SCHEMA = "sessdiag.gc-estimate/1"
-DEFAULT_ASSUME_LATENCY = ("5ms",)
-CASDOOR_GC_INTERVAL_S = 30 * 86400
 DECODE_SAMPLE = 200
-_LATENCY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)?\s*$")
-_LATENCY_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, None: 1e-3}
-
-
-def parse_latency(text: str) -> float:
-    """'5ms', '800us', '0.06s', or a bare number of milliseconds -> seconds."""
-    m = _LATENCY_RE.match(str(text))
-    if not m:
-        raise UsageError(f"not a latency: {text!r} (use e.g. 800us, 5ms, 0.06s)")
-    value = float(m.group(1)) * _LATENCY_UNITS[m.group(2)]
-    if value <= 0 or value > 60:
-        raise UsageError(f"--assume-latency must be between 0 and 60 s, not {text!r}")
-    return value
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _fmt_latency(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:g}ms"
     return f"{seconds * 1e6:g}µs"
-
-
-def _lifetime(max_lifetime: str | None, app_conf: str | None) -> tuple[int, list[str]]:
-    from sessdiag.appconf import lifetime_from_app_conf
-    from sessdiag.units import parse_duration
-
-    if max_lifetime is not None:
-        return parse_duration(max_lifetime), []
-    if app_conf:
-        value = lifetime_from_app_conf(app_conf)
-        if value is not None:
-            return value, []
-        return 3600, [f"{app_conf} sets no sessiongcmaxlifetime; using beego's default 3600 s"]
-    return 3600, []
 
 
 def gc_estimate_report(
@@ -192,7 +155,7 @@ def gc_estimate_report(
                                  expired_sessions=max(c.expired - removed, 0),
                                  old_non_sessions=c.old_non_sessions)
         r = gcstall.stall(after, costs)
-        from sessdiag.units import format_duration
+        from sessdiag.core.units import format_duration
 
         return {"scenario": f"after pruning sessions older than {format_duration(age)}",
                 "kind": "prune", "age_s": age, "files": after.files,
@@ -244,7 +207,7 @@ def gc_estimate_report(
         notes.append("payloads not sampled on a latency-bound mount (corrupt sessions that "
                      "clients keep presenting are re-touched forever: run 'sessdiag scan')")
     if seconds >= 1:
-        from sessdiag.units import format_duration
+        from sessdiag.core.units import format_duration
 
         findings.insert(0, f"beego's GC will hold the session lock ≈{format_duration(seconds)} "
                            f"(range {format_duration(est['range_s'][0])}–"
@@ -256,7 +219,7 @@ def gc_estimate_report(
         "target": {"kind": "files", "location": tree, "root": root, "profile": layout.profile,
                    "filesystem": {"mountpoint": fs.mountpoint, "fstype": fs.fstype,
                                   "latency_bound": fs.latency_bound}},
-        "generated_at": _iso(now),
+        "generated_at": iso(now),
         "max_lifetime_s": max_lifetime,
         "seconds": seconds,
         "range_s": [0.0, seconds] if walks_nothing else est["range_s"],
@@ -321,157 +284,3 @@ def _decode_sample(root: str, rels: list[str], check) -> tuple[int, int]:  # typ
     return c.undecodable, c.decoded
 
 
-def gc_view(r: dict):  # type: ignore[no-untyped-def]
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    from sessdiag.units import format_duration
-
-    def dur(s: float) -> str:
-        if s < 1:
-            return f"{s * 1000:.0f}ms"
-        return f"{s:.1f}s" if s < 90 else format_duration(s)
-
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    t = r["target"]
-    head.add_row("store", f"{t['location']}  ({t['filesystem']['fstype']} on "
-                          f"{t['filesystem']['mountpoint']})")
-    lo, hi = r["range_s"]
-    head.add_row("GC stall", Text(f"≈{dur(r['seconds'])}  (range {dur(lo)}–{dur(hi)}), "
-                                  f"model {r['model']}, {r['cache']} cache", style="bold red"))
-    head.add_row("walk", f"{r['files']:,} files, {r['dirs']:,} dirs; deletes {r['expired']:,} "
-                         f"({r['expired_sessions']:,} expired sessions + "
-                         f"{r['old_non_sessions']:,} old non-session"
-                         f"{'' if r['old_non_sessions'] == 1 else 's'})")
-    b = r["breakdown"]
-    head.add_row("breakdown", f"stat {dur(b['stat_s'])} + readdir {dur(b['readdir_s'])} + "
-                              f"unlink {dur(b['unlink_s'])} + Go {dur(b['go_overhead_s'])}")
-    p = r.get("probe") or {}
-    lst = p.get("lstat", {})
-    head.add_row("measured", f"lstat median {r['stat_latency_us']:.1f} µs (p95 "
-                             f"{lst.get('p95_us') or 0:.1f}, n={lst.get('n', 0)}), listing "
-                             f"{r['readdir_per_entry_us']:.2f} µs/entry, unlink "
-                             f"{r['unlink_latency_us']:.1f} µs ({r['unlink_source']})")
-    if p:
-        head.add_row("probe", f"{p['operations']} operations in {p['seconds']:.2f}s "
-                              f"(budget {p['budget']['operations']} / {p['budget']['seconds']}s)")
-    rq = r.get("requests")
-    if rq:
-        head.add_row("requests", f"≈{rq['queued']:,.0f} requests queue at "
-                                 f"{rq['request_rate_per_s']:g}/s; the first waits "
-                                 f"{dur(rq['longest_wait_s'])}")
-    rec = r["recurrence"]
-    head.add_row("recurrence", f"at start-up, then every {format_duration(rec['gc_interval_s'])}"
-                               f" after the previous pass ends ({rec['blocked_share']:.3%} of the "
-                               "time blocked)")
-    wi = Table(title="what if", title_justify="left", box=None, padding=(0, 1))
-    wi.add_column("scenario")
-    wi.add_column("stall", justify="right")
-    wi.add_column("range", justify="right")
-    for w in r["what_if"]:
-        wi.add_row(w["scenario"], dur(w["seconds"]),
-                   f"{dur(w['range_s'][0])}–{dur(w['range_s'][1])}")
-    parts: list = [Panel(head, title="sessdiag gc-estimate", title_align="left"), wi]
-    if r["findings"]:
-        f = Text()
-        for line in r["findings"]:
-            f.append("• ", style="yellow")
-            f.append(line + "\n")
-        parts.append(Panel(f, title="findings", title_align="left", border_style="yellow"))
-    if r["notes"]:
-        n = Text(style="dim")
-        for line in r["notes"]:
-            n.append("· " + line + "\n")
-        parts.append(n)
-    return Group(*parts)
-
-
-def register(app: typer.Typer) -> None:
-    @app.command("gc-estimate")
-    def gc_estimate(
-        tree: Annotated[str, typer.Argument(help="beego session directory (savePath).")],
-        as_json: Annotated[bool, typer.Option("--json", help="Machine report on stdout.")] = False,
-        output: Annotated[str | None, typer.Option(
-            "--output", "-o", metavar="FILE", help="Also write the JSON report to FILE.")] = None,
-        max_lifetime: Annotated[str | None, typer.Option(
-            "--max-lifetime", help="Session lifetime (e.g. 30d); default beego's 3600 s.")] = None,
-        app_conf: Annotated[str | None, typer.Option(
-            "--app-conf", help="beego conf/app.conf to read sessiongcmaxlifetime from.")] = None,
-        request_rate: Annotated[float | None, typer.Option(
-            "--request-rate", metavar="R", help="Requests per second: how many queue.")] = None,
-        gc_interval: Annotated[str, typer.Option(
-            "--gc-interval", help="Time between GC passes (beego 3600s; casdoor 30d).")] = "3600",
-        what_if_age: Annotated[list[str] | None, typer.Option(
-            "--what-if-age", metavar="DUR",
-            help="Also estimate after pruning sessions older than DUR (repeatable).")] = None,
-        assume_latency: Annotated[list[str] | None, typer.Option(
-            "--assume-latency", metavar="LAT",
-            help="Project with LAT more per lstat/unlink/readdir, e.g. 5ms (repeatable; "
-            "default 5ms).",
-        )] = None,
-        cold: Annotated[bool, typer.Option(
-            "--cold", help="Probe after dropping caches (root), else give the bound.")] = False,
-        no_probe: Annotated[bool, typer.Option(
-            "--no-probe", help="Static model only: count, measure nothing.")] = False,
-        no_unlink_probe: Annotated[bool, typer.Option(
-            "--no-unlink-probe", help="Do not create and unlink probe files.")] = False,
-        scratch: Annotated[str | None, typer.Option(
-            "--scratch", metavar="DIR", help="Scratch directory for the unlink probe "
-            "(same filesystem; default the store's parent).")] = None,
-        probe_budget: Annotated[float, typer.Option(
-            "--probe-budget", metavar="SECONDS", help="Probe time budget.")] = 2.0,
-        probe_ops: Annotated[int, typer.Option(
-            "--probe-ops", metavar="N", help="Probe operation budget.")] = 2000,
-        profile: Annotated[str | None, typer.Option(
-            "--profile", help="beego-file (default: detected).")] = None,
-        jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Census workers.")] = None,
-        workers: Annotated[str | None, typer.Option(
-            "--workers", help="threads or processes for the census.")] = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="Seed of the samples.")] = None,
-        now: Annotated[float | None, typer.Option("--now", hidden=True)] = None,
-        no_progress: Annotated[bool, typer.Option(
-            "--no-progress", help="Never show a progress bar.")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No human report.")] = False,
-    ) -> None:
-        """How long beego's session GC will block every request on this tree."""
-        from sessdiag.render import jsonout
-        from sessdiag.units import parse_duration
-
-        life, notes = _lifetime(max_lifetime, app_conf)
-        if request_rate is not None and request_rate < 0:
-            raise UsageError("--request-rate must not be negative")
-        if not 0.05 <= probe_budget <= 600:
-            raise UsageError("--probe-budget must be between 0.05 and 600 seconds")
-        if probe_ops < 50:
-            raise UsageError("--probe-ops must be at least 50")
-        interval = parse_duration(gc_interval)
-        ages = [parse_duration(a) for a in (what_if_age or [])]
-        lats = [parse_latency(x) for x in (assume_latency or DEFAULT_ASSUME_LATENCY)]
-        if scratch is not None and not os.path.isdir(scratch):
-            raise UsageError(f"--scratch {scratch}: not a directory")
-        from sessdiag.render.progress import StderrProgress
-
-        with StderrProgress(not (no_progress or quiet or as_json), {"count": "counting"},
-                            unit="entries") as prog:
-            report = gc_estimate_report(
-                tree, max_lifetime=life, gc_interval=interval, request_rate=request_rate,
-                what_if_ages=ages, assume_latencies=lats, cold=cold, probe=not no_probe,
-                unlink_probe=not no_unlink_probe, scratch=scratch, budget_s=probe_budget,
-                budget_ops=probe_ops, profile=profile, jobs=jobs, workers=workers, seed=seed,
-                now=now, progress=prog.advance)
-        report["notes"].extend(notes)
-        if interval == CASDOOR_GC_INTERVAL_S:
-            report["notes"].append("30 d interval: casdoor's SessionGCMaxLifetime, which beego "
-                                   "also uses as Gclifetime")
-        if output:
-            jsonout.write_atomic(output, jsonout.dumps(report))
-        if as_json:
-            jsonout.write_stdout(report)
-        elif not quiet:
-            from sessdiag.render.terminal import print_view
-
-            print_view(gc_view(report))

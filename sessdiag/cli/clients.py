@@ -10,32 +10,39 @@ from typing import Annotated
 
 import typer
 
-from sessdiag.errors import UsageError
-
-
-def register(app: typer.Typer) -> None:
-    app.command("clients")(clients)
+from sessdiag.cli.options import (
+    AccessLogOpt,
+    ClientKeyOpt,
+    CookieNameOpt,
+    JobsOpt,
+    JsonOpt,
+    LogFieldOpt,
+    LogFormatOpt,
+    MaxLifetimeOpt,
+    NowOpt,
+    OutputOpt,
+    PasswordEnvOpt,
+    PhpDepthOpt,
+    ProfileOpt,
+    QuietOpt,
+    RaceWindowOpt,
+    SidPatternOpt,
+    emit,
+    resolve_lifetime,
+)
+from sessdiag.core.errors import UsageError
 
 
 def clients(
     target: Annotated[str | None, typer.Argument(
         help="Session directory, or redis:// URL (optional with --access-log: logs only).")
     ] = None,
-    access_log: Annotated[list[str] | None, typer.Option(
-        "--access-log", help="Access log (repeatable; .gz and - for stdin).")] = None,
-    log_format: Annotated[str, typer.Option(
-        "--log-format", help="combined-cookies, jsonl or 'regex:…' with named groups.")
-    ] = "combined-cookies",
-    log_field: Annotated[str | None, typer.Option(
-        "--log-field", help="jsonl field mapping NAME=FIELD,… (names: client, ip, time, "
-                            "request, method, path, status, ua, cookie, set_cookie).")] = None,
-    cookie_name: Annotated[str | None, typer.Option(
-        "--cookie-name", help="Session cookie name (default: from the logs' Set-Cookie, "
-                              "else per profile).")] = None,
-    client_key: Annotated[str, typer.Option(
-        "--client-key", help="ip, ip+ua, ua, or a field of the jsonl/regex format.")] = "ip",
-    race_window: Annotated[str, typer.Option(
-        "--race-window", help="Login race: new sessions issued within this window.")] = "2s",
+    access_log: AccessLogOpt = None,
+    log_format: LogFormatOpt = "combined-cookies",
+    log_field: LogFieldOpt = None,
+    cookie_name: CookieNameOpt = None,
+    client_key: ClientKeyOpt = "ip",
+    race_window: RaceWindowOpt = "2s",
     login_path: Annotated[str | None, typer.Option(
         "--login-path", metavar="REGEX",
         help="Paths of login requests (default: /login, /signin, /auth …).")] = None,
@@ -47,21 +54,16 @@ def clients(
         help="Session ids tracked at once before the oldest are retired (memory bound).")
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Clients shown in the terminal.")] = 15,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Machine report on stdout, nothing else.")] = False,
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", metavar="FILE", help="Also write the JSON report to FILE.")] = None,
-    max_lifetime: Annotated[str | None, typer.Option(
-        "--max-lifetime", help="Session lifetime (e.g. 30d); default beego's 3600 s.")] = None,
-    profile: Annotated[str | None, typer.Option(
-        "--profile", help="Store profile (default: detected).")] = None,
-    php_depth: Annotated[int | None, typer.Option("--php-depth")] = None,
-    sid_pattern: Annotated[str | None, typer.Option("--sid-pattern")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j")] = None,
-    password_env: Annotated[str | None, typer.Option(
-        "--password-env", metavar="VAR", help="Redis: password from this variable.")] = None,
-    now: Annotated[float | None, typer.Option("--now", hidden=True)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    max_lifetime: MaxLifetimeOpt = None,
+    profile: ProfileOpt = None,
+    php_depth: PhpDepthOpt = None,
+    sid_pattern: SidPatternOpt = None,
+    jobs: JobsOpt = None,
+    password_env: PasswordEnvOpt = None,
+    now: NowOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Orphan sessions per client, machine-client cadence and login races."""
     from sessdiag.analysis.clients import (
@@ -69,9 +71,8 @@ def clients(
         attribute_by_payload,
         logs_only_report,
     )
-    from sessdiag.render import jsonout
+    from sessdiag.core.units import parse_duration
     from sessdiag.scanning import ScanOptions, run_scan
-    from sessdiag.units import parse_duration
 
     if top < 1:
         raise UsageError("--top must be at least 1")
@@ -81,9 +82,9 @@ def clients(
         raise UsageError("give a TARGET store, --access-log FILE, or both")
     if target is None and client_attr:
         raise UsageError("--client-attr reads session payloads: it needs a TARGET store")
-    life = parse_duration(max_lifetime) if max_lifetime is not None else 3600
+    life = resolve_lifetime(max_lifetime, None)
     opts = ScanOptions(
-        target=target or "", max_lifetime=life, max_lifetime_given=max_lifetime is not None,
+        target=target or "", max_lifetime=life.seconds, max_lifetime_given=life.given,
         profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, now=now,
         password_env=password_env, access_logs=access_log or [], log_format=log_format,
         log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
@@ -115,12 +116,9 @@ def clients(
             "no --access-log and no --client-attr: only the store's own creation cadence "
             "can be reported")
 
-    if output:
-        jsonout.write_atomic(output, jsonout.dumps(report))
-    if as_json:
-        jsonout.write_stdout(report)
-    elif not quiet:
-        from sessdiag.render.terminal import print_view
-        from sessdiag.render.terminal_clients import clients_view
+    if as_json or quiet:
+        emit(report, as_json, output, quiet)
+        return
+    from sessdiag.render.terminal_clients import clients_view
 
-        print_view(clients_view(report, top=top))
+    emit(report, as_json, output, quiet, lambda r: clients_view(r, top=top))

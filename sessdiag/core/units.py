@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sessdiag.errors import UsageError
+from sessdiag.core.errors import UsageError
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

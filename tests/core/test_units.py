@@ -1,7 +1,7 @@
 import pytest
 
-from sessdiag.errors import UsageError
-from sessdiag.units import format_bytes, format_duration, parse_duration, parse_size
+from sessdiag.core.errors import UsageError
+from sessdiag.core.units import format_bytes, format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,95 @@
+"""The command line: parse flags, call, render, map errors to exit codes.
+
+Each command lives in its own module of this package and only wires: its flags (the shared
+ones come from `options`), one call into the library, one renderer, an exit code. `main`
+is the console entry point (`sessdiag = "sessdiag.cli:main"`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from sessdiag.cli import check, clients, fixtures, gc_estimate, inspect, prune, scan
+from sessdiag.core.errors import SessdiagError
+
+app = typer.Typer(
+    name="sessdiag",
+    help="Session-store forensics: size, age, expiry, orphans and GC stalls.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+fixtures_app = typer.Typer(help="Materialise realistic session trees and Redis keyspaces.",
+                           no_args_is_help=True)
+
+# The order here is the order of `sessdiag --help`.
+app.command("scan")(scan.scan)
+app.command("inspect")(inspect.inspect)
+app.add_typer(fixtures_app, name="fixtures")
+fixtures_app.command("make")(fixtures.fixtures_make)
+app.command("gc-estimate")(gc_estimate.gc_estimate)
+app.command("prune")(prune.prune)
+app.command("check")(check.check)
+app.command("clients")(clients.clients)
+
+try:  # typer >= 0.24 vendors click; older releases use click itself
+    from typer._click.exceptions import ClickException as _ParseError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import ClickException as _ParseError  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure is one line on stderr and a contract exit code."""
+    try:
+        from sessdiag.config import expand_argv
+
+        args = expand_argv(list(sys.argv[1:] if argv is None else argv), _resolve_command)
+        rv = app(args=args, prog_name="sessdiag", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except _ParseError as exc:
+        _fail(exc.format_message(), 2)
+    except SessdiagError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); quiet exit like other Unix tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except RecursionError:
+        _fail("input nested too deeply", 2)
+    except Exception as exc:  # an unexpected bug: still one line, and a way to see more
+        if os.environ.get("SESSDIAG_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set SESSDIAG_DEBUG=1 for details)",
+              70)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _resolve_command(argv: list[str]) -> tuple[list[str], set[str] | None]:
+    """The words of argv that name a command, and that command's option names."""
+    cmd = typer.main.get_command(app)
+    words: list[str] = []
+    for token in argv:
+        children = getattr(cmd, "commands", None)
+        if children is None or token not in children:
+            break
+        cmd = children[token]
+        words.append(token)
+    if not words or hasattr(cmd, "commands"):
+        return words, None
+    return words, {o for p in cmd.params for o in getattr(p, "opts", []) if o.startswith("--")}
+
+
+def _fail(message: str, code: int) -> None:
+    line = " ".join(str(message).split())
+    sys.stderr.write(f"sessdiag: error: {line}\n")
+    sys.exit(code)

@@ -1,0 +1,132 @@
+"""Options several commands share, declared once, and how their values resolve.
+
+A command takes these as parameter annotations (`as_json: JsonOpt = False`), so a flag has
+one spelling and one help text across the CLI (contract.md, "Common flags").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+
+from sessdiag.core.errors import UsageError
+
+BEEGO_DEFAULT_LIFETIME = 3600  # beego's sessiongcmaxlifetime when neither flag nor conf sets it
+
+# -- output -------------------------------------------------------------------------------
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine report on stdout, nothing else.")]
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
+                                               help="Also write the JSON report to FILE.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No human report, no progress (errors still on stderr).")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Never show a progress bar.")]
+PromOpt = Annotated[str | None, typer.Option(
+    "--prom", metavar="FILE", help="Write Prometheus textfile metrics (atomically).")]
+
+# -- the store ----------------------------------------------------------------------------
+MaxLifetimeOpt = Annotated[str | None, typer.Option(
+    "--max-lifetime", help="Session lifetime (e.g. 30d); default beego's 3600 s.")]
+AppConfOpt = Annotated[str | None, typer.Option(
+    "--app-conf", help="beego conf/app.conf to read sessiongcmaxlifetime from.")]
+ProfileOpt = Annotated[str | None, typer.Option(
+    "--profile", help="beego-file, php-files, or a Redis profile: spring-session, "
+    "connect-redis, … (docs/frameworks/; default: detected).")]
+JobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", "-j", help="Parallel workers (default by filesystem type).")]
+WorkersOpt = Annotated[str | None, typer.Option(
+    "--workers", help="threads (network mounts) or processes (local disks).")]
+PhpDepthOpt = Annotated[int | None, typer.Option(
+    "--php-depth", help="PHP save_path 'N;/path' depth (default: detected).")]
+SidPatternOpt = Annotated[str | None, typer.Option(
+    "--sid-pattern", help="Regex of a session id (default per profile).")]
+DeepOpt = Annotated[bool, typer.Option("--deep", help="Decode every payload, not a sample.")]
+PasswordEnvOpt = Annotated[str | None, typer.Option(
+    "--password-env", metavar="VAR", help="Redis: password from this variable.")]
+NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]
+
+# -- access logs --------------------------------------------------------------------------
+AccessLogOpt = Annotated[list[str] | None, typer.Option(
+    "--access-log", help="Access log (repeatable; .gz and - for stdin).")]
+LogFormatOpt = Annotated[str, typer.Option(
+    "--log-format", help="combined-cookies, jsonl or 'regex:…' with named groups.")]
+LogFieldOpt = Annotated[str | None, typer.Option(
+    "--log-field", help="jsonl field mapping NAME=FIELD,… (names: client, ip, time, "
+                        "request, method, path, status, ua, cookie, set_cookie).")]
+CookieNameOpt = Annotated[str | None, typer.Option(
+    "--cookie-name", help="Session cookie name (default: from the logs' Set-Cookie, "
+                          "else per profile).")]
+ClientKeyOpt = Annotated[str, typer.Option(
+    "--client-key", help="ip, ip+ua, ua, or a field of the jsonl/regex format.")]
+RaceWindowOpt = Annotated[str, typer.Option(
+    "--race-window", help="Login race: new sessions issued within this window.")]
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    seconds: int
+    given: bool  # set by the user (flag or app.conf): a store's own lifetime must not win
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_lifetime(max_lifetime: str | None, app_conf: str | None, *,
+                     required_flag: str | None = None) -> Lifetime:
+    """The session lifetime from `--max-lifetime`, else beego's app.conf, else 3600 s.
+
+    With `required_flag` (prune) there is no default: deleting by a guessed lifetime is
+    not safe, so a missing value is a usage error naming that flag.
+    """
+    from sessdiag.core.units import parse_duration
+
+    given = max_lifetime is not None or app_conf is not None
+    if max_lifetime is not None:
+        return Lifetime(parse_duration(max_lifetime), given)
+    if app_conf:
+        from sessdiag.appconf import lifetime_from_app_conf
+
+        value = lifetime_from_app_conf(app_conf)
+        if value is not None:
+            return Lifetime(value, given)
+        if required_flag:
+            raise UsageError(f"{app_conf} sets no sessiongcmaxlifetime; pass {required_flag}")
+        return Lifetime(BEEGO_DEFAULT_LIFETIME, given,
+                        [f"{app_conf} sets no sessiongcmaxlifetime; using beego's default "
+                         "3600 s"])
+    if required_flag:
+        raise UsageError(f"{required_flag} is required (e.g. {required_flag} 30d), or "
+                         "--app-conf with sessiongcmaxlifetime")
+    return Lifetime(BEEGO_DEFAULT_LIFETIME, given)
+
+
+def check_php_depth(php_depth: int | None) -> None:
+    if php_depth is not None and not 0 <= php_depth <= 16:
+        raise UsageError("--php-depth must be between 0 and 16")
+
+
+def check_sample(sample: int) -> None:
+    if sample < 0:
+        raise UsageError("--sample must not be negative")
+
+
+def show_progress(no_progress: bool, quiet: bool, as_json: bool) -> bool:
+    return not (no_progress or quiet or as_json)
+
+
+def emit(report: dict, as_json: bool, output: str | None, quiet: bool,
+         view: Any = None) -> None:
+    """--output, then --json or the human view (unless --quiet): the same for every command.
+
+    `view` is a callable report -> rich renderable, imported by the caller only when it is
+    needed (the terminal renderer's imports cost a cron run ~40 ms).
+    """
+    from sessdiag.render import jsonout
+
+    if output:
+        jsonout.write_atomic(output, jsonout.dumps(report))
+    if as_json:
+        jsonout.write_stdout(report)
+    elif not quiet and view is not None:
+        from sessdiag.render.terminal import print_view
+
+        print_view(view(report))

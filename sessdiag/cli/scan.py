@@ -1,0 +1,116 @@
+"""`sessdiag scan TARGET`: read-only census of a session store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessdiag.cli.options import (
+    AccessLogOpt,
+    AppConfOpt,
+    ClientKeyOpt,
+    CookieNameOpt,
+    DeepOpt,
+    JobsOpt,
+    JsonOpt,
+    LogFieldOpt,
+    LogFormatOpt,
+    MaxLifetimeOpt,
+    NoProgressOpt,
+    NowOpt,
+    OutputOpt,
+    PasswordEnvOpt,
+    PhpDepthOpt,
+    ProfileOpt,
+    PromOpt,
+    QuietOpt,
+    RaceWindowOpt,
+    SidPatternOpt,
+    WorkersOpt,
+    check_php_depth,
+    check_sample,
+    emit,
+    resolve_lifetime,
+    show_progress,
+)
+from sessdiag.core.errors import UsageError
+
+
+def scan(
+    target: Annotated[str, typer.Argument(help="Session directory, or redis:// URL.")],
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    max_lifetime: MaxLifetimeOpt = None,
+    app_conf: AppConfOpt = None,
+    profile: ProfileOpt = None,
+    deep: DeepOpt = False,
+    sample: Annotated[int, typer.Option(
+        "--sample", help="Payloads decoded without --deep.")] = 1000,
+    buckets: Annotated[str | None, typer.Option(
+        "--buckets", help="Age histogram edges, e.g. 1h,1d,7d,30d,90d.")] = None,
+    jobs: JobsOpt = None,
+    workers: WorkersOpt = None,
+    php_depth: PhpDepthOpt = None,
+    sid_pattern: SidPatternOpt = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the payload sample.")] = None,
+    password_env: PasswordEnvOpt = None,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", help="Redis: cap on commands per second.")] = None,
+    pattern: Annotated[str | None, typer.Option(
+        "--pattern", help="Redis: SCAN MATCH pattern of session keys.")] = None,
+    access_log: AccessLogOpt = None,
+    log_format: LogFormatOpt = "combined-cookies",
+    log_field: LogFieldOpt = None,
+    cookie_name: CookieNameOpt = None,
+    client_key: ClientKeyOpt = "ip",
+    race_window: RaceWindowOpt = "2s",
+    prom: PromOpt = None,
+    now: NowOpt = None,
+    no_progress: NoProgressOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Read-only census of a session store."""
+    from sessdiag.core.units import parse_duration
+    from sessdiag.render.progress import StderrProgress
+    from sessdiag.scanning import ScanOptions, run_scan
+
+    life = resolve_lifetime(max_lifetime, app_conf)
+    check_sample(sample)
+    check_php_depth(php_depth)
+    opts = ScanOptions(
+        target=target, max_lifetime=life.seconds, max_lifetime_given=life.given,
+        profile=profile, deep=deep, sample=sample, age_edges=_edges(buckets), jobs=jobs,
+        workers=workers, php_depth=php_depth, sid_pattern=sid_pattern, seed=seed, now=now,
+        notes=list(life.notes), password_env=password_env, rate=rate, pattern=pattern,
+        access_logs=access_log or [], log_format=log_format, log_fields=log_field,
+        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+    )
+    with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
+                        unit="entries") as prog:
+        opts.progress = prog.advance
+        report = run_scan(opts)
+    if prom:
+        from sessdiag.render.prometheus import Metrics, scan_metrics, write_prom
+
+        metrics = Metrics()
+        scan_metrics(metrics, report)
+        write_prom(prom, metrics)
+    if as_json or quiet:  # the terminal renderer's imports cost a cron run ~40 ms
+        emit(report, as_json, output, quiet)
+        return
+    from sessdiag.render.terminal import scan_view
+
+    emit(report, as_json, output, quiet, scan_view)
+
+
+def _edges(buckets: str | None) -> tuple[int, ...]:
+    from sessdiag.census import DEFAULT_AGE_EDGES
+    from sessdiag.core.units import parse_duration
+
+    if not buckets:
+        return DEFAULT_AGE_EDGES
+    edges = tuple(parse_duration(b) for b in buckets.split(",") if b.strip())
+    if not edges or list(edges) != sorted(set(edges)) or edges[0] <= 0:
+        raise UsageError("--buckets must be ascending positive durations, e.g. 1h,1d,7d,30d")
+    return edges

@@ -1,0 +1,1 @@
+"""Foundations every layer may import: errors, units, time format, the report contract."""

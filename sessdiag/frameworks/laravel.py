@@ -245,6 +245,6 @@ def decode_redis_payload(data: bytes) -> list[dict]:
 
 
 def _decode_error(msg: str) -> Exception:
-    from sessdiag.errors import DecodeError
+    from sessdiag.core.errors import DecodeError
 
     return DecodeError(msg)

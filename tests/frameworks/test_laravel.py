@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 from sessdiag.frameworks import laravel as lv
 
 CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "laravel"

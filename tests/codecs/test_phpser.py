@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sessdiag.codecs import phpser
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PHP = FIXTURES / "php"

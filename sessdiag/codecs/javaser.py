@@ -18,7 +18,14 @@ handles, block data) into JSON-ready typed values:
 
 Nothing is ever loaded, resolved or called: class names are strings. Limits are enforced
 while parsing: nesting depth, handle count, a total work budget, and every declared length is
-checked against the bytes actually left before anything is sliced or allocated. Externalizable
+checked against the bytes actually left before anything is sliced or allocated. A reference
+shows a string or an immutable scalar (boxed number, enum constant, class) again only while the
+text it repeats stays under 4 x the input + 64 KiB in all; beyond that, and for every other
+object, it is a ``ref``: output never outgrows the input by more than that, and has no cycles.
+
+Cost: time linear in the input (each work unit consumes input bytes, except references, which
+take 5). Peak memory at most ~250 bytes of Python objects per input byte (a 1-byte TC_NULL
+element becomes one typed dict in a list) plus the input. Externalizable
 classes written without block data (protocol 1) cannot be skipped safely and are reported as
 undecodable, as are streams naming well-known deserialization gadget classes (commons-collections
 transformers, TemplatesImpl, AnnotationInvocationHandler, dynamic proxies …): such a value is an
@@ -144,6 +151,7 @@ class _Parser:
         self.handles: list[Any] = []
         self.work = 0
         self.max_work = max_work
+        self.repeat_budget = 4 * len(data) + 65536
 
     # -- primitives ---------------------------------------------------------------------
     def fail(self, msg: str) -> DecodeError:
@@ -188,6 +196,19 @@ class _Parser:
         if self.work > self.max_work:
             raise self.fail("work budget exhausted")
 
+    def repeat(self, v: Any) -> bool:
+        """May a reference show this scalar again? Charges its text against the budget."""
+        if isinstance(v, str):
+            cost = len(v)
+        elif v is None or isinstance(v, int | float):
+            cost = 8
+        else:
+            return False  # a structure behind a "boxed" class: a ref, never a second copy
+        if cost > self.repeat_budget:
+            return False
+        self.repeat_budget -= cost
+        return True
+
     def new_handle(self, obj: Any) -> int:
         if len(self.handles) >= MAX_HANDLES:
             raise self.fail("too many handles")
@@ -221,6 +242,10 @@ class _Parser:
             raise self.fail("nesting too deep")
         self.tick()
         tc = self.u8()
+        while tc == TC_RESET:  # a loop, not a recursion: resets may repeat without end
+            self.handles.clear()
+            self.tick()
+            tc = self.u8()
         if tc == TC_NULL:
             return {"type": "null", "value": None}
         if tc == TC_REFERENCE:
@@ -228,10 +253,11 @@ class _Parser:
             target = self.handles[h]
             if isinstance(target, _ClassDesc):
                 raise self.fail("reference to a class descriptor where an object was expected")
-            if isinstance(target, dict) and target.get("type") in ("java.lang.String",):
-                return target
-            if isinstance(target, dict) and (target.get("_boxed") or target.get("_inline")):
-                # Immutable values (boxed numbers, enum constants, classes) are shown again.
+            if isinstance(target, dict) and (
+                    target.get("type") == "java.lang.String" or target.get("_boxed")
+                    or target.get("_inline")) and self.repeat(target.get("value")):
+                # Immutable values (strings, boxed numbers, enum constants, classes) are shown
+                # again, while what they repeat stays within the budget.
                 return {k: v for k, v in target.items() if k not in ("_boxed", "_inline")}
             return {"type": "ref", "value": h + BASE_HANDLE,
                     "class": target.get("type") if isinstance(target, dict) else None}
@@ -260,9 +286,6 @@ class _Parser:
             self.i -= 1
             desc = self.class_desc(depth)
             return {"type": "java.io.ObjectStreamClass", "value": desc.name if desc else None}
-        if tc == TC_RESET:
-            self.handles.clear()
-            return self.obj(depth)
         if tc == TC_EXCEPTION:
             raise self.fail("stream holds a serialization exception")
         raise DecodeError(f"unknown type code {tc:#04x}", self.i - 1)
@@ -381,7 +404,9 @@ class _Parser:
 
     def new_array(self, depth: int) -> Any:
         desc = self.class_desc(depth + 1)
-        if desc is None or not desc.name.startswith("["):
+        # "[" + an element type: a primitive code, "[" (nested array) or "L" (objects).
+        if desc is None or len(desc.name) < 2 or desc.name[0] != "[" or (
+                desc.name[1] not in _PRIM_SIZES and desc.name[1] not in "[L"):
             raise self.fail("array without an array class")
         holder: dict[str, Any] = {"type": desc.name, "value": None}
         self.new_handle(holder)

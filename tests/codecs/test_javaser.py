@@ -125,3 +125,38 @@ def test_mutated_vectors_never_crash(d: st.DataObject) -> None:
         raw[i] = d.draw(st.integers(0, 255))
     with contextlib.suppress(DecodeError):
         json.dumps(javaser.decode(bytes(raw)))
+
+
+def test_array_class_named_just_bracket_is_undecodable() -> None:
+    # Issue 19: IndexError on desc.name[1], which aborted a whole Redis scan --deep (exit 70).
+    raw = bytes.fromhex("aced0005757200015b0000000000000000020000787000000000")
+    with pytest.raises(DecodeError, match="array without an array class"):
+        javaser.decode(raw)
+    for name in (b"[", b"[Q", b"I"):
+        raw = (b"\xac\xed\x00\x05ur" + len(name).to_bytes(2, "big") + name
+               + bytes(8) + b"\x02\x00\x00xp" + bytes(4))
+        with pytest.raises(DecodeError):
+            javaser.decode(raw)
+
+
+def test_many_resets_are_a_loop_not_a_recursion() -> None:
+    raw = javaser.MAGIC + b"y" * 50_000 + b"t\x00\x01a"
+    assert javaser.decode(raw) == {"type": "java.lang.String", "value": "a"}
+
+
+def test_repeated_string_references_cannot_blow_up_the_output() -> None:
+    # One 60 KB string, then an Object[] holding 20,000 references to it (5 bytes each):
+    # shown in full every time, that is 1.2 GB of JSON from 160 KB of input.
+    s = b"x" * 60_000
+    n = 20_000
+    raw = (javaser.MAGIC + b"ur\x00\x13[Ljava.lang.Object;" + bytes(8) + b"\x02\x00\x00xp"
+           + n.to_bytes(4, "big") + b"|" + len(s).to_bytes(8, "big") + s
+           + (b"q" + (javaser.BASE_HANDLE + 2).to_bytes(4, "big")) * (n - 1))
+    v = javaser.decode(raw)
+    out = json.dumps(v)
+    assert len(out) < 16 * len(raw)  # in full: 7,500 x
+    items = v["value"]
+    assert len(items) == n
+    assert items[1] == {"type": "java.lang.String", "value": s.decode()}  # repeated while cheap
+    assert items[-1] == {"type": "ref", "value": javaser.BASE_HANDLE + 2,
+                         "class": "java.lang.String"}

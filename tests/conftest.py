@@ -17,6 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 SYSTEM_TMP = tempfile.gettempdir()
 
 
+@pytest.fixture
+def system_tmp() -> str:
+    """The machine's temporary directory, as it was before the suite gave each test its own."""
+    return SYSTEM_TMP
+
+
 @pytest.fixture(autouse=True)
 def private_tmpdir(monkeypatch: pytest.MonkeyPatch,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -12,8 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import SYSTEM_TMP
-
 from sessdiag.fixtures import FixtureSpec, make_tree
 
 
@@ -23,10 +21,10 @@ def _store(root: Path) -> str:
     return str(root)
 
 
-def test_each_test_has_its_own_tmpdir(private_tmpdir: Path) -> None:
+def test_each_test_has_its_own_tmpdir(private_tmpdir: Path, system_tmp: str) -> None:
     assert os.environ["TMPDIR"] == str(private_tmpdir)
     assert tempfile.gettempdir() == str(private_tmpdir)
-    assert private_tmpdir.parent == Path(SYSTEM_TMP) and private_tmpdir.name.startswith("sdt-")
+    assert private_tmpdir.parent == Path(system_tmp) and private_tmpdir.name.startswith("sdt-")
     assert list(private_tmpdir.iterdir()) == []
 
 

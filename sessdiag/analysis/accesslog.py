@@ -33,28 +33,17 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import unquote_to_bytes
 
+from sessdiag import frameworks
 from sessdiag.core.errors import UsageError
 
 CHUNK = 1 << 20
 DELETED = b"\x00deleted"  # `set` value of a response that clears the session cookie
 
-# Session cookie names by store profile (frameworks.md); the first is the framework default.
-PROFILE_COOKIES: dict[str, tuple[str, ...]] = {
-    "beego-file": ("beegosessionID", "casdoor_session_id"),
-    "beego-redis": ("beegosessionID", "casdoor_session_id"),
-    "php-files": ("PHPSESSID",),
-    "php-redis": ("PHPSESSID",),
-    "spring-session": ("SESSION",),
-    "spring-session-simple": ("SESSION",),
-    "connect-redis": ("connect.sid",),
-    "flask-session": ("session",),
-    "django-cache": ("sessionid",),
-    "rails-session": ("_session_id",),
-}
-KNOWN_COOKIES = ("beegosessionID", "casdoor_session_id", "PHPSESSID", "SESSION", "connect.sid",
-                 "session", "sessionid", "JSESSIONID", "_session_id")
+# Session cookie names by store profile, from the framework registry; the first is the
+# framework default. Both are the registry's own tables, rebuilt in place on registration.
+PROFILE_COOKIES: dict[str, tuple[str, ...]] = frameworks.PROFILE_COOKIES
+KNOWN_COOKIES: list[str] = frameworks.KNOWN_COOKIES
 
 _Q = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'  # a quoted field, Apache's \" escapes allowed
 COMBINED_COOKIES = re.compile(
@@ -360,7 +349,7 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
     else:
         for m in _SET_NAME.finditer(sample):
             seen[m.group(1).decode("latin-1")] += 1
-    preferred = PROFILE_COOKIES.get(profile or "", ()) + KNOWN_COOKIES
+    preferred = [*PROFILE_COOKIES.get(profile or "", ()), *KNOWN_COOKIES]
     for name in preferred:
         if seen.get(name):
             return name, "detected from Set-Cookie"
@@ -673,7 +662,3 @@ def request_parts(request: bytes) -> tuple[str, str]:
     if len(parts) >= 2:
         return parts[0], parts[1]
     return "-", text
-
-
-def unquote_cookie(value: bytes) -> bytes:
-    return unquote_to_bytes(value) if b"%" in value else value

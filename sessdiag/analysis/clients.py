@@ -33,12 +33,12 @@ with O_NOFOLLOW at every level. Redis stores plug in through `STORE_LOOKUPS`.
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
 from collections.abc import Callable, Iterable
 from itertools import islice
 
+from sessdiag import frameworks
 from sessdiag.analysis import cadence
 from sessdiag.analysis.accesslog import (
     DELETED,
@@ -46,13 +46,12 @@ from sessdiag.analysis.accesslog import (
     LogReader,
     LogSpec,
     Row,
-    unquote_cookie,
 )
 from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
 from sessdiag.core import timefmt
 from sessdiag.core.errors import UsageError
-from sessdiag.profiles import attribute_value
+from sessdiag.frameworks.base import attribute_value
 
 SAMPLE_K = 2048
 MAX_TRACKED = 4_000_000
@@ -310,25 +309,6 @@ class Attribution:
 StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
 
 
-def session_id_from_cookie(cookie_name: str, raw: bytes) -> str | None:
-    """The store's session id for a cookie value (frameworks.md)."""
-    value = unquote_cookie(raw)
-    if cookie_name == "connect.sid":
-        if not value.startswith(b"s:"):
-            return None
-        value = value[2:].rpartition(b".")[0] or value[2:]
-    elif cookie_name == "SESSION":
-        try:
-            value = base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_",
-                                     validate=True)
-        except ValueError:
-            return None
-    try:
-        return value.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-
-
 class FileStoreLookup:
     """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
 
@@ -343,7 +323,7 @@ class FileStoreLookup:
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
         from sessdiag.stores.files.walker import open_rel
 
-        sid = session_id_from_cookie(self.cookie_name, raw)
+        sid = frameworks.sid_from_cookie(raw, self.layout.profile, self.cookie_name)
         if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
             return None  # not an id of this store (and never a path)
         shard = self.layout.shard_of(sid)

@@ -1,25 +1,22 @@
-"""Profiles describe frameworks: how a payload decodes and what counts as "empty"."""
+"""Decoders by profile name: the framework registry's, for the file-store paths."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from sessdiag import frameworks
 from sessdiag.core.errors import UsageError
+from sessdiag.frameworks.base import Decoder, attribute_value
 
-Decoder = Callable[[bytes], list[dict]]
+__all__ = ["Decoder", "attribute_value", "emptiness_check", "session_decoder"]
 
 
 def session_decoder(profile: str) -> Decoder:
     """bytes -> [{"key": typed, "value": typed}]; raises DecodeError on bad input."""
-    if profile in ("beego-file", "beego-redis"):
-        from sessdiag.codecs import gob
-
-        return gob.decode_session
-    if profile in ("php-files", "php-redis"):
-        from sessdiag.codecs import phpser
-
-        return phpser.decode_session
-    raise UsageError(f"no session decoder for profile {profile!r}")
+    fw = frameworks.REGISTRY.get(profile)
+    if fw is None:
+        raise UsageError(f"no session decoder for profile {profile!r}")
+    return fw.decoder()
 
 
 def emptiness_check(profile: str) -> Callable[[bytes], bool]:
@@ -28,12 +25,3 @@ def emptiness_check(profile: str) -> Callable[[bytes], bool]:
     # payload non-empty instead of undecodable.
     decode = session_decoder(profile)
     return lambda data: not decode(data)
-
-
-def attribute_value(entries: list[dict], *keys: str) -> str | None:
-    """The value of the first decoded entry named one of `keys`, as text (--client-attr)."""
-    for e in entries:
-        if e.get("key", {}).get("value") in keys:
-            v = e.get("value", {}).get("value")
-            return v if isinstance(v, str) else str(v)
-    return None

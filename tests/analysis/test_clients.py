@@ -18,7 +18,6 @@ from sessdiag.analysis.clients import (
     Attribution,
     FileStoreLookup,
     attribute_by_payload,
-    session_id_from_cookie,
 )
 from sessdiag.analysis.races import MAX_PENDING
 from sessdiag.fixtures import FixtureSpec, make_tree
@@ -133,20 +132,6 @@ def test_store_share_exact_below_k_and_estimated_above(tmp_path):
     st = row["store"]
     assert st["method"] == "sampled" and 512 <= st["looked_up"] <= 1024
     assert 10_000 * 0.8 < st["orphans_in_store"] < 10_000 * 1.2
-
-
-def test_session_ids_from_cookies():
-    assert session_id_from_cookie("beegosessionID", b"d133f3a8b752a7ae6a06de256899ef15") \
-        == "d133f3a8b752a7ae6a06de256899ef15"
-    assert session_id_from_cookie("connect.sid", b"s%3AkWTFIl1uhKKLKzWq8EXd_UGCrILrKfCY."
-                                  b"9XjWzFurhABuloJdwJ8Y0IQ0dGg%2FMDPD16Tlf%2Bs26CY") \
-        == "kWTFIl1uhKKLKzWq8EXd_UGCrILrKfCY"
-    assert session_id_from_cookie("connect.sid", b"unsigned") is None
-    # Spring Session: the SESSION cookie is base64 of the id
-    assert session_id_from_cookie("SESSION", b"ZmE5ZTc0ZTMtYjE2ZS00NjE5LWFmMzUtNWVmMTE4YWZmYjUx") \
-        == "fa9e74e3-b16e-4619-af35-5ef118affb51"
-    assert session_id_from_cookie("SESSION", b"!!!") is None
-    assert session_id_from_cookie("PHPSESSID", b"%E4%B8%AD") is None  # not ASCII
 
 
 def test_file_lookup_finds_sessions_and_refuses_paths_and_symlinks(tmp_path):

@@ -8,12 +8,12 @@ only read commands, on the node that owns the key when the target is a cluster.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
+from sessdiag import frameworks
 from sessdiag.core.errors import DecodeError
-from sessdiag.profiles import attribute_value
+from sessdiag.frameworks.base import attribute_value, ns_key, ns_pattern
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import RedisConn, ReplyError
@@ -29,28 +29,13 @@ def session_key(profile: str, namespace: str, sid: str) -> bytes | None:
     """The key a framework stores session `sid` under, or None when the id cannot be one."""
     if not sid or any(c in sid for c in ":*?[] \n"):
         return None
-    if profile in SPRING:
-        return f"{namespace}:sessions:{sid}".encode()
-    if profile == "django-cache":
-        return f"{namespace}{sid}".encode()
-    if profile == "beego-redis":
-        return sid.encode()
-    if profile == "rails-session":
-        # rack-session keeps the SHA-256 of the public id the cookie carries: "2::<hex>".
-        private = "2::" + hashlib.sha256(sid.encode()).hexdigest()
-        return f"{namespace}:{private}".encode() if namespace else private.encode()
-    return f"{namespace}:{sid}".encode() if namespace else sid.encode()
+    keys = frameworks.get(profile).redis
+    return keys.key_for(namespace, sid) if keys is not None else ns_key(namespace, sid)
 
 
 def _key_pattern(profile: str, namespace: str) -> bytes:
-    esc = "".join("\\" + c if c in "*?[]\\" else c for c in namespace)
-    if profile in SPRING:
-        return f"{esc}:sessions:*".encode()
-    if profile == "django-cache":
-        return f"{esc}*".encode()
-    if profile == "beego-redis":
-        return b"?" * 32
-    return f"{esc}:*".encode() if namespace else b"*"
+    keys = frameworks.get(profile).redis
+    return keys.scan_pattern(namespace) if keys is not None else ns_pattern(namespace)
 
 
 def _groups(report: dict) -> list[tuple[str, str]]:
@@ -62,19 +47,17 @@ class RedisSessionLookup:
     """cookie value -> (payload bytes, memory bytes) of the session still in the store."""
 
     def __init__(self, report: dict, opts: Any, cookie_name: str) -> None:
-        from sessdiag.analysis.clients import session_id_from_cookie
-
-        self.sid_of = session_id_from_cookie
         self.cookie_name = cookie_name
         self.groups = _groups(report)
         self.nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
         self.memory = True
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
-        sid = self.sid_of(self.cookie_name, raw)
-        if sid is None:
-            return None
         for profile, ns in self.groups:
+            # Each group's framework maps the cookie (Spring: base64, connect: signed id).
+            sid = frameworks.sid_from_cookie(raw, profile, self.cookie_name)
+            if sid is None:
+                continue
             key = session_key(profile, ns, sid)
             if key is None:
                 continue

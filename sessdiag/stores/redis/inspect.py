@@ -9,6 +9,7 @@ from typing import Any
 
 from sessdiag.core.errors import DecodeError, UsageError
 from sessdiag.core.timefmt import iso
+from sessdiag.frameworks import REGISTRY
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError
@@ -16,9 +17,12 @@ from sessdiag.stores.redis.target import parse_target
 
 INSPECT_SCHEMA = "sessdiag.inspect/1"
 MAX_INSPECT = 64 * 1024 * 1024
-DEFAULT_PREFIXES = ("spring:session:sessions:", "sess:", "session:", "PHPREDIS_SESSION:",
-                    ":1:django.contrib.sessions.cache", ":1:django.contrib.sessions.cached_db",
-                    "")
+
+
+def default_prefixes() -> list[str]:
+    """The key prefixes each registered framework uses by default, for a bare session id."""
+    return [p for fw in REGISTRY.values() if fw.redis is not None
+            for p in fw.redis.default_prefixes]
 
 
 def _iso_ms(v: int | None) -> str | None:
@@ -34,7 +38,7 @@ def inspect_redis(url: str, key: str, *, password_env: str | None = None,
     nodes: NodeConns | None = None
     try:
         nodes = NodeConns(target)
-        candidates = [key.encode()] + [(p + key).encode() for p in DEFAULT_PREFIXES
+        candidates = [key.encode()] + [(p + key).encode() for p in default_prefixes()
                                        if p and not key.startswith(p)]
         for k in candidates:
             c = nodes.for_key(k)

@@ -10,52 +10,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from sessdiag.codecs import gob, javaser, jsonsafe, msgpack, phpser, pickleinspect, rubymarshal
+from sessdiag import frameworks as fw_registry
+from sessdiag.codecs import javaser, jsonsafe
 from sessdiag.core.errors import DecodeError, UsageError
+from sessdiag.frameworks import spring, values
 
-PROFILES: Final = ("spring-session", "spring-session-simple", "beego-redis", "connect-redis",
-                   "flask-session", "django-cache", "php-redis", "rails-session", "generic")
-
-# The lifetime each framework uses by default (frameworks.md A2–A7), for ages inferred from TTL.
-DEFAULT_LIFETIME: Final[dict[str, int | None]] = {
-    "beego-redis": 3600,
-    "connect-redis": 86400,
-    "flask-session": 2678400,
-    "django-cache": 1209600,
-    "php-redis": 1440,
-    "rails-session": None,
-    "generic": None,
-}
-FRAMEWORK: Final = {  # profile -> framework, for namespace drift
-    "spring-session": "Spring Session", "spring-session-simple": "Spring Session",
-    "beego-redis": "beego", "connect-redis": "express-session/connect-redis",
-    "flask-session": "Flask-Session", "django-cache": "Django", "php-redis": "PHP phpredis",
-    "rails-session": "Rails", "generic": "generic",
-}
+# Profile names, lifetimes and framework names come from the registry (sessdiag.frameworks);
+# these aliases are the same objects, rebuilt in place when a profile is registered.
+PROFILES: Final = fw_registry.REDIS_PROFILES
+DEFAULT_LIFETIME: Final = fw_registry.DEFAULT_LIFETIME
+FRAMEWORK: Final = fw_registry.FAMILY  # profile -> framework, for namespace drift
 
 # Key kinds.
 SPRING, SHADOW, EXPIRATIONS, INDEX, SPRING_ZSET, SPRING_OTHER, STRING, UNKNOWN = range(8)
 
-PRINCIPAL_INDEX = (b"org.springframework.session.FindByIndexNameSessionRepository"
-                   b".PRINCIPAL_NAME_INDEX_NAME")
-PRINCIPAL_ATTR = b"sessionAttr:" + PRINCIPAL_INDEX
+PRINCIPAL_INDEX = spring.PRINCIPAL_INDEX
+PRINCIPAL_ATTR = spring.PRINCIPAL_ATTR
 
-_SPRING_SESSION = re.compile(rb"^(.+):sessions:([^:]+)$", re.S)
-_SPRING_SHADOW = re.compile(rb"^(.+):sessions:expires:([^:]+)$", re.S)
-_SPRING_EXPIRATIONS = re.compile(rb"^(.+):expirations:(\d{13})$", re.S)
-_SPRING_INDEX = re.compile(rb"^(.+):index:" + re.escape(PRINCIPAL_INDEX) + rb":(.*)$", re.S)
-_SPRING_REACTIVE = re.compile(rb"^(.+):sessions:(?:index:.+|[^:]+:idx)$", re.S)
-_DJANGO = re.compile(rb"^(.*:\d+:django\.contrib\.sessions\.(?:cache|cached_db))([a-z0-9]{32})$",
-                     re.S)
-_PHP = re.compile(rb"^(.*PHPREDIS_(?:CLUSTER_)?SESSION):([0-9a-zA-Z,-]{22,256})$", re.S)
-_RAILS = re.compile(rb"^(?:(.*):)?(2::[0-9a-f]{64})$", re.S)
-_CONNECT = re.compile(rb"^(.*sess):([A-Za-z0-9_-]{32})$", re.S)
-_FLASK = re.compile(rb"^(.*session):([0-9a-f]{8}-[0-9a-f-]{27}|[A-Za-z0-9_-]{43})$", re.S)
-_BEEGO = re.compile(rb"^[0-9a-f]{32}$")
+_SPRING_SESSION = spring.SESSION_RE
+_SPRING_SHADOW = spring.SHADOW_RE
+_SPRING_EXPIRATIONS = spring.EXPIRATIONS_RE
+_SPRING_INDEX = spring.INDEX_RE
+_SPRING_REACTIVE = spring.REACTIVE_RE
+_STRING_KEYS = fw_registry.STRING_KEYS
 
 Kind = tuple[int, str, str]  # (kind, profile, namespace)
 _UNKNOWN: Final[Kind] = (UNKNOWN, "", "")
@@ -109,28 +89,13 @@ def classify(key: bytes) -> Kind:
         m = _SPRING_INDEX.match(key)
         if m:
             return (INDEX, "spring-session", _ns(m.group(1)))
-    if b"django.contrib.sessions." in key:
-        m = _DJANGO.match(key)
+    n = len(key)
+    for gate, key_len, rx, profile in _STRING_KEYS:  # the registry's order: most specific first
+        if (key_len and n != key_len) or gate not in key:
+            continue
+        m = rx.match(key)
         if m:
-            return (STRING, "django-cache", _ns(m.group(1)))
-    if b"PHPREDIS_" in key:
-        m = _PHP.match(key)
-        if m:
-            return (STRING, "php-redis", _ns(m.group(1)))
-    if b"2::" in key:
-        m = _RAILS.match(key)
-        if m:
-            return (STRING, "rails-session", _ns(m.group(1)))
-    if b"sess:" in key:
-        m = _CONNECT.match(key)
-        if m:
-            return (STRING, "connect-redis", _ns(m.group(1)))
-    if b"session:" in key:
-        m = _FLASK.match(key)
-        if m:
-            return (STRING, "flask-session", _ns(m.group(1)))
-    if len(key) == 32 and _BEEGO.match(key):
-        return (STRING, "beego-redis", "")
+            return (STRING, profile, _ns(m.group(1)))
     return _UNKNOWN
 
 
@@ -164,57 +129,8 @@ def forced_kind(profile: str, key: bytes) -> Kind:
 
 # --- value formats -------------------------------------------------------------------------
 
-_PHP_VAR = re.compile(rb"^[A-Za-z0-9_\x7f-\xff.\-]{1,256}\|[abdiNOsCEr]")
-
-
-def sniff(v: bytes) -> str:
-    """The encoding a value is in, from its first bytes."""
-    if not v:
-        return "empty"
-    b0 = v[0]
-    if v[:4] == javaser.MAGIC:
-        return "jdk"
-    if v[:3] == b"\x0e\xff\x81" or (b0 < 0x80 and v[1:3] == b"\xff\x81"):
-        return "gob"
-    if b0 == 0x80 and len(v) > 1 and v[1] <= 5:
-        return "pickle"
-    if v[:2] == b"\x04\x08":
-        return "marshal"
-    if b0 in (0x7B, 0x5B):  # { [
-        return "json"
-    if (0x81 <= b0 <= 0x8F and len(v) > 1 and 0xA0 <= v[1] <= 0xBF) or b0 in (0xDE, 0xDF):
-        return "msgpack"
-    if _PHP_VAR.match(v) or v[:2] == b"a:":
-        return "php"
-    return "other"
-
-
-_DECODERS: Final[dict[str, Callable[[bytes], list[dict]]]] = {
-    "gob": gob.decode_session,
-    "pickle": pickleinspect.decode_session,
-    "msgpack": msgpack.decode_session,
-    "json": jsonsafe.decode_session,
-    "marshal": rubymarshal.decode_session,
-    "php": phpser.decode_session,
-}
-
-
-def decode_string_session(v: bytes, fmt: str | None = None) -> list[dict]:
-    """Any string session value -> entries; DecodeError when it does not parse."""
-    fmt = fmt or sniff(v)
-    if fmt == "empty":
-        return []
-    if fmt == "jdk":
-        val = javaser.decode(v)
-        items = val.get("value")
-        if isinstance(items, dict):
-            return [{"key": {"type": "java.lang.String", "value": k}, "value": x}
-                    for k, x in items.items()]
-        return [{"key": {"type": "value", "value": ""}, "value": val}]
-    dec = _DECODERS.get(fmt)
-    if dec is None:
-        raise DecodeError("unknown value encoding", 0)
-    return dec(v)
+sniff = values.sniff
+decode_string_session = values.decode_sniffed
 
 
 def decode_spring_value(v: bytes) -> Any:
@@ -331,49 +247,11 @@ class CookieFacts:
             self.principal = str(user)
 
 
-# Exact payloads of sessions that hold nothing (frameworks.md, verified bytes).
-EMPTY_VALUES: Final[dict[str, frozenset[bytes]]] = {
-    "beego-redis": frozenset({gob.EMPTY_SESSION}),
-    "flask-session": frozenset({
-        bytes.fromhex("80049512000000000000007d948c0a5f7065726d616e656e749488732e"),
-        bytes.fromhex("80059512000000000000007d948c0a5f7065726d616e656e749488732e"),
-        bytes.fromhex("81aa5f7065726d616e656e74c3"),
-        b'{"_permanent": true}', b'{"_permanent":true}',
-    }),
-}
-# Keys that do not make a session "used": Flask's permanence flag, Rails' CSRF token and id.
-_TRIVIAL_KEYS: Final[dict[str, frozenset[str]]] = {
-    "flask-session": frozenset({"_permanent"}),
-    "rails-session": frozenset({"session_id", "_csrf_token"}),
-    "connect-redis": frozenset({"cookie"}),  # as CookieFacts.empty: only the cookie
-}
-
-
 def string_empty(profile: str, v: bytes, entries: list[dict] | None) -> bool | None:
     """Is this string session empty/uninitialised? None when it needs a decode to tell."""
-    if not v:
-        return True
-    exact = EMPTY_VALUES.get(profile)
-    if exact is not None and v in exact:
-        return True
-    if entries is None:
-        if profile in ("beego-redis", "php-redis") or len(v) > 512:
-            return False  # only the exact empty payloads above (or b"") are empty
-        return None
-    trivial = _TRIVIAL_KEYS.get(profile, frozenset())
-    for e in entries:
-        k = e.get("key", {}).get("value")
-        if not (isinstance(k, str) and k in trivial):
-            return False
-    return True
+    return fw_registry.get(profile).is_empty(v, entries)
 
 
-def principal_of(entries: list[dict]) -> str | None:
+def principal_of(entries: list[dict], profile: str = "generic") -> str | None:
     """A user id from decoded entries, where frameworks keep one (Django, Flask-Login, PHP)."""
-    for e in entries:
-        k = e.get("key", {}).get("value")
-        if k in ("_auth_user_id", "_user_id", "user_id", "uid", "userId", "warden.user.user.key"):
-            v = e.get("value", {}).get("value")
-            if isinstance(v, str | int) and not isinstance(v, bool):
-                return str(v)
-    return None
+    return fw_registry.get(profile).principal(entries)

@@ -24,6 +24,8 @@ from typing import Any
 from sessdiag.codecs.javaser import INTEGER_PREFIX, LONG_PREFIX
 from sessdiag.codecs.javaser import string_value as _jstring
 from sessdiag.core.errors import DecodeError
+from sessdiag.frameworks import REGISTRY, VALUE_SNIFFERS
+from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.ratelimit import RateLimiter
@@ -97,6 +99,9 @@ class NodeScanner:
         self.idle_ok = True
         self.mem_taken: dict[tuple[str, str, str], int] = {}
         self.pattern_ns = P.pattern_namespace(params.pattern) if params.pattern else ""
+        # Profiles that fix their value encoding (the others are decoded by what the bytes say).
+        self.decoders = {fw.name: fw.decoder() for fw in REGISTRY.values()
+                         if fw.redis is not None and fw.decode != SNIFFED}
 
     # -- helpers ----------------------------------------------------------------------------
     def group(self, profile: str, ns: str) -> GroupAgg:
@@ -502,9 +507,10 @@ class NodeScanner:
             self.cookie_session(g, k, pttl, v, now)
             return
         entries = None
+        dec = self.decoders.get(prof)
         if not truncated and (self.p.deep or g.decoded + g.undecodable < self.p.sample):
             try:
-                entries = P.decode_string_session(v, fmt)
+                entries = dec(v) if dec is not None else P.decode_string_session(v, fmt)
                 g.decoded += 1
             except DecodeError as exc:
                 g.undecodable += 1
@@ -513,7 +519,7 @@ class NodeScanner:
         empty = P.string_empty(prof, v, entries)
         if empty is None:
             try:
-                entries = P.decode_string_session(v, fmt)
+                entries = dec(v) if dec is not None else P.decode_string_session(v, fmt)
                 empty = P.string_empty(prof, v, entries)
             except DecodeError:
                 empty = False
@@ -521,7 +527,7 @@ class NodeScanner:
             g.empty += 1
             g.orphans += 1
         if entries:
-            g.add_principal(P.principal_of(entries))
+            g.add_principal(P.principal_of(entries, prof))
         self.ttl_age(g, k, pttl, bool(empty))
 
     def cookie_session(self, g: GroupAgg, k: bytes, pttl: int, v: bytes, now: float) -> None:
@@ -701,21 +707,10 @@ class NodeScanner:
 def _sniff_profile(k: bytes, head: bytes) -> str | None:
     """Profile of a key no fingerprint names, from its value (distinctive encodings only)."""
     low = k.lower()
-    if head.startswith(b'{"cookie":'):
-        return "connect-redis"
     fmt = P.sniff(head)
-    if fmt == "gob" and head.startswith(b"\x0e\xff\x81\x04\x01\x02\xff\x82"):
-        return "beego-redis"
-    if b"sess" not in low:
-        return None
-    if fmt == "marshal":
-        return "rails-session"
-    if fmt == "php":
-        return "php-redis"
-    if fmt == "pickle":
-        return "django-cache" if b"django" in low else "flask-session"
-    if fmt == "msgpack":
-        return "flask-session"
+    for profile, sniff in VALUE_SNIFFERS:
+        if sniff(low, head, fmt):
+            return profile
     return None
 
 

@@ -1,0 +1,55 @@
+"""beego (Go): file and Redis providers (frameworks.md A2, beego-facts.md).
+
+The id is hex(rand SessionIDLength bytes), 32 characters by default, and the cookie carries it
+as is. The router calls SessionRelease at the end of every session-enabled request, so a
+cookieless client leaves behind a session holding the 20-byte gob of an empty map.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sessdiag.codecs.gob import EMPTY_SESSION
+from sessdiag.frameworks.base import FileLayout, Framework, RedisKeys, TreeSample, Votes
+
+# hex(rand N bytes), N = SessionIDLength (16 by default, so 32 chars).
+SID = r"[0-9a-f]{16,256}"
+EMPTY_PAYLOAD_SIZE = len(EMPTY_SESSION)  # 20
+COOKIES = ("beegosessionID", "casdoor_session_id")
+FIX = ("beego writes a session at the end of every request its session filter sees: leave "
+       "these routes out of the session filter (or answer them before it), or have the client "
+       "keep its cookie")
+ORPHANS = "sessions that hold the gob of an empty map (or 0 bytes)"
+
+
+def _vote(sample: TreeSample, name_re: re.Pattern[str]) -> Votes:
+    """Files named like an id, two shard levels down, in the shard their first characters name."""
+    n = 0
+    for d1, _level2, below in sample.shards:
+        for d2, level3, _chains in below:
+            for name, is_file in level3:
+                if is_file and name[:2] == d1 + d2 and name_re.fullmatch(name):
+                    n += 1
+    return {2: n} if n else {}
+
+
+FILE = Framework(
+    name="beego-file", family="beego", medium="files", cookie_names=COOKIES,
+    default_lifetime_s=3600, decode="sessdiag.codecs.gob:decode_session",
+    empty_values=frozenset({EMPTY_SESSION}), empty_by_bytes_only=True,
+    files=FileLayout(depth=2, prefix="", sid_pattern=SID,
+                     empty_sizes=frozenset({0, EMPTY_PAYLOAD_SIZE}), vote=_vote,
+                     describe=lambda depth: "beego file provider: ROOT/sid[0]/sid[1]/sid"),
+    orphans=ORPHANS, orphan_fix=FIX,
+)
+
+# Redis: the key is the bare id, no prefix.
+REDIS = Framework(
+    name="beego-redis", family="beego", medium="redis", cookie_names=COOKIES,
+    default_lifetime_s=3600, empty_values=frozenset({EMPTY_SESSION}), empty_by_bytes_only=True,
+    redis=RedisKeys(key_re=re.compile(rb"^()([0-9a-f]{32})$"), gate=b"", key_len=32,
+                    key_for=lambda ns, sid: sid.encode(), scan_pattern=lambda ns: b"?" * 32),
+    sniff_value=lambda low, head, fmt: fmt == "gob" and head.startswith(
+        b"\x0e\xff\x81\x04\x01\x02\xff\x82"),
+    orphans=ORPHANS, orphan_fix=FIX,
+)

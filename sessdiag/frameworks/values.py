@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from sessdiag.codecs import gob, javaser, jsonsafe, msgpack, phpser, pickleinspect, rubymarshal
-from sessdiag.errors import DecodeError
+from sessdiag.core.errors import DecodeError
 
 _PHP_VAR = re.compile(rb"^[A-Za-z0-9_\x7f-\xff.\-]{1,256}\|[abdiNOsCEr]")
 

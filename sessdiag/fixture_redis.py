@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from sessdiag.codecs.javawrite import INT_MAX, jint, jlong, jstring, jvalue
-from sessdiag.core.errors import TargetUnreadable, UsageError
+from sessdiag.core.errors import StoreRefused, UsageError
 from sessdiag.core.units import parse_duration
 from sessdiag.fixtures import FixtureSpec, compose_spec
 
@@ -530,8 +530,8 @@ class _Pipeline:
         cmds, self.buf = self.buf, []
         for cmd, r in zip(cmds, self.conn.pipeline(cmds), strict=True):
             if isinstance(r, ReplyError):
-                raise TargetUnreadable(f"{self.conn.location}: cannot write the fixture: "
-                                       f"{cmd[0]} refused ({_short(r)})")
+                raise StoreRefused(f"{self.conn.location}: cannot write the fixture: "
+                                   f"{cmd[0]} refused ({_short(r)})")
         self.sent += len(cmds)
 
 
@@ -562,13 +562,13 @@ def make_redis(url: str, spec: RedisFixtureSpec, *, force: bool = False,
             role = _info_field(conn.call("INFO", "replication"), "role")
             keys = conn.call("DBSIZE")
         except CommandRefused as exc:
-            raise TargetUnreadable(f"{loc}: cannot inspect the database before writing "
-                                   f"({exc})") from None
+            raise StoreRefused(f"{loc}: cannot inspect the database before writing: "
+                               f"{exc.reason}") from None
         if cluster == "1":
             raise UsageError(f"{loc} is a Redis Cluster node; fixtures are written to a "
                              "standalone server only")
         if role in ("slave", "replica"):
-            raise UsageError(f"{loc} is a read-only replica; write fixtures to a primary")
+            raise StoreRefused(f"{loc} is a read-only replica; write fixtures to a primary")
         if keys:
             if not force:
                 raise UsageError(f"{loc} holds {keys} keys; fixtures are only written into "
@@ -577,8 +577,8 @@ def make_redis(url: str, spec: RedisFixtureSpec, *, force: bool = False,
             try:
                 conn.call("FLUSHDB")
             except CommandRefused as exc:
-                raise TargetUnreadable(f"{loc}: --force could not empty the database "
-                                       f"({exc})") from None
+                raise StoreRefused(f"{loc}: --force could not empty the database: "
+                                   f"{exc.reason}") from None
         pipe = _Pipeline(conn)
         expected = write_groups(spec, pipe, time.time())
         pipe.flush()

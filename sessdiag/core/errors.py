@@ -21,6 +21,18 @@ class TargetUnreadable(SessdiagError):
     exit_code = 3
 
 
+class StoreRefused(TargetUnreadable):
+    """The store answered but refused what we asked: an ACL without the command (`NOPERM`),
+    a password required or wrong (`NOAUTH`, `WRONGPASS`), a read-only replica asked to write
+    (`READONLY`). Exit 3 like any unreadable target: the fix is on the store's side, and it is
+    never a bug of ours (exit 70).
+
+    Backends translate their client's refusals into this at their boundary.
+    """
+
+    exit_code = 3
+
+
 class SafetyRefusal(SessdiagError):
     """A prune safety check refused to act; nothing was deleted: exit 4."""
 

@@ -12,7 +12,7 @@ from sessdiag.core.timefmt import iso
 from sessdiag.frameworks import REGISTRY
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
-from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError
+from sessdiag.stores.redis.resp import RedisConn, ReplyError
 from sessdiag.stores.redis.target import parse_target
 
 INSPECT_SCHEMA = "sessdiag.inspect/1"
@@ -47,8 +47,6 @@ def inspect_redis(url: str, key: str, *, password_env: str | None = None,
                 return _decode_key(c, k, typ.decode(), target.location, profile)  # type: ignore[union-attr]
         raise UsageError(f"no key {key!r} in {target.location} (also tried the default "
                          "prefixes of each framework)")
-    except CommandRefused as exc:
-        raise UsageError(f"{target.location}: {exc}") from exc
     finally:
         if nodes is not None:
             nodes.close()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import hiredis
 
-from sessdiag.core.errors import TargetUnreadable
+from sessdiag.core.errors import StoreRefused, TargetUnreadable
 from sessdiag.stores.redis.target import RedisTarget
 
 ReplyError = hiredis.ReplyError
@@ -43,8 +43,8 @@ class RedisConn:
             r = self.pipeline([args])[0]
             if isinstance(r, ReplyError):
                 self.close()
-                raise TargetUnreadable(f"{self.location}: authentication failed "
-                                       f"({_first_word(r)})")
+                raise StoreRefused(f"{self.location}: authentication failed "
+                                   f"({_first_word(r)})")
         if target.db:
             r = self.pipeline([["SELECT", str(target.db)]])[0]
             if isinstance(r, ReplyError):
@@ -120,7 +120,7 @@ class RedisConn:
     def call(self, *args: str | bytes | int) -> object:
         r = self.pipeline([args])[0]
         if isinstance(r, ReplyError):
-            raise CommandRefused(str(args[0]), r)
+            raise refusal(self.location, str(args[0]), r)
         return r
 
     def close(self) -> None:
@@ -128,15 +128,29 @@ class RedisConn:
             self.sock.close()
 
 
-class CommandRefused(Exception):
-    def __init__(self, command: str, reply: Exception) -> None:
-        super().__init__(f"{command}: {_safe(reply)}")
+class CommandRefused(StoreRefused):
+    """The server answered one command with an error reply (an ACL `NOPERM`, a command
+    renamed away, `READONLY`…). Callers that can do without the command catch it and note
+    it; uncaught, it is exit 3 with the command and the server's reason."""
+
+    def __init__(self, command: str, reply: Exception, location: str | None = None) -> None:
         self.command = command
         self.reply = reply
+        self.reason = f"{command} refused ({_safe(reply)})"
+        super().__init__(f"{location}: {self.reason}" if location else self.reason)
 
     @property
     def denied(self) -> bool:
         return is_denied(self.reply)
+
+
+def refusal(location: str, command: str, reply: object) -> StoreRefused:
+    """The error to raise for an error reply: a missing password stops every command, so it
+    is not a CommandRefused that a caller able to do without one command would swallow."""
+    if str(reply).startswith("NOAUTH"):
+        return StoreRefused(f"{location}: authentication required (NOAUTH): give the password "
+                            "in the URL or with --password-env VAR")
+    return CommandRefused(command, reply, location)  # type: ignore[arg-type]
 
 
 def is_denied(reply: object) -> bool:

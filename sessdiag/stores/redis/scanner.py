@@ -29,7 +29,13 @@ from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.ratelimit import RateLimiter
-from sessdiag.stores.redis.resp import CommandRefused, RedisConn, ReplyError, is_denied
+from sessdiag.stores.redis.resp import (
+    CommandRefused,
+    RedisConn,
+    ReplyError,
+    is_denied,
+    refusal,
+)
 from sessdiag.stores.redis.target import RedisTarget
 from sessdiag.stores.redis.topology import Topology
 
@@ -209,7 +215,7 @@ class NodeScanner:
                 reply = conn.read(1)[0]
                 rest_n -= 1
                 if isinstance(reply, ReplyError):
-                    raise CommandRefused("SCAN", reply)
+                    raise refusal(conn.location, "SCAN", reply)
                 cursor, keys = reply[0], reply[1]
                 more = cursor != ZERO
                 cap = self.limiter.batch_cap()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sessdiag.core.errors import TargetUnreadable
+from sessdiag.core.errors import StoreRefused, TargetUnreadable
 from sessdiag.stores.redis.resp import CommandRefused, RedisConn
 
 SLOTS = 16384
@@ -112,7 +112,7 @@ def discover(conn: RedisConn) -> tuple[Topology, dict[str, str], list[str]]:
             info.update(parse_info(conn.call("INFO", section)))  # type: ignore[arg-type]
         except CommandRefused as exc:
             if section == "server":
-                notes.append(f"INFO refused ({exc}); server facts unknown")
+                notes.append(f"{exc.reason}; server facts unknown")
                 break
     t = conn.target
     if info.get("cluster_enabled") != "1":
@@ -120,8 +120,9 @@ def discover(conn: RedisConn) -> tuple[Topology, dict[str, str], list[str]]:
     try:
         raw = conn.call("CLUSTER", "NODES")
     except CommandRefused as exc:
-        raise TargetUnreadable(
-            f"{t.location} is a Redis Cluster node but CLUSTER NODES was refused ({exc}); "
+        raise StoreRefused(
+            f"{t.location} is a Redis Cluster node but CLUSTER NODES was refused "
+            f"({exc.reply}); "
             "allow +cluster|nodes to scan every primary") from exc
     nodes = parse_cluster_nodes(raw, t.host or "127.0.0.1")  # type: ignore[arg-type]
     if not nodes:

@@ -12,6 +12,16 @@ from pathlib import Path
 
 import pytest
 
+# Hypothesis profiles and the CI skip policy (tests/suite_policy.py): importing the hooks
+# into this conftest is what installs them.
+from suite_policy import (
+    pytest_make_collect_report,
+    pytest_report_header,
+    pytest_runtest_makereport,
+)
+
+__all__ = ["pytest_make_collect_report", "pytest_report_header", "pytest_runtest_makereport"]
+
 REPO = Path(__file__).resolve().parents[1]
 # The machine's temporary directory, read once before any test points TMPDIR elsewhere.
 SYSTEM_TMP = tempfile.gettempdir()

@@ -14,7 +14,18 @@ constructors that sessions really contain (``datetime.datetime``, ``decimal.Deci
 ``NEWOBJ``/``BUILD`` of an application class (``cls.__new__`` + ``__dict__`` update) is shown
 as ``{"type": "module.Class", "value": state}``.
 
-Bounds: input size, opcode count, stack and memo sizes, and nesting depth of the output.
+Nothing attacker-shaped is ever hashed or compared: a dict is kept as its list of (key, value)
+pairs, so a tuple key nested 150,000 deep (which crashed CPython's hash in C) or two equal
+1,000-deep keys (RecursionError in ==) are just values, and nesting is only measured when the
+output is built, which stops at MAX_DEPTH. A str-keyed dict comes out as an object (the last
+value of a repeated key wins, as in Python); any other key makes it a list of pairs.
+
+Bounds: input size, opcode count, stack and memo sizes, nesting depth of the output, and the
+number of output nodes: at most 8 x the input + 10,000 (and MAX_NODES), so memo fan-out (a
+value reused at every level) stops after time and memory proportional to the input. A value
+met again on its own path (a list containing itself) is a ``ref``. Time: linear in the input
+(genops reads each byte once; APPENDs extend in place). Peak memory: at most ~400 bytes of
+Python objects per input byte (one object per opcode, one typed dict per output node).
 """
 
 from __future__ import annotations
@@ -24,13 +35,14 @@ import io
 import pickletools
 from typing import Any, Final
 
+from sessdiag.codecs import typed_int
 from sessdiag.core.errors import DecodeError
 
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
 MAX_OPS: Final = 1_000_000
 MAX_DEPTH: Final = 256
 MAX_MEMO: Final = 1_000_000
-MAX_OUTPUT: Final = 2_000_000
+MAX_NODES: Final = 500_000
 
 SAFE_CALLABLES: Final = frozenset({
     "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
@@ -62,6 +74,15 @@ class Callable_:
         self.name = name
 
 
+class PDict:
+    """A dict as its (key, value) pairs, in order: keys are never hashed nor compared."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[Any, Any]] | None = None) -> None:
+        self.pairs = pairs if pairs is not None else []
+
+
 class Obj:
     """An instance built by NEWOBJ/REDUCE: class name, args, and state from BUILD."""
 
@@ -80,6 +101,11 @@ def _check_callable(name: str, offset: int) -> None:
 
 def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[str]]:
     """Run the pickle symbolically -> (top value as Python data, callables named)."""
+    v, callables, _ = _walk(data, max_size)
+    return v, callables
+
+
+def _walk(data: bytes, max_size: int) -> tuple[Any, list[str], dict[int, Any]]:
     if len(data) > max_size:
         raise DecodeError(f"value larger than {max_size} bytes", 0)
     if not data:
@@ -128,7 +154,7 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
                 else:
                     stack.append(arg)
             elif name == "EMPTY_DICT":
-                stack.append({})
+                stack.append(PDict())
             elif name == "EMPTY_LIST":
                 stack.append([])
             elif name == "EMPTY_TUPLE":
@@ -151,7 +177,7 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
                 elif name == "FROZENSET":
                     stack.append(set_marker(items))
                 else:
-                    stack.append(_pairs_dict(items, pos))
+                    stack.append(PDict(_pairs(items, pos)))
             elif name in ("APPEND", "APPENDS", "ADDITEMS"):
                 if name == "APPEND":
                     if len(stack) < 2:
@@ -167,7 +193,11 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
                 elif isinstance(target, SetMarker):
                     target.items.extend(items)
                 elif isinstance(target, Obj):
-                    target.state = (target.state or []) + items
+                    # In place: a copy per APPEND made 400 KB of input take 47 s.
+                    if isinstance(target.state, list):
+                        target.state.extend(items)
+                    else:
+                        target.state = list(items)
                 else:
                     raise DecodeError(f"{name} on a non-list", pos or 0)
             elif name in ("SETITEM", "SETITEMS"):
@@ -182,12 +212,12 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
                 if not stack:
                     raise DecodeError("stack underflow", pos or 0)
                 target = stack[-1]
-                if isinstance(target, dict):
-                    target.update(_pairs_dict(items, pos))
+                if isinstance(target, PDict):
+                    target.pairs.extend(_pairs(items, pos))
                 elif isinstance(target, Obj):
-                    st = target.state if isinstance(target.state, dict) else {}
-                    st.update(_pairs_dict(items, pos))
-                    target.state = st
+                    if not isinstance(target.state, PDict):
+                        target.state = PDict()
+                    target.state.pairs.extend(_pairs(items, pos))
                 else:
                     raise DecodeError(f"{name} on a non-dict", pos or 0)
             elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
@@ -259,8 +289,9 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
                 target = stack[-1]
                 if isinstance(target, Obj):
                     target.state = state
-                elif isinstance(target, dict) and isinstance(state, dict):
-                    target.update(state)
+                elif isinstance(target, PDict) and isinstance(state, PDict):
+                    if state is not target:
+                        target.pairs.extend(state.pairs)
                 else:
                     raise DecodeError("BUILD on a non-object", pos or 0)
             elif name in ("PERSID", "BINPERSID", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER",
@@ -275,7 +306,7 @@ def walk(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[Any, list[st
         raise DecodeError(f"bad pickle: {exc}"[:200], pos or 0) from exc
     if not done:
         raise DecodeError("no STOP opcode", len(data))
-    return result, callables
+    return result, callables, memo
 
 
 def _pop_mark(stack: list, marks: list[int], pos: int | None) -> list:
@@ -300,31 +331,10 @@ def set_marker(items: list) -> SetMarker:
     return SetMarker(list(items))
 
 
-def _pairs_dict(items: list, pos: int | None) -> dict:
+def _pairs(items: list, pos: int | None) -> list[tuple[Any, Any]]:
     if len(items) % 2:
         raise DecodeError("odd number of dict items", pos or 0)
-    out: dict = {}
-    for k, v in zip(items[0::2], items[1::2], strict=True):
-        try:
-            out[_hashable(k)] = v
-        except TypeError as exc:
-            raise DecodeError("unhashable dict key", pos or 0) from exc
-    return out
-
-
-def _hashable(k: Any) -> Any:
-    if isinstance(k, str | int | float | bytes | bool | type(None) | tuple):
-        return k
-    return _Key(k)
-
-
-class _Key:
-    """A non-literal dict key, kept by identity."""
-
-    __slots__ = ("v",)
-
-    def __init__(self, v: Any) -> None:
-        self.v = v
+    return list(zip(items[0::2], items[1::2], strict=True))
 
 
 def _construct(cls: str, args: Any) -> Any:
@@ -343,12 +353,51 @@ def _construct(cls: str, args: Any) -> Any:
     return Obj(cls, args)
 
 
-def typed(v: Any, depth: int = 0, budget: list[int] | None = None) -> dict:
+class _Out:
+    """State of one output walk: node budget, the containers on the current path."""
+
+    __slots__ = ("budget", "memo_ids", "path")
+
+    def __init__(self, budget: int, memo: dict[int, Any] | None = None) -> None:
+        self.budget = budget
+        self.path: set[int] = set()
+        self.memo_ids = {id(v): k for k, v in (memo or {}).items()}
+
+
+def _budget(size: int) -> int:
+    return min(MAX_NODES, 8 * size + 10_000)
+
+
+def _text(v: str, type_name: str = "str") -> dict:
+    """A str as JSON-ready text: one with lone surrogates (pickle allows them) goes as base64."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = v.encode("utf-8", "surrogatepass")
+        return {"type": type_name, "value": base64.b64encode(raw).decode("ascii"),
+                "encoding": "base64"}
+    return {"type": type_name, "value": v}
+
+
+def _clean_key(k: Any) -> bool:
+    if not isinstance(k, str):
+        return False
+    try:
+        k.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_CONTAINERS = (list, tuple, PDict, SetMarker, Obj)
+
+
+def typed(v: Any, depth: int = 0, out: _Out | None = None) -> dict:
     """A symbolic value -> the contract's typed JSON form (bounded: memo reuse can fan out)."""
-    if budget is None:
-        budget = [MAX_OUTPUT]
-    budget[0] -= 1
-    if budget[0] < 0:
+    if out is None:
+        out = _Out(MAX_NODES)
+    out.budget -= 1
+    if out.budget < 0:
         raise DecodeError("output budget exhausted (a value reused too often)", 0)
     if depth > MAX_DEPTH:
         raise DecodeError("nesting too deep", 0)
@@ -357,45 +406,72 @@ def typed(v: Any, depth: int = 0, budget: list[int] | None = None) -> dict:
     if isinstance(v, bool):
         return {"type": "bool", "value": v}
     if isinstance(v, int):
-        return {"type": "int", "value": v}
+        return typed_int("int", v)
     if isinstance(v, float):
         if v != v or v in (float("inf"), float("-inf")):
             return {"type": "float", "value": str(v)}
         return {"type": "float", "value": v}
     if isinstance(v, str):
-        return {"type": "str", "value": v}
+        return _text(v)
     if isinstance(v, bytes | bytearray):
         return {"type": type(v).__name__, "value": base64.b64encode(bytes(v)).decode("ascii")}
-    if isinstance(v, tuple | list):
-        return {"type": type(v).__name__, "value": [typed(x, depth + 1, budget) for x in v]}
-    if isinstance(v, SetMarker):
-        return {"type": "set", "value": [typed(x, depth + 1, budget) for x in v.items]}
-    if isinstance(v, dict):
-        if all(isinstance(k, str) for k in v):
-            return {"type": "dict",
-                    "value": {k: typed(x, depth + 1, budget) for k, x in v.items()}}
-        return {"type": "dict", "value": [
-            {"key": typed(k.v if isinstance(k, _Key) else k, depth + 1, budget),
-             "value": typed(x, depth + 1, budget)} for k, x in v.items()]}
     if isinstance(v, Callable_):
-        return {"type": "callable", "value": v.name}
-    if isinstance(v, Obj):
-        out: dict[str, Any] = {}
-        if v.args not in ((), None):
-            out["args"] = typed(v.args, depth + 1, budget)
-        if v.state is not None:
-            out["state"] = typed(v.state, depth + 1, budget)
-        if v.cls == "datetime.datetime" and isinstance(v.args, tuple) and v.args and isinstance(
-                v.args[0], bytes | str):
-            return {"type": "datetime.datetime", "value": _datetime(v.args)}
-        return {"type": v.cls, "value": out}
-    if isinstance(v, _Key):
-        return typed(v.v, depth + 1, budget)
+        return _text(v.name, "callable")
+    if isinstance(v, _CONTAINERS):
+        key = id(v)
+        if key in out.path:  # the value contains itself
+            return {"type": "ref", "value": out.memo_ids.get(key), "class": _kind(v)}
+        out.path.add(key)
+        try:
+            return _container(v, depth, out)
+        finally:
+            out.path.discard(key)
     return {"type": type(v).__name__, "value": repr(v)[:200]}
 
 
-def _datetime(args: tuple) -> str:
-    raw = args[0].encode("latin-1") if isinstance(args[0], str) else args[0]
+def _kind(v: Any) -> str:
+    if isinstance(v, PDict):
+        return "dict"
+    if isinstance(v, SetMarker):
+        return "set"
+    if isinstance(v, Obj):
+        return v.cls
+    return type(v).__name__
+
+
+def _container(v: Any, depth: int, out: _Out) -> dict:
+    if isinstance(v, tuple | list):
+        return {"type": type(v).__name__, "value": [typed(x, depth + 1, out) for x in v]}
+    if isinstance(v, SetMarker):
+        return {"type": "set", "value": [typed(x, depth + 1, out) for x in v.items]}
+    if isinstance(v, PDict):
+        if all(_clean_key(k) for k, _ in v.pairs):
+            return {"type": "dict", "value": {k: typed(x, depth + 1, out) for k, x in v.pairs}}
+        return {"type": "dict", "value": [
+            {"key": typed(k, depth + 1, out), "value": typed(x, depth + 1, out)}
+            for k, x in v.pairs]}
+    res: dict[str, Any] = {}
+    if v.args is not None and not (isinstance(v.args, tuple) and not v.args):
+        res["args"] = typed(v.args, depth + 1, out)
+    if v.state is not None:
+        res["state"] = typed(v.state, depth + 1, out)
+    if v.cls == "datetime.datetime" and isinstance(v.args, tuple) and v.args and isinstance(
+            v.args[0], bytes | str):
+        when = _datetime(v.args)
+        if when is not None:
+            return {"type": "datetime.datetime", "value": when}
+    return {"type": v.cls, "value": res}
+
+
+def _datetime(args: tuple) -> str | None:
+    """datetime's pickled state (10 bytes; a latin-1 str from Python 2) -> ISO text."""
+    if isinstance(args[0], str):
+        try:
+            raw = args[0].encode("latin-1")
+        except UnicodeEncodeError:
+            return None  # not a datetime state: shown as the object it claims to be
+    else:
+        raw = bytes(args[0])
     if len(raw) != 10:
         return base64.b64encode(raw).decode("ascii")
     y = raw[0] * 256 + raw[1]
@@ -406,15 +482,16 @@ def _datetime(args: tuple) -> str:
 
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> dict:
     """A pickle -> typed value. DecodeError when malformed or when it would call something."""
-    v, _ = walk(data, max_size=max_size)
-    return typed(v)
+    v, _, memo = _walk(data, max_size)
+    return typed(v, 0, _Out(_budget(len(data)), memo))
 
 
 def decode_session(data: bytes) -> list[dict]:
     """A pickled session dict -> [{"key": typed, "value": typed}]."""
-    v, _ = walk(data)
-    if not isinstance(v, dict):
+    v, _, memo = _walk(data, DEFAULT_MAX_SIZE)
+    if not isinstance(v, PDict):
         raise DecodeError("pickle holds no dict", 0)
-    budget = [MAX_OUTPUT]
-    return [{"key": typed(k.v if isinstance(k, _Key) else k, 0, budget),
-             "value": typed(x, 0, budget)} for k, x in v.items()]
+    t = typed(v, 0, _Out(_budget(len(data)), memo))["value"]
+    if isinstance(t, dict):
+        return [{"key": {"type": "str", "value": k}, "value": x} for k, x in t.items()]
+    return t

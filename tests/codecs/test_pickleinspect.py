@@ -6,6 +6,7 @@ import collections
 import contextlib
 import datetime
 import decimal
+import json
 import os
 import pickle
 import uuid
@@ -121,3 +122,107 @@ def test_deep_nesting() -> None:
 def test_random_bytes_never_crash(raw: bytes) -> None:
     with contextlib.suppress(DecodeError):
         pi.decode(b"\x80\x04" + raw)
+
+
+# --- issue 19: hostile pickles --------------------------------------------------------------
+
+def test_tuple_key_150000_deep_is_undecodable_not_a_segfault() -> None:
+    # Inserting it into a dict hashed it recursively in C: SIGSEGV killed the interpreter.
+    raw = b"\x80\x04}N" + b"\x85" * 150_000 + b"Ns."
+    with pytest.raises(DecodeError, match="nesting too deep"):
+        pi.decode_session(raw)
+
+
+def test_equal_deep_tuple_keys_are_never_compared() -> None:
+    def two_keys(depth: int) -> bytes:
+        t = b"N" + b"\x85" * depth
+        return b"\x80\x04}(" + t + b"N" + t + b"Nu."
+
+    # 1,000 deep: RecursionError from == used to escape and abort a whole Redis scan.
+    with pytest.raises(DecodeError, match="nesting too deep"):
+        pi.decode_session(two_keys(1000))
+    # Shallow enough to show: both pairs kept, as the pickle holds them.
+    entries = pi.decode_session(two_keys(100))
+    assert len(entries) == 2 and entries[0]["key"]["type"] == "tuple"
+
+
+def test_str_keys_repeated_last_wins_like_python() -> None:
+    raw = b"\x80\x04}(\x8c\x01aK\x01\x8c\x01aK\x02u."
+    assert pi.decode_session(raw) == [{"key": {"type": "str", "value": "a"},
+                                       "value": {"type": "int", "value": 2}}]
+
+
+def test_datetime_reduce_with_non_latin1_text() -> None:
+    raw = bytes.fromhex("80048c086461746574696d658c086461746574696d65938c02c48085522e")
+    v = pi.decode(raw)  # UnicodeEncodeError escaped here (exit 70 through a Redis scan)
+    assert v == {"type": "datetime.datetime",
+                 "value": {"args": {"type": "tuple", "value": [{"type": "str", "value": "Ā"}]}}}
+    # A real Python 2 style latin-1 state still reads as a time.
+    state = datetime.datetime(2026, 12, 3, 10, 0, 1, 5).__reduce__()[1][0].decode("latin-1")
+    raw2 = (b"\x80\x02cdatetime\ndatetime\nX" + len(state.encode()).to_bytes(4, "little")
+            + state.encode() + b"\x85R.")
+    assert pi.decode(raw2) == {"type": "datetime.datetime", "value": "2026-12-03T10:00:01.000005"}
+
+
+def test_append_onto_an_object_is_linear() -> None:
+    # Each APPEND onto an object copied its list: 400 KB of input took 47 s. Compared with the
+    # same number of APPENDs onto a plain list (CPU time of this process, best of 3), which
+    # was always linear; quadratic made the ratio ~15 at this size.
+    import time
+
+    n = 100_000
+    onto_obj = b"\x80\x04\x8c\x03app\x8c\x01C\x93)\x81" + b"Na" * n + b"."
+    onto_list = b"\x80\x04]" + b"Na" * n + b"."
+
+    def best(raw: bytes) -> float:
+        times = []
+        for _ in range(3):
+            t = time.process_time()
+            pi.decode(raw)
+            times.append(time.process_time() - t)
+        return min(times)
+
+    assert best(onto_obj) < 3 * best(onto_list)
+    assert len(pi.decode(onto_obj)["value"]["state"]["value"]) == n
+
+
+def test_memo_fan_out_costs_in_proportion_to_the_input() -> None:
+    import tracemalloc
+
+    # [] memoized, then 199 levels of [prev, prev]: 2^199 nodes if expanded, 1.4 KB of input.
+    raw = bytearray(b"\x80\x04]\x94")
+    for i in range(1, 200):
+        raw += b"(h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"l\x94"
+    raw += b"."
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match="budget"):
+            pi.decode(bytes(raw))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # 401 MB with the old fixed 2,000,000-node budget
+
+
+def test_long4_past_the_str_limit_is_hex_text() -> None:
+    n = 4000
+    raw = b"\x80\x04\x8b" + n.to_bytes(4, "little") + b"\x01" * n + b"."
+    v = pi.decode(raw)
+    assert v["type"] == "int" and v["encoding"] == "hex"
+    assert int(v["value"], 16) == int.from_bytes(b"\x01" * n, "little")
+    json.dumps(v)
+    neg = pi.decode(b"\x80\x04\x8b" + n.to_bytes(4, "little") + bytes(n - 1) + b"\x80.")
+    assert neg["value"] == "-0x8" + "0" * (2 * n - 1)
+    assert pi.decode(pickle.dumps(-(2**200)))["value"] == -(2**200)  # small: a number
+
+
+def test_lone_surrogates_and_self_reference() -> None:
+    # BINUNICODE is decoded with surrogatepass: a lone surrogate would break UTF-8 output.
+    raw = b"\x80\x04}X\x03\x00\x00\x00\xed\xa0\x80X\x03\x00\x00\x00\xed\xa0\x80s."
+    [e] = pi.decode_session(raw)
+    assert e["key"] == {"type": "str", "value": "7aCA", "encoding": "base64"}
+    json.dumps(e, ensure_ascii=False).encode("utf-8")
+    cyc: list = []
+    cyc.append(cyc)
+    v = pi.decode(pickle.dumps(cyc, 4))
+    assert v == {"type": "list", "value": [{"type": "ref", "value": 0, "class": "list"}]}

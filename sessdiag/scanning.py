@@ -6,10 +6,10 @@ report section is wired once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sessdiag.census import DEFAULT_AGE_EDGES
+from sessdiag.core.progress import Progress
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -45,7 +45,7 @@ class ScanOptions:
     cookie_name: str | None = None
     client_key: str = "ip"
     race_window: int = 2
-    progress: Callable[[int], None] | None = None
+    progress: Progress | None = None
 
 
 def run_scan(opts: ScanOptions) -> dict:

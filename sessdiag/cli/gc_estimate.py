@@ -109,7 +109,7 @@ def gc_estimate(
             what_if_ages=ages, assume_latencies=lats, cold=cold, probe=not no_probe,
             unlink_probe=not no_unlink_probe, scratch=scratch, budget_s=probe_budget,
             budget_ops=probe_ops, profile=profile, jobs=jobs, workers=workers, seed=seed,
-            now=now, progress=prog.advance)
+            now=now, progress=prog.callback())
     report["notes"].extend(life.notes)
     if interval == CASDOOR_GC_INTERVAL_S:
         report["notes"].append("30 d interval: casdoor's SessionGCMaxLifetime, which beego "

@@ -88,7 +88,7 @@ def scan(
     )
     with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
                         unit="entries") as prog:
-        opts.progress = prog.advance
+        opts.progress = prog.callback()
         report = run_scan(opts)
     if prom:
         from sessdiag.render.prometheus import Metrics, scan_metrics, write_prom

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from sessdiag.core.progress import Progress
+
 
 class StderrProgress:
     """One counter per named task; nothing at all when stderr is not a TTY (cron, pipes)."""
@@ -12,6 +14,7 @@ class StderrProgress:
     def __init__(self, enabled: bool, tasks: dict[str, str], unit: str = "") -> None:
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
+        self.descriptions = dict(tasks)
         if enabled and sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -30,6 +33,23 @@ class StderrProgress:
     def __exit__(self, *exc: object) -> None:
         if self.bar:
             self.bar.stop()
+
+    def callback(self, task: str | None = None) -> Progress:
+        """The plain `progress(n, total=None)` a store or analysis reports to (core.progress)."""
+        def progress(n: int, total: int | None = None) -> None:
+            if total is not None:
+                self.set_total(total, task)
+            if n:
+                self.advance(n, task)
+        return progress
+
+    def set_total(self, total: int, task: str | None = None) -> None:
+        if self.bar:
+            key = task if task is not None else next(iter(self.tasks))
+            if key in self.tasks:
+                tid = self.tasks[key]
+                desc = self.descriptions[key]
+                self.bar.update(tid, total=total, description=f"{desc} (≈{total:,})")
 
     def advance(self, n: int, task: str | None = None) -> None:
         """Add n to `task` (the first task when None)."""

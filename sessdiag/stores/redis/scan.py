@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from sessdiag.core.errors import UsageError
+from sessdiag.core.progress import Progress
 from sessdiag.stores.redis.census import NodeResult
 from sessdiag.stores.redis.profiles import PROFILES
 from sessdiag.stores.redis.ratelimit import RateLimiter
@@ -36,7 +37,7 @@ def redis_scan_report(opts: Any) -> dict:
     conn = RedisConn(target)
     try:
         topo, info, notes = discover(conn)
-        progress = _Progress(opts.progress, target.location)
+        progress = _Progress(opts.progress)
         progress.total(_keys_estimate(info, target.db, topo))
         if not topo.cluster:
             limiter = RateLimiter(opts.rate)
@@ -49,35 +50,31 @@ def redis_scan_report(opts: Any) -> dict:
                                    jobs=getattr(opts, "jobs", None))
     finally:
         conn.close()
-    progress.done()
     duration = time.monotonic() - t0
     return build_report(target, topo, info, results, params, opts, notes + list(opts.notes),
                         duration)
 
 
 class _Progress:
-    """Keys seen, against DBSIZE, through the CLI's progress callable (a TTY-only spinner)."""
+    """Keys seen, and the expected total, through the caller's plain `progress(n, total)`.
 
-    def __init__(self, cb: Any, location: str) -> None:
+    Serialised: a cluster's node scanners report from several threads. What the caller does
+    with it (a TTY spinner, nothing in cron) is none of the store's business.
+    """
+
+    def __init__(self, cb: Progress | None) -> None:
         self.cb = cb
         self.lock = threading.Lock()
-        owner = getattr(cb, "__self__", None)
-        self.bar = getattr(owner, "bar", None)
-        self.task = getattr(owner, "task", None)
-        self.location = location
 
     def total(self, n: int) -> None:
-        if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, total=n,
-                            description=f"scanning {self.location} (≈{n:,} keys)")
+        if self.cb is not None and n:
+            with self.lock:
+                self.cb(0, n)
 
     def add(self, n: int) -> None:
         if self.cb is not None:
             with self.lock:
                 self.cb(n)
-
-    def done(self) -> None:
-        pass
 
 
 def _keys_estimate(info: dict, db: int, topo: Topology) -> int:

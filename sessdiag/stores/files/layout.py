@@ -12,17 +12,17 @@ import re
 import stat
 from dataclasses import dataclass
 
+from sessdiag import frameworks
 from sessdiag.core.errors import TargetUnreadable, UsageError
+from sessdiag.frameworks import beego, php
+from sessdiag.frameworks.base import FileLayout, TreeSample, Votes
 
-FILE_PROFILES = ("beego-file", "php-files")
-
-# beego: hex(rand N bytes), N = SessionIDLength (16 by default, so 32 chars).
-BEEGO_SID = r"[0-9a-f]{16,256}"
-# PHP: session.sid_bits_per_character 4/5/6 alphabets; sid_length 22..256.
-PHP_SID = r"[0-9a-zA-Z,-]{22,256}"
-# beego's empty session: the gob of an empty map[interface{}]interface{}
-# (fixtures/beego-real, session "empty").
-BEEGO_EMPTY_PAYLOAD_SIZE = 20
+# Profiles, id patterns, shard depths and detection votes come from the framework registry
+# (sessdiag/frameworks): a file-store framework is one module there.
+FILE_PROFILES = frameworks.FILE_PROFILES
+BEEGO_SID = beego.SID
+PHP_SID = php.SID
+BEEGO_EMPTY_PAYLOAD_SIZE = beego.EMPTY_PAYLOAD_SIZE
 
 
 @dataclass(frozen=True)
@@ -46,31 +46,31 @@ class Layout:
         return tuple(sid[: self.depth])
 
     def describe(self) -> str:
-        if self.profile == "beego-file":
-            return "beego file provider: ROOT/sid[0]/sid[1]/sid"
-        if self.depth == 0:
-            return "PHP files handler: ROOT/sess_<id>"
-        levels = "/".join(f"c{i + 1}" for i in range(self.depth))
-        return f"PHP files handler, save_path '{self.depth};…': ROOT/{levels}/sess_<id>"
+        return _files(self.profile).describe(self.depth)
+
+
+def _files(profile: str) -> FileLayout:
+    fw = frameworks.REGISTRY.get(profile)
+    if fw is None or fw.files is None:
+        raise UsageError(f"unknown file-store profile {profile!r} "
+                         f"(choose from {', '.join(FILE_PROFILES)})")
+    return fw.files
 
 
 def beego_layout(sid_pattern: str = BEEGO_SID) -> Layout:
-    return Layout("beego-file", 2, "", sid_pattern, frozenset({0, BEEGO_EMPTY_PAYLOAD_SIZE}))
+    return make_layout("beego-file", sid_pattern=sid_pattern)
 
 
 def php_layout(depth: int = 0, sid_pattern: str = PHP_SID) -> Layout:
-    # PHP writes nothing for a session that holds nothing: the file stays 0 bytes.
-    return Layout("php-files", depth, "sess_", sid_pattern, frozenset({0}))
+    return make_layout("php-files", php_depth=depth, sid_pattern=sid_pattern)
 
 
 def make_layout(profile: str, *, php_depth: int | None = None,
                 sid_pattern: str | None = None) -> Layout:
-    if profile == "beego-file":
-        return beego_layout(sid_pattern or BEEGO_SID)
-    if profile == "php-files":
-        return php_layout(php_depth or 0, sid_pattern or PHP_SID)
-    raise UsageError(
-        f"unknown file-store profile {profile!r} (choose from {', '.join(FILE_PROFILES)})")
+    """The layout of a file profile; `php_depth` sets the depth of a variable-depth one."""
+    f = _files(profile)
+    depth = php_depth if f.variable_depth and php_depth is not None else f.depth
+    return Layout(profile, depth, f.prefix, sid_pattern or f.sid_pattern, f.empty_sizes)
 
 
 def layout_for(root: str, profile: str | None, *, php_depth: int | None = None,
@@ -82,12 +82,12 @@ def layout_for(root: str, profile: str | None, *, php_depth: int | None = None,
     """
     if profile is None:
         return detect_layout(root, sid_pattern=sid_pattern)
-    if profile == "php-files" and php_depth is None:
+    if _files(profile).variable_depth and php_depth is None:
         try:
             seen = detect_layout(root, sid_pattern=sid_pattern)
         except UsageError:  # empty, or nothing PHP-like yet: PHP's default, flat
             seen = None
-        if seen is not None and seen.profile == "php-files":
+        if seen is not None and seen.profile == profile:
             php_depth = seen.depth
     return make_layout(profile, php_depth=php_depth, sid_pattern=sid_pattern)
 
@@ -119,67 +119,60 @@ def detect_layout(root: str, *, sid_pattern: str | None = None) -> Layout:
     except PermissionError as exc:
         raise TargetUnreadable(f"cannot read {root}: permission denied") from exc
 
-    votes = {"beego-file": 0, "php-files": 0}
-    php_depths: dict[int, int] = {}
-    beego = beego_layout(sid_pattern or BEEGO_SID)
-    php0 = php_layout(0, sid_pattern or PHP_SID)
-
-    for entry in top[:_SAMPLE_NAMES]:
-        if php0.sid_of(entry.name) is not None and entry.is_file(follow_symlinks=False):
-            votes["php-files"] += 1
-            php_depths[0] = php_depths.get(0, 0) + 1
-
-    shard1 = [e for e in top if len(e.name) == 1 and e.is_dir(follow_symlinks=False)]
-    for d1 in shard1[:_SAMPLE_DIRS]:
-        level2 = _sample_names(d1.path, _SAMPLE_NAMES)
-        for e2 in level2:
-            if e2.is_file(follow_symlinks=False):
-                sid = php0.sid_of(e2.name)
-                if sid is not None and sid[0] == d1.name:
-                    votes["php-files"] += 1
-                    php_depths[1] = php_depths.get(1, 0) + 1
-        for d2 in [e for e in level2 if len(e.name) == 1 and e.is_dir(follow_symlinks=False)][:4]:
-            for e3 in _sample_names(d2.path, 64):
-                if not e3.is_file(follow_symlinks=False):
-                    if len(e3.name) == 1 and e3.is_dir(follow_symlinks=False):
-                        # Deeper single-character levels: PHP's "N;/path" with N >= 3.
-                        depth = _php_depth_below(e3.path, 3)
-                        if depth:
-                            votes["php-files"] += 1
-                            php_depths[depth] = php_depths.get(depth, 0) + 1
-                    continue
-                if beego.sid_of(e3.name) is not None and e3.name[:2] == d1.name + d2.name:
-                    votes["beego-file"] += 1
-                sid = php0.sid_of(e3.name)
-                if sid is not None and sid[:2] == d1.name + d2.name:
-                    votes["php-files"] += 1
-                    php_depths[2] = php_depths.get(2, 0) + 1
-
-    if votes["beego-file"] == 0 and votes["php-files"] == 0:
-        what = "an empty directory" if not top else "neither a beego nor a PHP session tree"
+    sample = _tree_sample(top)
+    best: tuple[int, str, Votes] | None = None
+    for profile in FILE_PROFILES:
+        f = _files(profile)
+        name_re = re.compile(re.escape(f.prefix) + "(" + (sid_pattern or f.sid_pattern) + ")")
+        votes = f.vote(sample, name_re)
+        total = sum(votes.values())
+        if total and (best is None or total > best[0]):  # a tie goes to the first registered
+            best = (total, profile, votes)
+    if best is None:
+        names = " nor a ".join(dict.fromkeys(frameworks.get(p).family for p in FILE_PROFILES))
+        what = "an empty directory" if not top else f"neither a {names} session tree"
         raise UsageError(
             f"{root} is {what}: no session files found "
             "(expected ROOT/s/i/sid (beego) or sess_<id> (PHP); pass --profile to scan it anyway)"
         )
-    if votes["beego-file"] >= votes["php-files"]:
-        return beego
-    depth = max(php_depths, key=lambda d: php_depths[d])
-    return php_layout(depth, sid_pattern or PHP_SID)
+    _total, profile, votes = best
+    depth = max(votes, key=lambda d: votes[d])
+    return make_layout(profile, php_depth=depth, sid_pattern=sid_pattern)
 
 
-def _php_depth_below(path: str, depth: int) -> int:
-    """Follow single-character directories down until a sess_ file shows the depth."""
+def _kinds(entries: list[os.DirEntry[str]]) -> list[tuple[str, bool]]:
+    return [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+
+
+def _tree_sample(top: list[os.DirEntry[str]]) -> TreeSample:
+    """Names at the root and in up to 24 x 4 one-character shard directories below it."""
+    shards = []
+    shard1 = [e for e in top if len(e.name) == 1 and e.is_dir(follow_symlinks=False)]
+    for d1 in shard1[:_SAMPLE_DIRS]:
+        level2 = _sample_names(d1.path, _SAMPLE_NAMES)
+        below = []
+        for d2 in [e for e in level2 if len(e.name) == 1 and e.is_dir(follow_symlinks=False)][:4]:
+            level3 = _sample_names(d2.path, 64)
+            chains = [_chain(e3.path, 3) for e3 in level3
+                      if len(e3.name) == 1 and e3.is_dir(follow_symlinks=False)]
+            below.append((d2.name, _kinds(level3), chains))
+        shards.append((d1.name, _kinds(level2), below))
+    return TreeSample(top=_kinds(top[:_SAMPLE_NAMES]), shards=shards)
+
+
+def _chain(path: str, depth: int) -> list[tuple[int, list[str]]]:
+    """Follow one-character directories down: the regular files at each depth (PHP's "N;")."""
+    out = []
     for _ in range(32):
         entries = _sample_names(path, 64)
-        for e in entries:
-            if e.name.startswith("sess_") and e.is_file(follow_symlinks=False):
-                return depth
+        files = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        out.append((depth, files))
         subdirs = [e for e in entries if len(e.name) == 1 and e.is_dir(follow_symlinks=False)]
         if not subdirs:
-            return 0
+            break
         path = subdirs[0].path
         depth += 1
-    return 0
+    return out
 
 
 def resolve_root(path: str) -> tuple[str, list[str]]:

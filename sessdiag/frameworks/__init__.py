@@ -30,7 +30,7 @@ from sessdiag.frameworks.base import (
 __all__ = ["DEFAULT_LIFETIME", "FAMILY", "FILE_PROFILES", "KNOWN_COOKIES", "PROFILE_COOKIES",
            "REDIS_PROFILES", "REGISTRY", "STRING_KEYS", "VALUE_SNIFFERS", "FileLayout",
            "Framework", "RedisKeys", "TreeSample", "attribute_value", "for_cookie", "get",
-           "register", "registered", "sid_from_cookie", "unregister"]
+           "register", "registered", "sid_from_cookie", "sid_mapper", "unregister"]
 
 _BUILTIN: tuple[Framework, ...] = (
     beego.FILE,
@@ -125,17 +125,37 @@ def for_cookie(cookie_name: str | None) -> Framework | None:
     return None
 
 
-def sid_from_cookie(raw: bytes, profile: str | None = None,
-                    cookie_name: str | None = None) -> str | None:
-    """The session id a store keeps for a cookie value.
-
-    The profile's own mapping when it has one; otherwise the mapping of the framework whose
-    cookie this is (logs without a store, `generic` stores); otherwise the value itself.
-    """
+def _framework_of(profile: str | None, cookie_name: str | None) -> Framework | None:
     fw = REGISTRY.get(profile or "")
     if fw is None or fw.name == "generic":
         fw = for_cookie(cookie_name)
-    return (fw.sid_from_cookie if fw is not None else plain_sid)(raw)
+    return fw
+
+
+def sid_mapper(profile: str | None, cookie_name: str | None,
+               secret: object = None) -> Callable[[bytes], str | None]:
+    """cookie value -> the session id a store keeps, for one store profile and cookie.
+
+    The profile's own mapping when it has one; otherwise the mapping of the framework whose
+    cookie this is (logs without a store, `generic` stores); otherwise the value itself. A
+    framework whose cookie only its app's secret opens maps nothing without `secret`.
+    """
+    fw = _framework_of(profile, cookie_name)
+    if fw is None:
+        return plain_sid
+    keyed = fw.keyed_sid_from_cookie
+    if keyed is not None:
+        if secret is None:
+            return lambda raw: None
+        name = cookie_name or fw.cookie_names[0]
+        return lambda raw: keyed(raw, secret, name)
+    return fw.sid_from_cookie
+
+
+def sid_from_cookie(raw: bytes, profile: str | None = None, cookie_name: str | None = None,
+                    secret: object = None) -> str | None:
+    """One cookie value mapped as `sid_mapper` does (loops should take the mapper once)."""
+    return sid_mapper(profile, cookie_name, secret)(raw)
 
 
 for _fw in _BUILTIN:

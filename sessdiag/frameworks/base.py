@@ -13,7 +13,7 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 Decoder = Callable[[bytes], list[dict]]
@@ -118,6 +118,9 @@ class Framework:
     medium: str  # "files" or "redis": the store kind this profile lives in
     cookie_names: tuple[str, ...] = ()  # the first is the framework's default
     sid_from_cookie: CookieToSid = plain_sid
+    # For cookies only the app's secret opens (Laravel encrypts with APP_KEY):
+    # (raw value, secret, cookie name) -> id. Used instead of `sid_from_cookie` when set.
+    keyed_sid_from_cookie: Callable[[bytes, Any, str], str | None] | None = None
     default_lifetime_s: int | None = None
     decode: str = SNIFFED  # "module:function" -> bytes -> entries; SNIFFED for Redis strings
     empty_values: frozenset[bytes] = frozenset()  # exact payloads that hold nothing

@@ -112,3 +112,20 @@ def test_registration_is_undone(toy):
         assert P.classify(b"toysess:" + b"a" * 20) == (P.UNKNOWN, "", "")
     finally:
         frameworks.register(TOY_REDIS)
+
+
+def test_a_cookie_only_the_apps_secret_opens():
+    """Laravel-like: the id comes out of the cookie with the app key, and never without it."""
+    def opened(raw: bytes, secret: object, cookie_name: str) -> str | None:
+        return raw[len(secret) + 1:].decode() if raw.startswith(secret + b"|") else None
+
+    sealed = Framework(
+        name="sealed-redis", family="Sealed", medium="redis", cookie_names=("sealed",),
+        keyed_sid_from_cookie=opened,
+        redis=RedisKeys(key_re=re.compile(rb"^(sealed):(\w+)$"), gate=b"sealed:",
+                        key_for=ns_key, scan_pattern=ns_pattern),
+        orphan_fix="stop it")
+    with frameworks.registered(sealed):
+        assert frameworks.sid_from_cookie(b"k|abc", "sealed-redis", "sealed", b"k") == "abc"
+        assert frameworks.sid_from_cookie(b"k|abc", "sealed-redis", "sealed") is None
+        assert frameworks.sid_from_cookie(b"k|abc", None, "sealed", b"other") is None

@@ -38,7 +38,14 @@ class Census:
     foreign: int = 0
     misplaced: int = 0
     unreadable: int = 0
+    # Details of `foreign` (counted there too; classify.py): mount points and entries of
+    # another filesystem, NFS silly-renamed files, sessions a killed prune left staged.
     other_fs: int = 0
+    nfs_silly: int = 0
+    stage_leftovers: int = 0
+    # Directories counted in `foreign` (off the layout, or mount points): beego's Walk
+    # lists them as directories, not files.
+    foreign_dirs: int = 0
     vanished: int = 0
     # Non-directories that are not sessions and older than the max lifetime: beego's GC
     # deletes these too (it removes any old non-directory in the tree).
@@ -66,7 +73,8 @@ class Census:
     def merge(self, other: Census, sample_k: int) -> Census:
         for name in (
             "sessions", "bytes", "blocks", "expired", "empty", "zero_byte", "future", "dirs",
-            "symlinks", "foreign", "misplaced", "unreadable", "other_fs", "vanished",
+            "symlinks", "foreign", "misplaced", "unreadable", "other_fs", "nfs_silly",
+            "stage_leftovers", "foreign_dirs", "vanished",
             "old_non_sessions", "decoded", "undecodable", "decoded_empty", "oversized",
             "payload_unreadable",
         ):

@@ -248,7 +248,9 @@ def make_tree(root: str, spec: FixtureSpec) -> dict:
             d = os.path.join(root, a, sid[1])
         else:
             d = root if spec.php_depth else os.path.join(root, "misplaced")
-            os.makedirs(d, exist_ok=True)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+                anomalies["foreign"] += 1  # a directory off the layout is a foreign entry
             wrong = "sess_" + sid
         _write(os.path.join(d, wrong), empty_payload, now - 10.5)
         anomalies["misplaced"] += 1

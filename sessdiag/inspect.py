@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from sessdiag.core.errors import DecodeError, TargetUnreadable, UsageError
 from sessdiag.core.timefmt import iso
 from sessdiag.profiles import session_decoder
+from sessdiag.stores.files import fsops
 from sessdiag.stores.files.layout import layout_for, resolve_root
-from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES, open_rel, open_root
 
 INSPECT_SCHEMA = "sessdiag.inspect/1"
 
@@ -26,31 +27,21 @@ def _sniff_profile(name: str, data: bytes) -> str:
 
 def _read(dir_fd: int, name: str, shown: str) -> tuple[bytes, os.stat_result]:
     try:
-        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+        got = fsops.read_payload(dir_fd, name)
     except FileNotFoundError as exc:
         raise UsageError(f"{shown}: no such session file") from exc
     except PermissionError as exc:
         raise TargetUnreadable(f"cannot read {shown}: permission denied") from exc
+    except fsops.PayloadTooLarge as exc:
+        raise UsageError(f"{shown} is {exc.size} bytes, larger than any session should be "
+                         f"(limit {exc.limit})") from exc
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP: O_NOFOLLOW met a symlink
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
             raise UsageError(f"{shown} is a symlink; sessdiag never follows symlinks") from exc
         raise UsageError(f"{shown}: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{shown} is not a regular file")
-        if st.st_size > MAX_PAYLOAD_BYTES:
-            raise UsageError(f"{shown} is {st.st_size} bytes, larger than any session should be "
-                             f"(limit {MAX_PAYLOAD_BYTES})")
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks), st
-    finally:
-        os.close(fd)
+    if got is None:
+        raise UsageError(f"{shown} is not a regular file")
+    return got
 
 
 def inspect_file(target: str, sid: str | None, *, profile: str | None = None) -> dict:
@@ -78,10 +69,10 @@ def inspect_file(target: str, sid: str | None, *, profile: str | None = None) ->
         layout = layout_for(root, profile)
         name = layout.prefix + sid
         rel = "/".join(layout.shard_of(sid))
-        root_fd = open_root(root)
+        root_fd = fsops.open_root(root)
         try:
             try:
-                dir_fd = open_rel(root_fd, rel) if rel else os.dup(root_fd)
+                dir_fd = fsops.open_rel(root_fd, rel) if rel else os.dup(root_fd)
             except FileNotFoundError as exc:
                 raise UsageError(f"no session {sid} in {target}") from exc
             try:

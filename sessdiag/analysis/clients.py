@@ -313,7 +313,7 @@ class FileStoreLookup:
     """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
 
     def __init__(self, root: str, layout, cookie_name: str) -> None:  # type: ignore[no-untyped-def]
-        from sessdiag.stores.files.walker import open_root
+        from sessdiag.stores.files.fsops import open_root
 
         self.layout = layout
         self.cookie_name = cookie_name
@@ -321,7 +321,7 @@ class FileStoreLookup:
         self.dirs: dict[tuple[str, ...], int | None] = {}
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
-        from sessdiag.stores.files.walker import open_rel
+        from sessdiag.stores.files.fsops import open_rel
 
         sid = frameworks.sid_from_cookie(raw, self.layout.profile, self.cookie_name)
         if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
@@ -497,8 +497,9 @@ def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore
 
 def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: ignore[no-untyped-def]
     from sessdiag.profiles import session_decoder
+    from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES
     from sessdiag.stores.files.layout import layout_for
-    from sessdiag.stores.files.walker import FILE_FLAGS, MAX_PAYLOAD_BYTES
+    from sessdiag.stores.files.sessions import iter_sessions, read_session
 
     t = report["target"]
     root = t["location"]
@@ -507,41 +508,28 @@ def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: igno
     decode = session_decoder(t["profile"])
     groups: dict[str, list[int]] = {}
     un = [0, 0, 0, 0, 0]  # sessions, bytes, allocated, empty, undecodable
-    for dirpath, _dirs, files, dfd in os.fwalk(root, follow_symlinks=False):
-        depth = 0 if dirpath == root else os.path.relpath(dirpath, root).count("/") + 1
-        if depth != layout.depth:
+    for dfd, name, st in iter_sessions(root, layout):  # the sessions scan counts
+        size, alloc = st.st_size, st.st_blocks * 512
+        owner = None
+        if size not in layout.empty_sizes and size <= MAX_PAYLOAD_BYTES:
+            owner = _payload_attr(read_session(dfd, name, st), decode, attr, un)
+        if owner is None:
+            un[0] += 1
+            un[1] += size
+            un[2] += alloc
+            if size in layout.empty_sizes:
+                un[3] += 1
             continue
-        for name in files:
-            sid = layout.sid_of(name)
-            if sid is None:
-                continue
-            try:
-                st = os.lstat(name, dir_fd=dfd)
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            size, alloc = st.st_size, st.st_blocks * 512
-            owner = None
-            if size not in layout.empty_sizes and size <= MAX_PAYLOAD_BYTES:
-                owner = _payload_attr(dfd, name, decode, attr, FILE_FLAGS, un)
-            if owner is None:
-                un[0] += 1
-                un[1] += size
-                un[2] += alloc
-                if size in layout.empty_sizes:
-                    un[3] += 1
-                continue
-            g = groups.get(owner)
-            if g is None:
-                if len(groups) >= MAX_CLIENTS:
-                    owner = "(other values)"
-                    g = groups.setdefault(owner, [0, 0, 0])
-                else:
-                    g = groups[owner] = [0, 0, 0]
-            g[0] += 1
-            g[1] += size
-            g[2] += alloc
+        g = groups.get(owner)
+        if g is None:
+            if len(groups) >= MAX_CLIENTS:
+                owner = "(other values)"
+                g = groups.setdefault(owner, [0, 0, 0])
+            else:
+                g = groups[owner] = [0, 0, 0]
+        g[0] += 1
+        g[1] += size
+        g[2] += alloc
     total = report.get("sessions") or 0
     rows = [{"client": f"{attr}={k}", "sessions": v[0], "orphans": 0, "bytes": v[1],
              "allocated_bytes": v[2], "share_of_sessions": round(v[0] / total, 6) if total
@@ -554,28 +542,12 @@ def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: igno
     return rows
 
 
-def _payload_attr(dfd: int, name: str, decode, attr: str, flags: int,  # type: ignore[no-untyped-def]
+def _payload_attr(data: bytes | None, decode, attr: str,  # type: ignore[no-untyped-def]
                   un: list[int]) -> str | None:
     from sessdiag.core.errors import DecodeError
 
-    try:
-        fd = os.open(name, flags, dir_fd=dfd)
-    except OSError:
+    if data is None:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 16)
-            if not b:
-                break
-            chunks.append(b)
-        data = b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     try:
         entries = decode(data)
     except DecodeError:

@@ -104,7 +104,7 @@ def gc_estimate_report(
         probed = do_probe([s for s in shards if s != "."], sample, "after-census")
 
     c = census
-    files = c.sessions + c.misplaced + c.symlinks + c.foreign - c.other_fs
+    files = c.sessions + c.misplaced + c.symlinks + c.foreign - c.foreign_dirs
     counts = gcstall.GcCounts(files=files, dirs=c.dirs, expired_sessions=c.expired,
                               old_non_sessions=c.old_non_sessions)
     if probed is not None:
@@ -265,22 +265,10 @@ def _us(seconds: float) -> float:
 
 def _decode_sample(root: str, rels: list[str], check) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     from sessdiag.census import Census
-    from sessdiag.stores.files.walker import classify_payload, read_payload
+    from sessdiag.stores.files.walker import decode_sample
 
     c = Census()
-    for rel in rels:
-        path = os.path.join(root, rel)
-        try:
-            st = os.lstat(path)
-            fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            continue
-        try:
-            data = read_payload(c, fd, os.path.basename(path), st)
-        finally:
-            os.close(fd)
-        if data is not None:
-            classify_payload(c, check, data, rel)
+    decode_sample(root, rels, c, check)  # fd-relative: a swapped-in symlink is not followed
     return c.undecodable, c.decoded
 
 

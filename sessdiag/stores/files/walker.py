@@ -10,37 +10,23 @@ from __future__ import annotations
 import heapq
 import math
 import os
-import queue
 import random
 import re
-import stat
-import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from operator import floordiv
 
 from sessdiag.census import Census
-from sessdiag.core.errors import DecodeError, TargetUnreadable
+from sessdiag.core.errors import DecodeError
+from sessdiag.stores.files import fsops, pool
+from sessdiag.stores.files.classify import SESSION, Classifier, open_failure, walk_off_layout
+from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES, S_IFDIR, S_IFMT, S_IFREG
 from sessdiag.stores.files.layout import Layout
-
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-# A directory inode larger than this holds ~100k+ entries: stream it instead of listing it
-# whole, so memory stays flat on a flat PHP save_path with millions of files.
-STREAM_DIR_BYTES = 4 << 20
-STREAM_BATCH = 8192
-# Payloads above this are counted as undecodable ("oversized") without being read.
-MAX_PAYLOAD_BYTES = 64 << 20
-
-_S_IFMT = 0o170000
-_S_IFREG = 0o100000
-_S_IFDIR = 0o040000
-_S_IFLNK = 0o120000
+from sessdiag.stores.files.pool import Unit, UpperListing
 
 
 @dataclass(frozen=True)
@@ -54,6 +40,7 @@ class ScanParams:
     deep: bool = False
     seed: int | None = None
     root_dev: int = 0
+    mounts: frozenset[str] = frozenset()  # root-relative mount points inside the store
 
     @property
     def expire_cut(self) -> int:
@@ -64,30 +51,11 @@ class ScanParams:
     def new_census(self) -> Census:
         return Census(buckets=len(self.age_edges) + 1)
 
+    def classifier(self) -> Classifier:
+        return Classifier(self.layout, self.root_dev, self.mounts)
+
 
 PayloadCheck = Callable[[bytes], bool]  # bytes -> is_empty; raises DecodeError
-
-
-def open_root(root: str) -> int:
-    try:
-        return os.open(root, DIR_FLAGS)
-    except PermissionError as exc:
-        raise TargetUnreadable(f"cannot read {root}: permission denied") from exc
-
-
-def open_rel(root_fd: int, rel: str, flags: int = DIR_FLAGS) -> int:
-    """Open ROOT/rel one component at a time, refusing symlinks at every level."""
-    parts = [p for p in rel.split("/") if p]
-    fd = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            nxt = os.open(part, flags if i == len(parts) - 1 else DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 class _Walker:
@@ -97,9 +65,10 @@ class _Walker:
         self.p = p
         self.c = p.new_census()
         self.check = check
-        self.root_fd = open_root(p.root)
+        self.root_fd = fsops.open_root(p.root)
         self.rnd = random.Random(None if p.seed is None else p.seed * 7919 + worker).random
         self.layout = p.layout
+        self.clf = p.classifier()
         self.name_match = p.layout.name_re.fullmatch
         self.plen = len(p.layout.prefix)
         self.shard_re: dict[str, re.Pattern[str]] = {}
@@ -108,32 +77,50 @@ class _Walker:
     def close(self) -> None:
         os.close(self.root_fd)
 
-    def scan_unit(self, rel: str) -> int:
-        """Scan ROOT/rel recursively; returns the number of entries seen (for progress)."""
-        c = self.c
-        try:
-            fd = open_rel(self.root_fd, rel) if rel else os.dup(self.root_fd)
-        except FileNotFoundError:
-            c.vanished += 1
-            return 0
-        except PermissionError:
-            c.unreadable += 1
-            c.add_example("unreadable", rel)
-            return 0
-        except OSError as exc:
-            # ELOOP/ENOTDIR: the directory was replaced by a symlink or a file since listed.
-            c.add_example("raced", f"{rel}: {exc.strerror}")
-            c.vanished += 1
-            return 0
-        try:
-            return self._scan_dir(fd, rel)
-        finally:
-            os.close(fd)
+    # the pool's Worker protocol
+    def run(self, u: Unit) -> int:
+        return self.scan_unit(u)
 
-    def _batches(self, fd: int) -> Iterable[list[str]]:
-        if os.fstat(fd).st_size > STREAM_DIR_BYTES:
-            return _stream_batches(fd)
-        return (os.listdir(fd),)
+    def skip(self, u: Unit) -> None:
+        pass
+
+    def finish(self) -> Census:
+        self.close()
+        return self.c
+
+    def scan_unit(self, u: Unit) -> int:
+        """Scan one unit and what lies below it; returns the entries seen (for progress)."""
+        c = self.c
+        rel = u.rel
+        try:
+            chain = fsops.open_chain(self.root_fd, rel, self.p.root_dev)
+        except OSError as exc:
+            self._open_failed(open_failure(exc), rel, exc)
+            return 0
+        try:
+            if chain and chain[-1][2] != u.ino:
+                c.add_example("raced", f"{rel}: replaced since listed")
+                c.vanished += 1
+                return 0
+            fd = fsops.chain_fd(self.root_fd, chain)
+            shard_key = self.clf.shard_key(rel)
+            if shard_key is None:
+                return self._walk_off_layout(fd, None, rel)
+            return self._scan_dir(fd, rel, shard_key, u)
+        finally:
+            fsops.close_chain(chain)
+
+    def _open_failed(self, kind: str, rel: str, exc: OSError | None = None) -> None:
+        c = self.c
+        if kind == "unreadable":
+            c.unreadable += 1
+            c.add_example("unreadable", rel or ".")
+        elif kind == "vanished":
+            c.vanished += 1
+        else:
+            # ELOOP/ENOTDIR: the directory was replaced by a symlink or a file since listed.
+            c.add_example("raced", f"{rel}: {exc.strerror}" if exc else rel)
+            c.vanished += 1
 
     def _non_sessions(self, names: list[str], shard_key: str) -> set[str]:
         """Names in this batch that are not session ids of this shard, in one C-level pass.
@@ -144,10 +131,10 @@ class _Walker:
         joined = "\n".join(names)
         if self.fast_class is not None and self._all_sessions(joined, names, shard_key):
             return set()
+        is_session = self.clf.is_session_name
         if joined.count("\n") != len(names) - 1:
             # A name holding a newline would split; judge this batch name by name.
-            return {n for n in names
-                    if self.name_match(n) is None or not n.startswith(shard_key, self.plen)}
+            return {n for n in names if not is_session(n, shard_key)}
         pattern = self.shard_re.get(shard_key)
         if pattern is None:
             pattern = re.compile(
@@ -155,7 +142,10 @@ class _Walker:
                 + self.layout.sid_pattern + ")\n", re.M)
             self.shard_re[shard_key] = pattern
         rest = pattern.sub("", joined + "\n")
-        return set(rest.split("\n")[:-1]) if rest else set()
+        bad = set(rest.split("\n")[:-1]) if rest else set()
+        # Ids never start with a dot (beego refuses them; prune's own names do).
+        bad.update(n for n in names if n[:1] == ".")
+        return bad
 
     def _all_sessions(self, joined: str, names: list[str], shard_key: str) -> bool:
         """Every name a session id of this shard? Checked a whole listing at a time, in C.
@@ -176,55 +166,68 @@ class _Walker:
         body = joined.replace("\n" + self.layout.prefix, "\n")[plen:] if plen else joined
         return not body.encode("ascii").translate(None, allowed)
 
-    def _scan_dir(self, fd: int, rel: str) -> int:
+    def _scan_dir(self, fd: int, rel: str, shard_key: str, u: Unit) -> int:
         c = self.c
-        c.dirs += 1
-        parts = rel.split("/") if rel else []
-        shard_key: str | None = None
-        if len(parts) == self.layout.depth and all(len(x) == 1 for x in parts):
-            shard_key = "".join(parts)
+        c.dirs += u.part == 0
         prefix = rel + "/" if rel else ""
+        mounted = self._mounted_names(rel)
         subdirs: list[str] = []
         seen = 0
         try:
-            for batch in self._batches(fd):
+            for batch in pool.unit_names(fd, u):
                 seen += len(batch)
-                if shard_key is None:
-                    others = [(name, None) for name in batch]
-                else:
-                    others = self._scan_sessions(fd, batch, shard_key, prefix)
+                others = self._scan_sessions(fd, batch, shard_key, prefix, mounted)
                 for name, st in others:
-                    self._classify_other(fd, name, st, prefix, subdirs)
+                    self._classify_other(fd, name, st, rel, shard_key, subdirs)
         except PermissionError:
             c.unreadable += 1
             c.add_example("unreadable", rel or ".")
             return seen
-        if shard_key is not None:
-            n = c.shards.pop("", 0)
-            if n:
-                key = rel or "."
-                c.shards[key] = c.shards.get(key, 0) + n
-
+        n = c.shards.pop("", 0)
+        if n:
+            key = rel or "."
+            c.shards[key] = c.shards.get(key, 0) + n
         for name in subdirs:
-            try:
-                sub = os.open(name, DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                continue
-            except PermissionError:
-                c.unreadable += 1
-                c.add_example("unreadable", prefix + name)
-                continue
-            except OSError:
-                c.vanished += 1
-                continue
-            try:
-                seen += self._scan_dir(sub, prefix + name)
-            finally:
-                os.close(sub)
+            seen += self._walk_off_layout(fd, name, prefix + name)
         return seen
 
-    def _scan_sessions(self, fd: int, batch: list[str], shard_key: str,
-                       prefix: str) -> list[tuple[str, os.stat_result | None]]:
+    def _mounted_names(self, rel: str) -> set[str]:
+        """Names in ROOT/rel that are mount points (a bind-mounted file is no session)."""
+        if not self.p.mounts:
+            return set()
+        return {m.rpartition("/")[2] for m in self.p.mounts if m.rpartition("/")[0] == rel}
+
+    def _walk_off_layout(self, parent_fd: int, name: str | None, rel: str) -> int:
+        """A directory off the layout and everything below it: classified, nothing a session."""
+        c = self.c
+        cut = self.p.expire_cut
+        seen = 0
+        for what, path, st, outcome, detail in walk_off_layout(self.clf, parent_fd, name, rel):
+            if what == "entry":
+                seen += 1
+                assert st is not None
+                self._count_anomaly(outcome, detail, path, st, cut)
+            elif what == "dir":
+                c.dirs += 1
+            else:
+                self._open_failed(what, path)
+        return seen
+
+    def _count_anomaly(self, outcome: str, detail: str | None, path: str,
+                       st: os.stat_result, cut: int) -> None:
+        c = self.c
+        setattr(c, outcome, getattr(c, outcome) + 1)
+        c.add_example(outcome, self.clf.example(outcome, path, st))
+        if detail is not None:
+            setattr(c, detail, getattr(c, detail) + 1)
+            c.add_example(detail, path)
+        if (st.st_mode & S_IFMT) == S_IFDIR:
+            c.foreign_dirs += 1
+        elif st.st_mtime < cut:
+            c.old_non_sessions += 1
+
+    def _scan_sessions(self, fd: int, batch: list[str], shard_key: str, prefix: str,
+                       mounted: set[str]) -> list[tuple[str, os.stat_result | None]]:
         """The hot loop over one batch of names; returns the entries that are not sessions.
 
         Per session it only appends the mtime to an array; sorting the array afterwards
@@ -233,6 +236,9 @@ class _Walker:
         c = self.c
         p = self.p
         bad = self._non_sessions(batch, shard_key)
+        if mounted:
+            bad |= mounted
+        root_dev = p.root_dev
         lstat = os.lstat
         empty_sizes = self.layout.empty_sizes
         rnd = self.rnd
@@ -263,7 +269,8 @@ class _Walker:
                 c.unreadable += 1
                 c.add_example("unreadable", prefix + name)
                 continue
-            if (st.st_mode & _S_IFMT) != _S_IFREG or (bad and name in bad):
+            if (st.st_mode & S_IFMT) != S_IFREG or (bad and name in bad) \
+                    or st.st_dev != root_dev:
                 others.append((name, st))
                 continue
             size = st.st_size
@@ -321,43 +328,27 @@ class _Walker:
         c.oldest = a[0] if c.oldest is None else min(c.oldest, a[0])
         c.newest = a[-1] if c.newest is None else max(c.newest, a[-1])
 
-    def _classify_other(self, fd: int, name: str, st: os.stat_result | None, prefix: str,
-                        subdirs: list[str]) -> None:
+    def _classify_other(self, fd: int, name: str, st: os.stat_result | None, rel: str,
+                        shard_key: str, subdirs: list[str]) -> None:
         """Everything that is not a session of this shard: rare, so clarity beats speed."""
         c = self.c
-        p = self.p
+        prefix = rel + "/" if rel else ""
         if st is None:
             try:
                 st = os.lstat(name, dir_fd=fd)
             except FileNotFoundError:
                 c.vanished += 1
                 return
-            except PermissionError:
-                c.unreadable += 1
-                c.add_example("unreadable", prefix + name)
+            except OSError as exc:
+                self._open_failed(open_failure(exc), prefix + name, exc)
                 return
-        fmt = st.st_mode & _S_IFMT
-        if fmt == _S_IFDIR:
-            if st.st_dev != p.root_dev:
-                c.other_fs += 1
-                c.foreign += 1
-                c.add_example("other_fs", prefix + name)
-            else:
-                subdirs.append(name)
-            return
-        if fmt == _S_IFLNK:
-            c.symlinks += 1
-            c.add_example("symlinks", prefix + name)
-        elif fmt == _S_IFREG:
-            kind = "misplaced" if self.name_match(name) is not None else "foreign"
-            setattr(c, kind, getattr(c, kind) + 1)
-            c.add_example(kind, prefix + name)
-        else:
-            # FIFOs, sockets, devices: never opened (a FIFO would block a reader).
-            c.foreign += 1
-            c.add_example("foreign", prefix + name + f" ({_kind(st.st_mode)})")
-        if st.st_mtime < p.expire_cut:
-            c.old_non_sessions += 1
+        outcome, detail = self.clf.entry(name, st, rel, shard_key)
+        if outcome == SESSION:  # pragma: no cover - the hot loop counts every session
+            raise AssertionError(f"{prefix}{name}: a session the hot loop passed over")
+        if (st.st_mode & S_IFMT) == S_IFDIR and detail is None:
+            subdirs.append(name)
+            outcome = "foreign"
+        self._count_anomaly(outcome, detail, prefix + name, st, self.p.expire_cut)
 
     def _check_payload(self, dir_fd: int, name: str, prefix: str, st: os.stat_result,
                        mt: float) -> None:
@@ -387,31 +378,47 @@ def read_payload(c: Census, dir_fd: int, name: str, st: os.stat_result) -> bytes
         c.undecodable_reasons["oversized"] = c.undecodable_reasons.get("oversized", 0) + 1
         return None
     try:
-        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+        got = fsops.read_payload(dir_fd, name, ino=st.st_ino)
     except FileNotFoundError:
         return None
+    except fsops.PayloadTooLarge:  # grew since the lstat
+        c.oversized += 1
+        c.undecodable += 1
+        c.undecodable_reasons["oversized"] = c.undecodable_reasons.get("oversized", 0) + 1
+        return None
     except OSError:
         c.payload_unreadable += 1
         return None
+    return None if got is None else got[0]
+
+
+def decode_sample(root: str, rels: Iterable[str], c: Census,
+                  check: PayloadCheck | None) -> None:
+    """Decode payloads named root-relative into c, every directory opened with O_NOFOLLOW.
+
+    A path whose directories were swapped for symlinks since the walk is skipped, never
+    followed out of the store.
+    """
+    root_fd = fsops.open_root(root)
     try:
-        fst = os.fstat(fd)
-        if not stat.S_ISREG(fst.st_mode) or fst.st_ino != st.st_ino:
-            return None
-        chunks = []
-        left = min(fst.st_size, MAX_PAYLOAD_BYTES) + 1
-        while left > 0:
-            want = min(left, 1 << 20)
-            b = os.read(fd, want)
-            chunks.append(b)
-            left -= len(b)
-            if len(b) < want:  # a short read of a regular file is its end: no extra read
-                break
-        return b"".join(chunks)
-    except OSError:
-        c.payload_unreadable += 1
-        return None
+        for rel in rels:
+            d, _, name = rel.rpartition("/")
+            try:
+                dir_fd = fsops.open_rel(root_fd, d) if d else os.dup(root_fd)
+            except OSError:
+                continue
+            try:
+                try:
+                    st = os.lstat(name, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                data = read_payload(c, dir_fd, name, st)
+                if data is not None:
+                    classify_payload(c, check, data, rel)
+            finally:
+                os.close(dir_fd)
     finally:
-        os.close(fd)
+        os.close(root_fd)
 
 
 def classify_payload(c: Census, check: PayloadCheck | None, data: bytes, path: str) -> bool:
@@ -451,26 +458,9 @@ def _simple_class(pattern: str) -> tuple[bytes, int, int] | None:
         else:
             chars.add(spec[i])
             i += 1
-    if not all(c.isascii() for c in chars):
-        return None
+    if not all(c.isascii() for c in chars) or "." in chars:
+        return None  # (ids never start with a dot: the regex path checks that)
     return "".join(sorted(chars)).encode() + b"\n", int(m.group(2)), int(m.group(3))
-
-
-def _stream_batches(fd: int) -> Iterator[list[str]]:
-    size = STREAM_BATCH
-    dup = os.dup(fd)
-    try:
-        with os.scandir(dup) as it:
-            batch: list[str] = []
-            for entry in it:
-                batch.append(entry.name)
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
-    finally:
-        os.close(dup)
 
 
 def _gap(rnd: Callable[[], float], p: float) -> float:
@@ -493,204 +483,57 @@ def count_hours(hours: dict[int, int], mtimes: Iterable[float]) -> None:
         hours[h] = hours.get(h, 0) + n
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special"
-
-
 # ---------------------------------------------------------------------------------------
-# Planning: the parent lists the levels above the shards; shard directories are the units.
+# Planning and execution: the file store's one pool (pool.py) with the walker as worker.
 
 
-def plan_units(p: ScanParams) -> tuple[Census, list[str]]:
-    """Walk the levels above the shard depth in-process; return their census and the units."""
-    top = _Walker(p, None, worker=-1)
-    units: list[str] = []
+def plan_units(p: ScanParams, *, threads: int = 1) -> tuple[Census, list[Unit]]:
+    """List the levels above the shard depth in-process; return their census and the units."""
+    root_fd = fsops.open_root(p.root)
     try:
-        if p.layout.depth == 0:
-            return top.c, [""]
-        frontier = [""]
-        for _level in range(p.layout.depth):
-            nxt: list[str] = []
-            for rel in frontier:
-                nxt.extend(_list_level(top, rel))
-            frontier = nxt
-        units = frontier
+        top, units = pool.plan_units(p.classifier(), root_fd, threads=threads)
     finally:
-        top.close()
-    return top.c, units
+        os.close(root_fd)
+    return upper_census(p, top), units
 
 
-def _list_level(w: _Walker, rel: str) -> list[str]:
-    """Account the non-directories of one upper-level directory; return its subdirectories."""
-    c = w.c
-    p = w.p
-    try:
-        fd = open_rel(w.root_fd, rel) if rel else os.dup(w.root_fd)
-    except FileNotFoundError:
-        return []
-    except PermissionError:
-        c.unreadable += 1
-        c.add_example("unreadable", rel)
-        return []
-    except OSError:
-        c.vanished += 1
-        return []
-    c.dirs += 1
-    prefix = rel + "/" if rel else ""
-    out: list[str] = []
-    try:
-        try:
-            names = sorted(os.listdir(fd))
-        except PermissionError:
-            c.unreadable += 1
-            c.add_example("unreadable", rel or ".")
-            return []
-        for name in names:
-            try:
-                st = os.lstat(name, dir_fd=fd)
-            except FileNotFoundError:
-                c.vanished += 1
-                continue
-            except PermissionError:
-                c.unreadable += 1
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if st.st_dev != p.root_dev:
-                    c.other_fs += 1
-                    c.foreign += 1
-                    c.add_example("other_fs", prefix + name)
-                else:
-                    out.append(prefix + name)
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                c.symlinks += 1
-                c.add_example("symlinks", prefix + name)
-            elif stat.S_ISREG(st.st_mode) and w.name_match(name):
-                c.misplaced += 1
-                c.add_example("misplaced", prefix + name)
-            else:
-                c.foreign += 1
-                c.add_example("foreign", prefix + name)
-            if st.st_mtime < p.expire_cut:
-                c.old_non_sessions += 1
-    finally:
-        os.close(fd)
-    return out
+def upper_census(p: ScanParams, top: UpperListing) -> Census:
+    """The census of what the levels above the shards hold."""
+    c = p.new_census()
+    c.dirs = top.dirs
+    c.vanished = top.vanished
+    cut = p.expire_cut
+    for outcome, detail, path, example, mtime in top.events:
+        if outcome in ("raced", "vanished"):
+            c.vanished += 1
+            if outcome == "raced":
+                c.add_example("raced", example)
+            continue
+        setattr(c, outcome, getattr(c, outcome) + 1)
+        c.add_example(outcome, example)
+        if detail is not None:
+            setattr(c, detail, getattr(c, detail) + 1)
+            c.add_example(detail, path)
+        if mtime is None:
+            c.foreign_dirs += outcome == "foreign"
+        elif mtime < cut:
+            c.old_non_sessions += 1
+    return c
 
-
-# ---------------------------------------------------------------------------------------
-# Execution: processes for CPU-bound local disks, threads for latency-bound mounts.
 
 Progress = Callable[[int], None]
 
 
-def run_units(p: ScanParams, units: list[str], *, jobs: int, mode: str,
+def run_units(p: ScanParams, units: list[Unit], *, jobs: int, mode: str,
               check: PayloadCheck | None, progress: Progress | None = None) -> Census:
-    if jobs <= 1 or len(units) <= 1:
-        w = _Walker(p, check, worker=0)
-        try:
-            for rel in units:
-                seen = w.scan_unit(rel)
-                if progress:
-                    progress(seen)
-        finally:
-            w.close()
-        return w.c
-    if mode == "threads":
-        return _run_threads(p, units, jobs, check, progress)
-    return _run_processes(p, units, jobs, check, progress)
-
-
-def _run_threads(p: ScanParams, units: list[str], jobs: int, check: PayloadCheck | None,
-                 progress: Progress | None) -> Census:
-    tasks: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for u in units:
-        tasks.put(u)
-    lock = threading.Lock()
-
-    def work(i: int) -> Census:
-        w = _Walker(p, check, worker=i)
-        try:
-            while True:
-                try:
-                    rel = tasks.get_nowait()
-                except queue.Empty:
-                    return w.c
-                seen = w.scan_unit(rel)
-                if progress:
-                    with lock:
-                        progress(seen)
-        finally:
-            w.close()
-
-    total = p.new_census()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sessdiag-scan") as ex:
-        for part in ex.map(work, range(jobs)):
-            total.merge(part, p.sample_k)
-    return total
-
-
-def _process_main(p: ScanParams, check: PayloadCheck | None, units: list[str], worker: int,
-                  tasks, results) -> None:  # type: ignore[no-untyped-def]
-    try:
-        w = _Walker(p, check, worker=worker)
-        while True:
-            idx = tasks.get()
-            if idx is None:
-                break
-            seen = w.scan_unit(units[idx])
-            results.put(("progress", seen))
-        w.close()
-        results.put(("done", w.c))
-    except BaseException as exc:  # report, never hang the parent
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
-
-
-def _run_processes(p: ScanParams, units: list[str], jobs: int, check: PayloadCheck | None,
-                   progress: Progress | None) -> Census:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    tasks = ctx.SimpleQueue()
-    results = ctx.SimpleQueue()
-    # Largest shards first would need a stat per shard; shuffling spreads big ones instead.
-    order = list(range(len(units)))
-    random.Random(p.seed).shuffle(order)
-    for idx in order:
-        tasks.put(idx)
-    for _ in range(jobs):
-        tasks.put(None)
-    procs = [ctx.Process(target=_process_main, args=(p, check, units, i, tasks, results),
-                         daemon=True) for i in range(jobs)]
-    for proc in procs:
-        proc.start()
-    total = p.new_census()
-    done = 0
-    error: str | None = None
-    try:
-        while done < jobs:
-            kind, payload = results.get()
-            if kind == "progress":
-                if progress:
-                    progress(payload)
-            elif kind == "done":
-                total.merge(payload, p.sample_k)
-                done += 1
-            else:
-                error = payload
-                done += 1
-    finally:
-        for proc in procs:
-            if error is not None or proc.is_alive():
-                proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-    if error is not None:
-        raise RuntimeError(f"scan worker failed: {error}")
-    return total
+    if mode == "processes" and jobs > 1:
+        # Largest shards first would need a stat per shard; shuffling spreads big ones instead.
+        units = list(units)
+        random.Random(p.seed).shuffle(units)
+    out = pool.run(units, jobs=jobs, model=mode,
+                   make_worker=lambda i: _Walker(p, check, worker=i),
+                   new_total=p.new_census, merge=lambda t, part: t.merge(part, p.sample_k),
+                   progress=progress, name="sessdiag-scan")
+    if out.lost:
+        raise RuntimeError("scan worker failed: " + "; ".join(out.lost))
+    return out.total

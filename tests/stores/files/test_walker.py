@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sessdiag.census import DEFAULT_AGE_EDGES
 from sessdiag.fixtures import BEEGO_EMPTY, FixtureSpec, make_tree
-from sessdiag.stores.files import walker
+from sessdiag.stores.files import fsops, walker
 from sessdiag.stores.files.layout import beego_layout, php_layout
 from sessdiag.stores.files.walker import ScanParams, count_hours, plan_units, run_units
 
@@ -30,8 +30,8 @@ def test_streamed_batches_give_the_same_census(tmp_path, monkeypatch):
                                          empty_fraction=0.5, foreign=4, symlinks=3))
     exp = make_tree(str(tmp_path / "p"), spec)
     listed = _run(tmp_path / "p", php_layout(0))
-    monkeypatch.setattr(walker, "STREAM_DIR_BYTES", -1)
-    monkeypatch.setattr(walker, "STREAM_BATCH", 7)
+    monkeypatch.setattr(fsops, "STREAM_DIR_BYTES", -1)
+    monkeypatch.setattr(fsops, "STREAM_BATCH", 7)
     streamed = _run(tmp_path / "p", php_layout(0))
     for c in (listed, streamed):
         assert (c.sessions, c.expired, c.empty) == (exp["sessions"], exp["expired"], exp["empty"])

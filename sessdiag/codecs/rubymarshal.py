@@ -7,6 +7,14 @@ Values come back typed with Ruby's class names: ``NilClass``, ``TrueClass``, ``F
 objects, structs and user-marshalled data the class name with their instance variables or raw
 payload (base64). No class is ever looked up or instantiated. Every length is checked against
 the bytes left; depth, element counts and total work are bounded.
+
+An object link (``@n``, Ruby's "the same object again") to a scalar (String, Float, Bignum,
+Regexp, Class …) shows a copy of it while the repeated text stays under 4 x the input + 64 KiB;
+a link to anything else, or past that budget, is ``{"type": "link", "value": n, "class": T}``.
+So the output has no cycles (an ``I`` wrapper whose ivar links back to its own object once
+made one) and never outgrows the input by more than that budget. Bignums wider than 14,000 bits
+are hex text. Time is linear in the input; peak memory at most ~250 bytes of Python objects per
+input byte (a one-byte ``0`` element is one typed dict in a list) and at most MAX_NODES nodes.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ from __future__ import annotations
 import base64
 from typing import Any, Final
 
-from sessdiag.codecs import parse_whole
+from sessdiag.codecs import parse_whole, typed_int
 from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH: Final = 256
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
 MAGIC: Final = b"\x04\x08"
+MAX_NODES: Final = 500_000
 
 
 class _P:
@@ -29,6 +38,7 @@ class _P:
         self.symbols: list[str] = []
         self.objects: list[Any] = []
         self.work = 0
+        self.repeat_budget = 4 * len(d) + 65536
 
     def fail(self, msg: str) -> DecodeError:
         return DecodeError(msg, self.i)
@@ -68,6 +78,13 @@ class _P:
             raise self.fail("element count beyond the data")
         return n
 
+    def elements(self, per: int) -> int:
+        """A count of values about to be read: refused at once past the node budget."""
+        n = self.count(per)
+        if self.work + n * per > MAX_NODES:
+            raise self.fail("work budget exhausted")
+        return n
+
     def raw_string(self) -> bytes:
         return self.take(self.count())
 
@@ -83,7 +100,9 @@ class _P:
                 raise self.fail("bad symbol link")
             return self.symbols[n]
         if t == ord("I"):  # a symbol with an encoding ivar
-            s = self.symbol(depth)
+            if depth > MAX_DEPTH:
+                raise self.fail("nesting too deep")
+            s = self.symbol(depth + 1)
             for _ in range(self.count(2)):
                 self.symbol(depth)
                 self.value(depth + 1)
@@ -101,7 +120,7 @@ class _P:
         if depth > MAX_DEPTH:
             raise self.fail("nesting too deep")
         self.work += 1
-        if self.work > 2_000_000:
+        if self.work > MAX_NODES:
             raise self.fail("work budget exhausted")
         t = chr(self.byte())
         if t == "0":
@@ -119,8 +138,7 @@ class _P:
             n = self.long()
             if not 0 <= n < len(self.objects):
                 raise self.fail("bad object link")
-            target = self.objects[n]
-            return target if target is not None else {"type": "link", "value": n}
+            return self.link(n)
         if t == "I":
             inner = self.value(depth + 1)
             iv = self.ivars(depth)
@@ -138,7 +156,7 @@ class _P:
         if t == "e":  # extended and user-class wrappers take no slot of their own
             mod = self.symbol(depth)
             inner = self.value(depth + 1)
-            inner.setdefault("extended", []).append(mod)
+            inner["extended"] = [*inner.get("extended", []), mod]  # never a shared list
             return inner
         if t == "C":
             cls = self.symbol(depth)
@@ -149,6 +167,18 @@ class _P:
         out = self._object(t, depth)
         self.objects[slot] = out
         return out
+
+    def link(self, n: int) -> dict:
+        target = self.objects[n]
+        if target is None:  # still being read: the object contains itself
+            return {"type": "link", "value": n}
+        v = target.get("value")
+        cost = len(v) if isinstance(v, str) else 8
+        if isinstance(v, str | int | float | bool | type(None)) and cost <= self.repeat_budget:
+            self.repeat_budget -= cost
+            # A copy, never the object itself; its ivars and modules stay with the original.
+            return {k: target[k] for k in ("type", "value", "encoding") if k in target}
+        return {"type": "link", "value": n, "class": target.get("type")}
 
     def _object(self, t: str, depth: int) -> dict:
         if t == '"':
@@ -167,12 +197,12 @@ class _P:
             sign = chr(self.byte())
             n = self.count(2)
             v = int.from_bytes(self.take(2 * n), "little")
-            return {"type": "Integer", "value": -v if sign == "-" else v}
+            return typed_int("Integer", -v if sign == "-" else v)
         if t == "[":
-            n = self.count()
+            n = self.elements(1)
             return {"type": "Array", "value": [self.value(depth + 1) for _ in range(n)]}
         if t in ("{", "}"):
-            n = self.count(2)
+            n = self.elements(2)
             pairs = [(self.value(depth + 1), self.value(depth + 1)) for _ in range(n)]
             if t == "}":
                 self.value(depth + 1)  # default value

@@ -59,3 +59,51 @@ def test_depth() -> None:
 def test_random_bytes_never_crash(raw: bytes) -> None:
     with contextlib.suppress(DecodeError):
         rubymarshal.decode(b"\x04\x08" + raw)
+
+
+def test_ivar_linking_back_to_its_own_object_is_no_cycle() -> None:
+    # Issue 19: I [ ] {:a => @0}: the ivar is the array itself; the output contained itself
+    # and inspect exited 70 (json: circular reference).
+    v = rubymarshal.decode(bytes.fromhex("0408495b00063a06614000"))
+    assert v == {"type": "Array", "value": [],
+                 "ivars": {"a": {"type": "link", "value": 0, "class": "Array"}}}
+    json.dumps(v)
+
+
+def test_links_to_containers_are_links_to_scalars_copies() -> None:
+    # [s, s, a, a] with s = "hi" (object 1) and a = [] (object 2): Ruby writes @1 and @2.
+    raw = b'\x04\x08[\tI"\x07hi\x06:\x06ET@\x06[\x00@\x07'
+    v = rubymarshal.decode(raw)["value"]
+    assert v[0] == v[1] == {"type": "String", "value": "hi"}
+    assert v[1] is not v[0]
+    assert v[2] == {"type": "Array", "value": []}
+    assert v[3] == {"type": "link", "value": 2, "class": "Array"}
+
+
+def test_string_links_cannot_blow_up_the_output() -> None:
+    s = b"x" * 60_000
+    n = 20_000
+    body = b'"\x02' + len(s).to_bytes(2, "little") + s + b"@\x06" * (n - 1)
+    raw = b"\x04\x08[\x02" + n.to_bytes(2, "little") + body
+    out = json.dumps(rubymarshal.decode(raw))
+    assert len(out) < 16 * len(raw)  # 1.2 GB when every link was the string again
+
+
+def test_bignum_past_the_str_limit_is_hex_text() -> None:
+    words = 3000
+    raw = b"\x04\x08l-\x02" + words.to_bytes(2, "little") + b"\x00" * (2 * words - 1) + b"\x01"
+    v = rubymarshal.decode(raw)
+    assert v == {"type": "Integer", "value": "-0x1" + "0" * (4 * words - 2), "encoding": "hex"}
+    json.dumps(v)
+
+
+def test_counts_past_the_node_budget_fail_at_once() -> None:
+    n = rubymarshal.MAX_NODES + 1
+    raw = b"\x04\x08[\x03" + n.to_bytes(3, "little") + b"0" * n
+    with pytest.raises(DecodeError, match="budget"):
+        rubymarshal.decode(raw)
+
+
+def test_symbol_wrappers_nest_within_the_depth_limit() -> None:
+    with pytest.raises(DecodeError, match="deep"):
+        rubymarshal.decode(b"\x04\x08o" + b"I" * 5000 + b":\x06X\x00")

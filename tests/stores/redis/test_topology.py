@@ -9,8 +9,28 @@ def test_crc16_and_slots() -> None:
     assert crc16(b"123456789") == 0x31C3  # the Redis Cluster spec's test vector
     assert key_slot(b"foo") == 12182
     assert key_slot(b"{user1000}.following") == key_slot(b"{user1000}.followers")
-    assert key_slot(b"foo{}{bar}") == key_slot(b"foo{}{bar}")
-    assert key_slot(b"{}x") == crc16(b"{}x") % 16384
+
+
+
+def test_hash_tags_as_the_cluster_spec_defines_them() -> None:
+    """The first `{`, then the first `}` after it; an empty tag hashes the whole key.
+
+    These are the Cluster spec's own examples; tests/integration/test_redis_keyslot.py checks
+    thousands more against a real server's CLUSTER KEYSLOT.
+    """
+    def slot(b: bytes) -> int:
+        return crc16(b) % 16384
+
+    assert key_slot(b"foo{}{bar}") == slot(b"foo{}{bar}")  # empty first tag: whole key
+    assert key_slot(b"{}x") == slot(b"{}x")
+    assert key_slot(b"foo{{bar}}zap") == slot(b"{bar")  # from the first { to the first }
+    assert key_slot(b"foo{bar}{zap}") == slot(b"bar")  # the first tag only
+    assert key_slot(b"{a}}b") == slot(b"a")  # the first }, not the last
+    assert key_slot(b"a{b}c{d}") == slot(b"b")
+    assert key_slot(b"x{") == slot(b"x{") and key_slot(b"}{") == slot(b"}{")
+    assert key_slot("{é}x".encode()) == slot("é".encode())
+    # The cases above can tell the first } from the last: the two readings differ.
+    assert slot(b"a") != slot(b"a}") and slot(b"b") != slot(b"b}c{d")
 
 
 def test_cluster_nodes() -> None:

@@ -59,3 +59,16 @@ def test_store_without_config_file(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = cli("scan", "--store", "app")
     assert res.code == 2 and "no sessdiag.yaml" in res.err
+
+
+@pytest.mark.parametrize("target", ["redis://127.0.0.1:1/0", "rediss://cache.example:6380/0",
+                                    "unix:///run/redis/redis.sock?db=2"])
+def test_password_in_config_refused_for_every_redis_scheme(cli, tmp_path, monkeypatch, target):
+    """unix:// used to slip past a startswith("redis") check, and the password was dropped
+    silently instead of refused."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sessdiag.yaml").write_text(
+        f"stores:\n  r:\n    target: {target}\n    password: hunter2-Secret\n")
+    res = cli("scan", "--store", "r")
+    assert res.code == 2 and "keep passwords out of config files" in res.err
+    assert "hunter2-Secret" not in res.err + res.out

@@ -20,14 +20,26 @@ def write_stdout(report: dict) -> None:
     sys.stdout.flush()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, text: str) -> None:
-    """Write via a temp file in the same directory and rename: never half-written."""
+    """Write via a temp file in the same directory and rename: never half-written.
+
+    mkstemp makes the file 0600; the result gets the mode a plain `open` would give
+    (0666 & ~umask), so that e.g. node_exporter running as another user can read a
+    Prometheus textfile.
+    """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sessdiag-", dir=directory)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -56,29 +56,47 @@ def _pull_option(args: list[str], flag: str, missing: str) -> tuple[str | None, 
     return value, rest
 
 
-def _find_config(argv: list[str]) -> tuple[str | None, list[str]]:
-    """Pull --config FILE out of argv; else ./sessdiag.yaml when present."""
+def _find_config(argv: list[str]) -> tuple[str | None, bool, list[str]]:
+    """Pull --config FILE out of argv; else ./sessdiag.yaml when present.
+
+    Returns (path, explicit: given with --config, the rest of argv).
+    """
     path, out = _pull_option(argv, "--config", "--config needs a file")
-    if path is None:
-        for name in DEFAULT_NAMES:
-            if os.path.isfile(name):
-                path = name
-                break
-    return path, out
+    if path is not None:
+        return path, True, out
+    for name in DEFAULT_NAMES:
+        if os.path.isfile(name):
+            return name, False, out
+    return None, False, out
 
 
-def load_config(path: str) -> dict[str, Any]:
+class NotOurs(UsageError):
+    """An implicit ./sessdiag.yaml that is not a sessdiag config (e.g. a Kubernetes manifest)."""
+
+
+def load_config(path: str, *, implicit: bool = False) -> dict[str, Any]:
+    """Parse and validate a config file.
+
+    `implicit` (found in the current directory, not named by --config): a file that is not
+    recognisably sessdiag's — not UTF-8, not YAML, not a mapping with 'stores' or 'defaults'
+    — raises NotOurs, which the caller ignores unless the user asked for a --store.
+    """
     import yaml  # only when there is a config file: 25 ms of every run otherwise
 
+    from sessdiag.core.textfile import read_text
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError as exc:
-        raise UsageError(f"--config {path}: {exc.strerror}") from exc
+        text = read_text(path, "" if implicit else "--config ")
+    except UsageError as exc:
+        raise (NotOurs(str(exc)) if implicit else exc) from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}{where}: not valid YAML") from exc
+        raise (NotOurs if implicit else UsageError)(f"{path}{where}: not valid YAML") from exc
+    if implicit and not (isinstance(data, dict) and {"stores", "defaults"} & set(data)):
+        raise NotOurs(f"{path} is not a sessdiag config (it has no 'stores' or 'defaults')")
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a config file is a mapping with 'stores' and 'defaults'")
     unknown = set(data) - {"stores", "defaults"}
@@ -105,7 +123,7 @@ def expand_argv(argv: list[str], resolve: CommandResolver) -> list[str]:
     resolve(argv) -> (the leading words naming the command, its option names), options
     None when argv names no command (then argv goes to the parser unchanged, to reject).
     """
-    path, argv = _find_config(argv)
+    path, explicit, argv = _find_config(argv)
     wants_store = "--store" in argv or any(a.startswith("--store=") for a in argv)
     if not wants_store and path is None:
         return argv
@@ -113,7 +131,16 @@ def expand_argv(argv: list[str], resolve: CommandResolver) -> list[str]:
     store_name, rest = _pull_option(argv[len(words):], "--store", "--store needs a store name")
     if options is None:
         return argv
-    cfg = load_config(path) if path else None
+    cfg = None
+    if path:
+        try:
+            cfg = load_config(path, implicit=not explicit)
+        except NotOurs as exc:
+            # Another tool's file of the same name must not break every command; it only
+            # matters when the user asked for a store from it.
+            if store_name is not None:
+                raise UsageError(f"--store {store_name}: {exc}; pass --config FILE") from None
+            path = None
     if store_name is not None and cfg is None:
         raise UsageError(f"--store {store_name}: no sessdiag.yaml here; pass --config FILE")
     store: dict[str, Any] = {}

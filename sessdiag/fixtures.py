@@ -106,11 +106,9 @@ class FixtureSpec:
 
 def compose_spec(path: str) -> yaml.Node | None:
     """The YAML document of a spec file, with line marks; errors name the file and line."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from exc
+    from sessdiag.core.textfile import read_text
+
+    text = read_text(path)
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

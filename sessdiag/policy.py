@@ -183,11 +183,9 @@ def _parse_rules(node: yaml.Node, path: str, where: str) -> dict[str, Any]:
 
 
 def load_policy(path: str) -> Policy:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"--policy {path}: {exc.strerror}") from exc
+    from sessdiag.core.textfile import read_text
+
+    text = read_text(path, "--policy ")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -72,3 +72,50 @@ def test_password_in_config_refused_for_every_redis_scheme(cli, tmp_path, monkey
     res = cli("scan", "--store", "r")
     assert res.code == 2 and "keep passwords out of config files" in res.err
     assert "hunter2-Secret" not in res.err + res.out
+
+
+K8S_MANIFEST = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: sessdiag
+data:
+  sessdiag.yaml: |
+    stores: {}
+"""
+
+
+def test_a_foreign_sessdiag_yaml_here_is_ignored(cli, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    make_tree(str(store), FixtureSpec.from_mapping(dict(sessions=10, seed=1, now=NOW)))
+    (tmp_path / "sessdiag.yaml").write_text(K8S_MANIFEST)
+    monkeypatch.chdir(tmp_path)
+    res = cli("scan", store, "--json", "--now", NOW)
+    assert res.code == 0, res.err
+    assert res.json()["sessions"] == 10
+    # ...but asking for a store from it says why there is none.
+    res = cli("scan", "--store", "app")
+    assert res.code == 2
+    assert "sessdiag.yaml is not a sessdiag config" in res.err and "--config" in res.err
+
+
+def test_an_undecodable_sessdiag_yaml_here_is_ignored(cli, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    make_tree(str(store), FixtureSpec.from_mapping(dict(sessions=10, seed=1, now=NOW)))
+    (tmp_path / "sessdiag.yaml").write_bytes(b"stores:\n  caf\xe9: {target: /x}\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli("scan", store, "--json", "--now", NOW).code == 0
+
+
+def test_an_explicit_foreign_or_undecodable_config_is_bad_input(cli, tmp_path):
+    store = tmp_path / "store"
+    make_tree(str(store), FixtureSpec.from_mapping(dict(sessions=10, seed=1, now=NOW)))
+    k8s = tmp_path / "k8s.yaml"
+    k8s.write_text(K8S_MANIFEST)
+    res = cli("scan", store, "--config", k8s)
+    assert res.code == 2 and "unknown top-level key(s) apiVersion" in res.err
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"defaults:\n  jobs: 1\n# caf\xe9\n")
+    res = cli("scan", store, "--config", latin1)
+    assert res.code == 2, res.err
+    assert res.err.count("\n") == 1
+    assert f"--config {latin1}:3: not UTF-8" in res.err

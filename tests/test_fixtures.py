@@ -93,3 +93,10 @@ def test_shipped_specs_materialise_and_scan_exactly(cli, tmp_path, name):
             exp["max_lifetime_s"]).json()
     for key in ("sessions", "bytes", "expired", "empty", "age_histogram"):
         assert r[key] == exp[key], key
+
+
+def test_a_spec_that_is_not_utf8_is_bad_input_naming_the_file(cli, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(b"sessions: 10\n# caf\xe9\n")
+    res = cli("fixtures", "make", tmp_path / "out", "--spec", spec)
+    assert res.code == 2 and f"{spec}:2: not UTF-8 text" in res.err

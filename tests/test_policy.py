@@ -128,3 +128,12 @@ def test_targets_with_own_rules(tmp_path):
     assert pol.targets[1].max_lifetime == 2592000
     assert pol.rules_for(pol.targets[0]) == {"max_sessions": 10}
     assert pol.rules_for(pol.targets[1]) == {"max_sessions": 5000}
+
+
+def test_a_policy_that_is_not_utf8_is_bad_input_naming_the_file(cli, tmp_path):
+    policy = tmp_path / "latin1.yaml"
+    policy.write_bytes(b"rules:\n  # max_sessions for the caf\xe9 app\n  max_sessions: 10\n")
+    res = cli("check", tmp_path, "--policy", policy)
+    assert res.code == 2, res.err
+    assert f"--policy {policy}:2: not UTF-8 text" in res.err
+    assert "Traceback" not in res.err and res.err.count("\n") == 1

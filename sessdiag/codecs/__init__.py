@@ -18,6 +18,9 @@ from sessdiag.core.errors import DecodeError
 # integer wider than this many bits is shown as hex text, {"type": T, "value": "0x…",
 # "encoding": "hex"}. 14,000 bits ≈ 4,214 digits.
 MAX_INT_BITS: Final = 14_000
+# Values (typed nodes) one decode may produce. A typed node costs ~250 bytes of Python objects,
+# so this caps any decode at ~60 MB whatever the input; session values are far smaller.
+MAX_NODES: Final = 250_000
 
 
 class Cursor(Protocol):

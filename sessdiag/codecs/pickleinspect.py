@@ -35,14 +35,13 @@ import io
 import pickletools
 from typing import Any, Final
 
-from sessdiag.codecs import typed_int
+from sessdiag.codecs import MAX_NODES, typed_int
 from sessdiag.core.errors import DecodeError
 
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
 MAX_OPS: Final = 1_000_000
 MAX_DEPTH: Final = 256
 MAX_MEMO: Final = 1_000_000
-MAX_NODES: Final = 500_000
 
 SAFE_CALLABLES: Final = frozenset({
     "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",

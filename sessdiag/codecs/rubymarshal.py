@@ -22,13 +22,12 @@ from __future__ import annotations
 import base64
 from typing import Any, Final
 
-from sessdiag.codecs import parse_whole, typed_int
+from sessdiag.codecs import MAX_NODES, parse_whole, typed_int
 from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH: Final = 256
 DEFAULT_MAX_SIZE: Final = 16 * 1024 * 1024
 MAGIC: Final = b"\x04\x08"
-MAX_NODES: Final = 500_000
 
 
 class _P:

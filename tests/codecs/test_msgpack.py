@@ -71,3 +71,33 @@ def test_depth_bounded() -> None:
 def test_random_bytes_never_crash(raw: bytes) -> None:
     with contextlib.suppress(DecodeError):
         msgpack.decode(raw)
+
+
+def _peak(fn, *args):  # type: ignore[no-untyped-def]
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match="budget"):
+            fn(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_issue19_counts_past_the_node_budget_fail_before_reading() -> None:
+    # 2 MB of empty arrays under one array32 (3.6 s and 537 MB) and a 1 M-entry map (1.5 s):
+    # the declared counts are checked against the node budget before any element is read.
+    n = 2 * 1024 * 1024 - 5
+    assert _peak(msgpack.decode, b"\xdd" + n.to_bytes(4, "big") + b"\x90" * n) < 1_000_000
+    m = 1_000_000
+    assert _peak(msgpack.decode, b"\xdf" + m.to_bytes(4, "big") + b"\x00\xc0" * m) < 1_000_000
+
+
+def test_a_wide_tree_of_small_arrays_stops_at_the_node_budget() -> None:
+    # Fixarrays of 15, five levels: 813,616 nodes in 813,616 bytes, no count over the budget.
+    level = b"\x90"
+    for _ in range(5):
+        level = b"\x9f" + level * 15
+    with pytest.raises(DecodeError, match="budget"):
+        msgpack.decode(level)

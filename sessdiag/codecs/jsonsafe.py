@@ -4,10 +4,18 @@ Values come back typed like every decoder here: ``string``, ``int``, ``float``, 
 ``null``, ``array``, ``object``; an object carrying Jackson's ``"@class"`` (Spring Session's
 ``GenericJackson2JsonRedisSerializer``) takes that class as its type, and Jackson's wrapper
 arrays ``["java.util.ArrayList", [...]]`` / ``["java.lang.Long", 5]`` are unwrapped.
+
+JSON may escape lone surrogates (``"\\ud800"``), which no UTF-8 output can hold: such a string
+comes back as base64 of its UTF-8 (surrogatepass) bytes with ``"encoding": "base64"``, and an
+object with such a key as a list of ``{"key", "value"}``. Integers past Python's 4,300-digit
+limit are refused by the parser (DecodeError). Cost: the depth pre-check and the stdlib parser
+are linear; peak memory is the parsed value plus its typed form, at most ~300 bytes per input
+byte (``[0,0,…]``: two bytes per element, one typed dict each).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any, Final
@@ -71,18 +79,39 @@ def typed(v: Any, depth: int = 0) -> dict:
     if isinstance(v, float):
         return {"type": "float", "value": v if v == v and abs(v) != float("inf") else str(v)}
     if isinstance(v, str):
-        return {"type": "string", "value": v}
+        return _text(v)
     if isinstance(v, list):
         if (len(v) == 2 and isinstance(v[0], str) and _JAVA_CLASS.match(v[0])
                 and not isinstance(v[1], dict)):
-            inner = typed(v[1], depth + 1)
-            return {"type": v[0], "value": inner["value"]}
+            return {**typed(v[1], depth + 1), "type": v[0]}
         return {"type": "array", "value": [typed(x, depth + 1) for x in v]}
     if isinstance(v, dict):
         cls = v.get("@class") if isinstance(v.get("@class"), str) else None
+        if not _clean(cls or ""):
+            cls = None
+        if all(_clean(k) for k in v):
+            return {"type": cls or "object",
+                    "value": {k: typed(x, depth + 1) for k, x in v.items() if k != "@class"}}
         return {"type": cls or "object",
-                "value": {k: typed(x, depth + 1) for k, x in v.items() if k != "@class"}}
+                "value": [{"key": _text(k), "value": typed(x, depth + 1)}
+                          for k, x in v.items() if k != "@class"]}
     return {"type": type(v).__name__, "value": str(v)}
+
+
+def _clean(s: str) -> bool:
+    """Encodable as UTF-8 (no lone surrogates)?"""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(s: str) -> dict:
+    if _clean(s):
+        return {"type": "string", "value": s}
+    return {"type": "string", "encoding": "base64",
+            "value": base64.b64encode(s.encode("utf-8", "surrogatepass")).decode("ascii")}
 
 
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> dict:
@@ -94,4 +123,4 @@ def decode_session(data: bytes) -> list[dict]:
     v = loads(data)
     if not isinstance(v, dict):
         raise DecodeError("JSON value is not an object", 0)
-    return [{"key": {"type": "string", "value": k}, "value": typed(x)} for k, x in v.items()]
+    return [{"key": _text(k), "value": typed(x)} for k, x in v.items()]

@@ -48,3 +48,21 @@ def test_malformed(raw: bytes) -> None:
 def test_random_bytes_never_crash(raw: bytes) -> None:
     with contextlib.suppress(DecodeError):
         jsonsafe.decode(raw)
+
+
+def test_lone_surrogate_escapes_come_back_as_base64() -> None:
+    # json.loads turns "\ud800" into a str no UTF-8 output can hold: inspect --json died on it.
+    import json
+
+    raw = b'{"\\ud800": "\\udfff", "ok": ["java.lang.String", "\\udbff"], "t": "\\u00e9"}'
+    entries = jsonsafe.decode_session(raw)
+    assert entries[0] == {"key": {"type": "string", "encoding": "base64", "value": "7aCA"},
+                          "value": {"type": "string", "encoding": "base64", "value": "7b+/"}}
+    assert entries[1]["value"] == {"type": "java.lang.String", "encoding": "base64",
+                                   "value": "7a+/"}
+    assert entries[2]["value"] == {"type": "string", "value": "é"}
+    nested = jsonsafe.decode(b'{"a": {"\\udc00": 1}}')
+    assert nested["value"]["a"]["value"] == [
+        {"key": {"type": "string", "encoding": "base64", "value": "7bCA"},
+         "value": {"type": "int", "value": 1}}]
+    json.dumps([entries, nested], ensure_ascii=False).encode("utf-8")

@@ -145,7 +145,8 @@ class _Parser:
                 raise self.fail("array key must be int or string")
             pairs.append((k, self.value(depth + 1)))
         self.expect(b"}")
-        if all(k["type"] == "string" for k, _ in pairs):
+        # Binary keys are base64 text: kept as typed pairs, never mistaken for text keys.
+        if all(k["type"] == "string" and "encoding" not in k for k, _ in pairs):
             return {str(k["value"]): v for k, v in pairs}
         return [{"key": k, "value": v} for k, v in pairs]
 

@@ -124,3 +124,12 @@ def test_empty_and_key_forms() -> None:
     assert phpser.decode_session(b"a:1:{i:3;s:1:\"v\";}") == [
         {"key": {"type": "int", "value": 3}, "value": {"type": "string", "value": "v"}}]
     assert phpser.decode_serialized(b"d:NAN;") == {"type": "float", "value": "nan"}
+
+
+def test_binary_keys_stay_typed() -> None:
+    # "//4=" is what the binary key \xff\xfe looks like in base64: not the text key "//4=".
+    v = phpser.decode_serialized(b'a:2:{s:2:"\xff\xfe";i:1;s:4:"//4=";i:2;}')
+    assert v["value"] == [
+        {"key": {"type": "string", "value": "//4=", "encoding": "base64"},
+         "value": {"type": "int", "value": 1}},
+        {"key": {"type": "string", "value": "//4="}, "value": {"type": "int", "value": 2}}]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-ANOMALY_KINDS = ("symlinks", "foreign", "misplaced", "zero_byte", "undecodable", "unreadable")
 DEFAULT_AGE_EDGES = (3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400)
 EXAMPLES_PER_KIND = 5
 

@@ -1,29 +1,23 @@
-"""The scan report: the JSON contract (docs/report.md) built from a census, plus findings."""
+"""The scan report of a file store: the common fields from core.contract, then the file
+store's own sections (payload check, shards, filesystem, empty-session timeline) and findings.
+"""
 
 from __future__ import annotations
 
 import statistics
 
-from sessdiag.analysis.cadence import full_hours, median_with_zeros
 from sessdiag.analysis.gcstall import static_estimate
 from sessdiag.census import Census
+from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
 from sessdiag.core.units import format_bytes, format_count, format_duration
 from sessdiag.stores.files.scan import FileScan
-
-SCAN_SCHEMA = "sessdiag.scan/1"
-
-
-def _frac(a: int, b: int) -> float:
-    return round(a / b, 6) if b else 0.0
 
 
 def file_scan_report(scan: FileScan) -> dict:
     c = scan.census
     p = scan.params
     allocated = c.blocks * 512
-    histogram = [{"upper_s": e, "count": n} for e, n in zip(p.age_edges, c.hist, strict=False)]
-    histogram.append({"upper_s": None, "count": c.hist[-1]})
     deep = scan.sample_method == "deep"
     non_dirs = (c.sessions + c.symlinks + c.foreign - c.other_fs + c.misplaced)
     gc = None
@@ -36,30 +30,27 @@ def file_scan_report(scan: FileScan) -> dict:
                   "breakdown": {"walk_s": 0.0, "remove_s": 0.0}, "expired": 0,
                   "note": "the root is a symlink: beego's GC walks nothing, sessions never "
                           "expire; 'if_walked' is the stall once savePath names the directory"}
-    report: dict = {
-        "schema": SCAN_SCHEMA,
-        "target": {"kind": "files", "location": scan.location, "profile": scan.layout.profile,
-                   "layout": scan.layout.describe()},
-        "generated_at": iso(p.now),
-        "max_lifetime_s": p.max_lifetime,
-        "sessions": c.sessions,
-        "bytes": c.bytes,
-        "allocated_bytes": allocated,
-        "expired": c.expired,
-        "expired_fraction": _frac(c.expired, c.sessions),
-        "empty": c.empty,
-        "empty_fraction": _frac(c.empty, c.sessions),
-        "age_histogram": histogram,
-        "anomalies": {
+    warnings = list(scan.warnings) + ([
+        f"beego's GC walks nothing through a symlinked save path (no trailing slash): "
+        f"sessions under {scan.location} never expire, and once the link itself is older "
+        "than the max lifetime beego's GC deletes the link"]
+        if scan.root_is_link and scan.layout.profile == "beego-file" else [])
+    report = contract.scan_report(
+        target={"kind": "files", "location": scan.location, "profile": scan.layout.profile,
+                "layout": scan.layout.describe()},
+        now=p.now, max_lifetime_s=p.max_lifetime, sessions=c.sessions, bytes_=c.bytes,
+        allocated_bytes=allocated, expired=c.expired, empty=c.empty, age_edges=p.age_edges,
+        age_counts=c.hist,
+        anomalies=contract.anomalies({
             "symlinks": c.symlinks,
             "foreign": c.foreign,
             "misplaced": c.misplaced,
             "zero_byte": c.zero_byte,
             "undecodable": c.undecodable,
             "unreadable": c.unreadable,
-        },
-        "gc_estimate": gc,
-        "groups": [{
+        }),
+        gc_estimate=gc,
+        groups=[{
             "profile": scan.layout.profile,
             "namespace": "",
             "sessions": c.sessions,
@@ -72,12 +63,8 @@ def file_scan_report(scan: FileScan) -> dict:
             "orphans": c.empty,
             "no_ttl": None,
         }],
-        "clients": [],
-        "warnings": list(scan.warnings) + ([
-            f"beego's GC walks nothing through a symlinked save path (no trailing slash): "
-            f"sessions under {scan.location} never expire, and once the link itself is older "
-            "than the max lifetime beego's GC deletes the link"]
-            if scan.root_is_link and scan.layout.profile == "beego-file" else []),
+        warnings=warnings)
+    report.update({
         "payload_check": {
             "method": scan.sample_method,
             "classification": "decoded" if deep else "exact-size",
@@ -109,7 +96,7 @@ def file_scan_report(scan: FileScan) -> dict:
         "filesystem": _filesystem(scan, allocated),
         "scan": {"duration_s": round(scan.duration_s, 3), "jobs": scan.jobs,
                  "workers": scan.worker_model},
-    }
+    })
     report["findings"] = findings(report)
     return report
 
@@ -136,27 +123,9 @@ def _shards(c: Census) -> dict:
 
 
 def _empty_rate(c: Census, now: float) -> dict | None:
-    if not c.empty_hours:
-        return None
-    current = int(now) // 3600
-    last_day = sum(c.empty_hours.get(h, 0) for h in range(current - 24, current + 1))
-    hours = sorted(c.empty_hours)
-    span = hours[-1] - hours[0] + 1
-    total = sum(c.empty_hours.values())
-    # Whole hours, by buckets rather than by span: one bogus mtime must not cost a list per hour.
-    n_full, present = full_hours(c.empty_hours)
-    floor = (0 if len(present) < n_full else present[0]) if n_full else None
-    return {
-        "first_hour": iso(hours[0] * 3600),
-        "last_hour": iso(hours[-1] * 3600),
-        "hours": span,
-        "per_hour_mean": round(total / span, 3),
-        "per_second_mean": round(total / span / 3600, 4),
-        "per_hour_median": median_with_zeros(present, n_full),
-        "per_hour_floor": floor,
-        # The creation pace now: empty sessions whose mtime falls in the last 24 hours.
-        "last_24h_per_hour": round(last_day / 24, 3),
-    }
+    # The creation pace: empty sessions by the hour of their mtime (last_24h_per_hour: the
+    # last 24 hourly buckets, as for every backend).
+    return contract.hourly_rate(c.empty_hours, now)
 
 
 def _filesystem(scan: FileScan, allocated: int) -> dict:
@@ -165,9 +134,9 @@ def _filesystem(scan: FileScan, allocated: int) -> dict:
     entries = c.sessions + c.dirs + c.foreign + c.misplaced + c.symlinks
     d = fs.to_dict()
     d["store_inodes"] = entries
-    d["store_inode_share_of_used"] = _frac(entries, fs.inodes_used)
-    d["store_inode_share_of_total"] = _frac(entries, fs.inodes_total)
-    d["store_byte_share_of_used"] = _frac(allocated, fs.bytes_used)
+    d["store_inode_share_of_used"] = contract.frac(entries, fs.inodes_used)
+    d["store_inode_share_of_total"] = contract.frac(entries, fs.inodes_total)
+    d["store_byte_share_of_used"] = contract.frac(allocated, fs.bytes_used)
     return d
 
 
@@ -182,10 +151,7 @@ def findings(r: dict) -> list[str]:
         share = r["empty"] / n
         line = f"{format_count(r['empty'])} empty sessions = {share:.1%} of the store"
         if r["empty_rate"] and r["empty_rate"]["per_hour_mean"]:
-            rate = r["empty_rate"]
-            per_s = rate["per_second_mean"]
-            pace = f"{per_s:.2f}/s" if per_s >= 0.1 else f"{rate['per_hour_mean']:.1f}/hour"
-            line += (f"; created at ≈{pace} since {rate['first_hour'][:16].replace('T', ' ')} — "
+            line += (f"; {contract.pace_since(r['empty_rate'])} — "
                      "sessions nobody reused, typically a client that never sends the cookie")
         out.append(line)
     b, a = r["bytes"], r["allocated_bytes"]

@@ -25,6 +25,10 @@ REDIS_REPORT = dict(REPORT, target={"kind": "redis", "location": "redis://h:6379
                     groups=[{"profile": "spring-session", "namespace": "spring:session",
                              "no_ttl": 2},
                             {"profile": "spring-session", "namespace": "myapp", "no_ttl": 0}],
+                    # What a Redis scan writes: file-tree kinds are not applicable (None).
+                    anomalies={"symlinks": None, "foreign": None, "misplaced": None,
+                               "zero_byte": None, "undecodable": 0, "unreadable": None,
+                               "bad_timestamps": 0},
                     gc_estimate=None)
 
 

@@ -61,6 +61,8 @@ def scan_metrics(m: Metrics, report: dict, *, top_clients: int = 10) -> None:
           report.get("expired"), store=store)
     m.add("sessdiag_empty", "Sessions holding no attributes.", report.get("empty"), store=store)
     for kind, n in (report.get("anomalies") or {}).items():
+        if n is None:  # not applicable to this kind of store
+            continue
         m.add("sessdiag_anomalies", "Anomalies found by kind.", n, store=store, kind=kind)
     for g in report.get("groups") or []:
         m.add("sessdiag_group_orphans", "Never-reused sessions per profile and namespace.",

@@ -1,11 +1,12 @@
-"""The scan report for a Redis target: the contract's fields, per-group detail, findings."""
+"""The scan report for a Redis target: the common fields from core.contract, then per-group
+detail, companions, keyspace, server and scan sections, and findings."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from typing import Any
 
-from sessdiag.analysis.cadence import full_hours, median_with_zeros
+from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
 from sessdiag.core.units import format_bytes, format_count, format_duration
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
@@ -13,12 +14,7 @@ from sessdiag.stores.redis.profiles import DEFAULT_LIFETIME, FRAMEWORK
 from sessdiag.stores.redis.target import RedisTarget
 from sessdiag.stores.redis.topology import Topology
 
-SCAN_SCHEMA = "sessdiag.scan/1"
 SPRING = ("spring-session", "spring-session-simple")
-
-
-def _frac(a: float, b: float) -> float:
-    return round(a / b, 6) if b else 0.0
 
 
 def merge_groups(results: list[NodeResult]) -> dict[tuple[str, str], GroupAgg]:
@@ -96,10 +92,8 @@ def finish(g: GroupAgg, opts: Any, now: float, edges: tuple[int, ...], notes: li
     if g.ttl_quantized:
         notes.append(f"{g.profile} '{g.namespace}': TTLs kept at minute resolution (too many "
                      "distinct values)")
-    hist = [{"upper_s": e, "count": n} for e, n in zip(edges, g.age_hist, strict=False)]
-    hist.append({"upper_s": None, "count": g.age_hist[-1]})
-    ttl_hist = [{"upper_s": e, "count": n} for e, n in zip(TTL_EDGES, g.ttl_hist, strict=False)]
-    ttl_hist.append({"upper_s": None, "count": g.ttl_hist[-1]})
+    hist = contract.histogram(edges, g.age_hist)
+    ttl_hist = contract.histogram(TTL_EDGES, g.ttl_hist)
     allocated, mem_method = _allocated(g.mem_sum, g.mem_n, g.sessions)
     sources = dict(sorted(g.age_sources.items(), key=lambda kv: -kv[1]))
     entry: dict[str, Any] = {
@@ -139,14 +133,12 @@ def finish(g: GroupAgg, opts: Any, now: float, edges: tuple[int, ...], notes: li
         entry["recorded_lifetimes"] = {str(k): v for k, v in sorted(
             g.lifetimes.items(), key=lambda kv: -kv[1])[:10]}
     if g.created_n:
-        ch = [{"upper_s": e, "count": n} for e, n in zip(edges, g.created_hist, strict=False)]
-        ch.append({"upper_s": None, "count": g.created_hist[-1]})
-        entry["created_histogram"] = ch
+        entry["created_histogram"] = contract.histogram(edges, g.created_hist)
         entry["oldest_created"] = iso(g.oldest_created)
         entry["newest_created"] = iso(g.newest_created)
         entry["creation_timeline"] = _timeline(g.created_hours)
     entry["orphan_timeline"] = _timeline(g.orphan_hours)
-    entry["orphan_rate"] = _rate(g.orphan_hours)
+    entry["orphan_rate"] = contract.hourly_rate(g.orphan_hours)
     if g.profile in SPRING:
         entry["companions"] = _companions(g)
     return entry
@@ -164,28 +156,6 @@ def _allocated(total: int, n: int, sessions: int) -> tuple[int | None, str]:
 
 def _timeline(hours: dict[int, int]) -> list[dict]:
     return [{"hour": iso(h * 3600), "count": n} for h, n in sorted(hours.items())]
-
-
-def _rate(hours: dict[int, int], now: float | None = None) -> dict | None:
-    if not hours:
-        return None
-    hs = sorted(hours)
-    span = hs[-1] - hs[0] + 1
-    total = sum(hours.values())
-    n_full, present = full_hours(hours)  # by buckets, not by span: a bogus year stays cheap
-    out: dict[str, Any] = {}
-    if now is not None:
-        recent = sum(n for h, n in hours.items() if h * 3600 >= now - 86400)
-        out["last_24h_per_hour"] = round(recent / 24, 3)
-    return out | {
-        "first_hour": iso(hs[0] * 3600),
-        "last_hour": iso(hs[-1] * 3600),
-        "hours": span,
-        "per_hour_mean": round(total / span, 3),
-        "per_second_mean": round(total / span / 3600, 4),
-        "per_hour_median": median_with_zeros(present, n_full),
-        "per_hour_floor": (0 if len(present) < n_full else present[0]) if n_full else None,
-    }
 
 
 def _with_retained_rate(rate: dict | None, groups: list[GroupAgg], entries: list[dict],
@@ -300,8 +270,6 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
     for e in entries:
         for i, b in enumerate(e["age_histogram"]):
             hist[i] += b["count"]
-    age_histogram = [{"upper_s": e, "count": n} for e, n in zip(edges, hist, strict=False)]
-    age_histogram.append({"upper_s": None, "count": hist[-1]})
     allocs = [e["allocated_bytes"] for e in entries]
     allocated = None if any(a is None for a in allocs) else sum(allocs)
     expired = sum(e["expired"] for e in entries)
@@ -318,37 +286,30 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
     maxmem = _int(info.get("maxmemory"))
     notify = [r.notify_keyspace_events for r in results if r.notify_keyspace_events is not None]
     lifetime_top = main["lifetime_s"] if main and main["lifetime_s"] else opts.max_lifetime
-    report: dict[str, Any] = {
-        "schema": SCAN_SCHEMA,
-        "target": {"kind": "redis", "location": target.location,
-                   "profile": main["profile"] if main else (opts.profile or "generic"),
-                   "mode": mode, "db": target.db,
-                   "nodes": [f"{n.host}:{n.port}" for n in topo.nodes] if cluster else None},
-        "generated_at": iso(now),
-        "max_lifetime_s": opts.max_lifetime if opts.max_lifetime_given else lifetime_top,
-        "sessions": sessions,
-        "bytes": sum(e["bytes"] for e in entries),
-        "allocated_bytes": allocated,
-        "expired": expired,
-        "expired_fraction": _frac(expired, sessions),
-        "empty": empty,
-        "empty_fraction": _frac(empty, sessions),
+    report = contract.scan_report(
+        target={"kind": "redis", "location": target.location,
+                "profile": main["profile"] if main else (opts.profile or "generic"),
+                "mode": mode, "db": target.db,
+                "nodes": [f"{n.host}:{n.port}" for n in topo.nodes] if cluster else None},
+        now=now,
+        max_lifetime_s=opts.max_lifetime if opts.max_lifetime_given else lifetime_top,
+        sessions=sessions, bytes_=sum(e["bytes"] for e in entries), allocated_bytes=allocated,
+        expired=expired, empty=empty, age_edges=edges, age_counts=hist,
+        # A key has no symlink, shard or permission bits: those kinds are not applicable.
+        anomalies=contract.anomalies(
+            {"undecodable": undecodable},
+            bad_timestamps=sum(e["bad_timestamps"] for e in entries)),
+        gc_estimate=None, groups=entries, warnings=warnings)
+    report.update({
         "orphans": sum(e["orphans"] for e in entries),
         "no_ttl": sum(e["no_ttl"] for e in entries),
-        "age_histogram": age_histogram,
-        "anomalies": {"symlinks": 0, "foreign": 0, "misplaced": 0, "zero_byte": 0,
-                      "undecodable": undecodable, "unreadable": 0,
-                      "bad_timestamps": sum(e["bad_timestamps"] for e in entries)},
-        "gc_estimate": None,
-        "groups": entries,
         "namespace_drift": namespace_drift(groups),
         # Never-reused sessions created per hour, all groups (what `check`'s
         # max_orphan_rate_per_hour reads), and companion keys that should expire but never will.
         "empty_rate": _with_retained_rate(
-            _rate(_sum_dicts(g.orphan_hours for g in groups), now), groups, entries, now),
+            contract.hourly_rate(_sum_dicts(g.orphan_hours for g in groups), now), groups,
+            entries, now),
         "companion_no_ttl": sum(g.exp_no_ttl for g in groups),
-        "clients": [],
-        "warnings": warnings,
         "payload_check": {
             "method": "deep" if params.deep else "sample",
             "decoded": decoded,
@@ -386,7 +347,7 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
             "scan_count_final": max((r.scan_count_final for r in results), default=0),
             "memory_sample": opts.sample if not params.deep else "all",
         },
-    }
+    })
     report["findings"] = findings(report)
     return report
 
@@ -426,9 +387,7 @@ def findings(r: dict) -> list[str]:
                    f"({share:.0%}) are {what}"
             rate = g.get("orphan_rate")
             if rate and rate["hours"] > 1 and rate["per_hour_mean"]:
-                per_s = rate["per_second_mean"]
-                pace = f"{per_s:.2f}/s" if per_s >= 0.1 else f"{rate['per_hour_mean']:.1f}/hour"
-                line += f", created at ≈{pace} since {rate['first_hour'][:16].replace('T', ' ')}"
+                line += f", {contract.pace_since(rate)}"
                 if rate.get("per_hour_floor"):
                     line += (f" and never fewer than {rate['per_hour_floor']}/hour — a steady "
                              "client (health check, machine caller) that never sends the cookie")

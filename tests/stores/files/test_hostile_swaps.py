@@ -1,0 +1,120 @@
+"""A shard directory swapped for a symlink while scan or prune runs, at a chosen instant.
+
+The attack: the shard `7/` is moved out of the store (same filesystem, so its inode, and any
+identity check against it, is unchanged) and a symlink `7 -> that place` put where it was.
+Followed, the symlink would make sessdiag count, and prune delete, files outside the store.
+
+No timing: sessdiag runs in a subprocess whose Python audit hook (`sys.addaudithook`, inherited
+by forked workers) performs the swap synchronously when sessdiag itself is about to open the
+directory (`open` event, O_DIRECTORY, name `7`), or when prune creates its journal to start the
+act pass (`open` event of the journal path with O_CREAT), i.e. between plan and act.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sessdiag.fixtures import FixtureSpec, make_tree
+
+DRIVER = r"""
+import json, os, sys
+spec = json.loads(sys.argv[1])
+state = {"done": False, "busy": False}
+
+def swap():
+    state["busy"] = True
+    try:
+        shard, away = spec["shard"], spec["away"]
+        if not os.path.islink(shard):  # forked workers each have a hook: the first one swaps
+            os.rename(shard, away)
+            os.symlink(away, shard)
+            with open(spec["log"], "a") as f:
+                f.write("swapped\n")
+    except OSError:
+        pass
+    finally:
+        state["done"] = True
+        state["busy"] = False
+
+def hook(event, args):
+    if state["done"] or state["busy"] or event != "open":
+        return
+    path, _mode, flags = args
+    if not isinstance(path, str) or not flags:
+        return
+    if spec["on"] == "open-dir" and os.path.basename(path) == "7" and flags & os.O_DIRECTORY:
+        swap()
+    elif spec["on"] == "create" and path == spec["path"] and flags & os.O_CREAT:
+        swap()
+
+sys.addaudithook(hook)
+from sessdiag.cli import main
+main(sys.argv[2:])
+"""
+
+
+def _files(top: Path) -> int:
+    return sum(len(f) for _d, _s, f in os.walk(top))
+
+
+@pytest.fixture
+def swap_run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 400-session beego store; run(on, *args) runs sessdiag with the swap armed."""
+    root = tmp_path / "store"
+    make_tree(str(root), FixtureSpec.from_mapping({
+        "sessions": 400, "expired_fraction": 0.5, "max_lifetime": 3600, "seed": 2}))
+    away = tmp_path / "outside-7"
+    log = tmp_path / "swap.log"
+    in_shard = _files(root / "7")
+    assert in_shard > 0 and _files(root) == 400
+
+    def run(on: dict[str, str], *args: str) -> tuple[int, dict, str]:
+        spec = {**on, "shard": str(root / "7"), "away": str(away), "log": str(log)}
+        cp = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec), *args],
+                            capture_output=True, text=True, timeout=300)
+        assert log.read_text() == "swapped\n", cp.stderr  # the swap did happen, once
+        assert (root / "7").is_symlink()
+        return cp.returncode, json.loads(cp.stdout) if cp.stdout else {}, cp.stderr
+
+    return root, away, in_shard, run
+
+
+def test_scan_does_not_follow_a_shard_swapped_for_a_symlink(swap_run) -> None:  # type: ignore[no-untyped-def]
+    root, away, in_shard, run = swap_run
+    code, r, err = run({"on": "open-dir"}, "scan", str(root), "--max-lifetime", "1h", "--json")
+    assert code in (0, 1), err
+    # The shard's sessions now live outside the store: they are not the store's.
+    assert r["sessions"] == 400 - in_shard
+    assert _files(away) == in_shard
+
+
+def test_prune_plan_does_not_follow_a_shard_swapped_for_a_symlink(swap_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, away, in_shard, run = swap_run
+    code, r, err = run({"on": "open-dir"}, "prune", str(root), "--max-age", "1h", "--apply",
+                       "--json", "--lock", str(tmp_path / "prune.lock"))
+    assert code in (0, 1), err
+    assert r["sessions"] == 400 - in_shard  # the plan never looked through the symlink
+    assert r["candidates"] == r["deleted"]
+    assert r["anomalies"]["raced"] >= 1  # the swapped shard is reported, not silently lost
+    assert _files(away) == in_shard  # nothing outside the store was touched
+    assert _files(root) == 400 - in_shard - r["deleted"]
+
+
+def test_prune_act_does_not_follow_a_shard_swapped_between_plan_and_act(swap_run,
+                                                                        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, away, in_shard, run = swap_run
+    journal = tmp_path / "journal.jsonl"
+    code, r, err = run({"on": "create", "path": str(journal)}, "prune", str(root),
+                       "--max-age", "1h", "--apply", "--json", "--journal", str(journal),
+                       "--lock", str(tmp_path / "prune.lock"))
+    assert code in (0, 1), err
+    assert r["sessions"] == 400  # the plan saw the real shard
+    assert _files(away) == in_shard  # and the act pass deleted nothing through the symlink
+    assert r["deleted"] < r["candidates"] and r["anomalies"]["raced"] >= 1
+    assert _files(root) == 400 - in_shard - r["deleted"]

@@ -21,7 +21,7 @@ output is built, which stops at MAX_DEPTH. A str-keyed dict comes out as an obje
 value of a repeated key wins, as in Python); any other key makes it a list of pairs.
 
 Bounds: input size, opcode count, stack and memo sizes, nesting depth of the output, and the
-number of output nodes: at most 8 x the input + 10,000 (and MAX_NODES), so memo fan-out (a
+number of output nodes: at most 4 x the input + 2,000 (and MAX_NODES), so memo fan-out (a
 value reused at every level) stops after time and memory proportional to the input. A value
 met again on its own path (a list containing itself) is a ``ref``. Time: linear in the input
 (genops reads each byte once; APPENDs extend in place). Peak memory: at most ~400 bytes of
@@ -364,7 +364,7 @@ class _Out:
 
 
 def _budget(size: int) -> int:
-    return min(MAX_NODES, 8 * size + 10_000)
+    return min(MAX_NODES, 4 * size + 2_000)
 
 
 def _text(v: str, type_name: str = "str") -> dict:

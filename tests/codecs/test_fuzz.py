@@ -1,0 +1,72 @@
+"""The decoders' fuzz invariants (tools/fuzz/targets.py), in the default suite.
+
+Every committed reproducer (tests/codecs/regressions/<codec>/) must give a result or a
+DecodeError within the time, memory and output bounds; and mutations of the real vectors in
+fixtures/ must too. Derandomized in CI (the `ci` hypothesis profile: a red run replays), new
+random inputs under SESSDIAG_FUZZ=1; the long coverage-guided run is tools/fuzz/run.py
+(docs/fuzzing.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "fuzz"))
+import targets
+from strategies import mutated
+
+REGRESSIONS = [(name, fn, data) for name in targets.TARGETS
+               for fn, data in targets.regressions(name)]
+
+
+def test_every_decoder_has_regressions_or_seeds() -> None:
+    for name in targets.TARGETS:
+        assert len(targets.seeds(name)) >= 3, name
+    assert {n for n, _, _ in REGRESSIONS} >= {"phpser", "javaser", "pickleinspect",
+                                              "rubymarshal", "msgpack"}
+
+
+@pytest.mark.parametrize(("name", "fn", "data"), REGRESSIONS,
+                         ids=[f"{n}/{fn}" for n, fn, _ in REGRESSIONS])
+def test_regression_inputs_keep_their_bounds(name: str, fn: str, data: bytes) -> None:
+    # Memory is traced on the small ones only: tracemalloc slows a 400 KB pickle tenfold.
+    targets.check(name, data, memory=len(data) <= 64 * 1024)
+
+
+def test_a_broken_invariant_is_reported() -> None:
+    # The checker itself: an entry point that leaks another exception, or returns a cycle.
+    def leaks(_: bytes) -> None:
+        raise IndexError("x")
+
+    def cyclic(_: bytes) -> list:
+        out: list = []
+        out.append(out)
+        return out
+
+    for entry in (leaks, cyclic):
+        targets.TARGETS["_probe"] = targets.Target("_probe", (entry,), "", 1, 1 << 20)
+        try:
+            with pytest.raises(targets.Finding):
+                targets.check("_probe", b"abc")
+        finally:
+            del targets.TARGETS["_probe"]
+
+
+# ~400 inputs per decoder, ~50 s for all of them; the `fuzz` profile's larger count wins.
+_fuzz = settings(max_examples=max(400, settings.default.max_examples),
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                        HealthCheck.filter_too_much])
+
+
+@pytest.mark.parametrize("name", sorted(targets.TARGETS))
+def test_mutated_real_vectors_keep_the_invariants(name: str) -> None:
+    @_fuzz
+    @given(mutated(name))
+    def run(data: bytes) -> None:
+        targets.check(name, data)
+
+    run()

@@ -10,7 +10,7 @@ point of a decoder must:
   cycles, no NaN, no int past the 4,300-digit limit) and its text encodes as UTF-8 (no lone
   surrogates); and that JSON is at most OUT_FACTOR x the input + OUT_CONST characters;
 - stay within its memory bound: tracemalloc's peak <= k x len(input) + c, with (k, c) from
-  BOUNDS (the figures each module's docstring states);
+  TARGETS (the figures each module's docstring states);
 - stay within its time bound: <= TIME_PER_BYTE x len(input) + TIME_CONST seconds (generous:
   the machine is shared; quadratic behaviour on a few KB overshoots it by orders of magnitude).
 """

@@ -45,6 +45,8 @@ class ScanOptions:
     cookie_name: str | None = None
     client_key: str = "ip"
     race_window: int = 2
+    login_path: str | None = None  # regex of login request paths (default: analysis.clients)
+    max_tracked: int | None = None  # session ids tracked at once (memory bound)
     progress: Progress | None = None
 
 

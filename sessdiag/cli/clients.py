@@ -88,11 +88,8 @@ def clients(
         profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, now=now,
         password_env=password_env, access_logs=access_log or [], log_format=log_format,
         log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
-        race_window=parse_duration(race_window),
+        race_window=parse_duration(race_window), login_path=login_path, max_tracked=max_tracked,
     )
-    # Options only attribution reads; ScanOptions carries the scan's own.
-    opts.login_path = login_path  # type: ignore[attr-defined]
-    opts.max_tracked = max_tracked  # type: ignore[attr-defined]
     if access_log:  # flag errors before a long store scan, not after it
         from sessdiag.analysis.accesslog import LogSpec
 

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from sessdiag.cli.options import PasswordEnvOpt, QuietOpt
-from sessdiag.core.errors import UsageError
 
 
 def fixtures_make(
@@ -40,8 +39,7 @@ def fixtures_make(
 ) -> None:
     """Write a realistic session tree or Redis keyspace (flags override the spec) and its
     expected counts."""
-    from sessdiag.fixture_redis import RedisFixtureSpec, load_spec, make_redis
-    from sessdiag.fixtures import FixtureSpec, make_tree
+    from sessdiag.fixture_make import make_fixture
     from sessdiag.scanning import is_redis_target
 
     overrides = {"profile": profile, "sessions": sessions, "expired_fraction": expired_fraction,
@@ -49,46 +47,19 @@ def fixtures_make(
                  "age_max": age_max, "zero_byte": zero_byte, "undecodable": undecodable,
                  "symlinks": symlinks, "foreign": foreign, "misplaced": misplaced,
                  "fifos": fifos, "php_depth": php_depth, "now": now}
-    loaded = load_spec(spec) if spec else None
-    if is_redis_target(directory):
-        if not isinstance(loaded, RedisFixtureSpec):
-            raise UsageError("a Redis fixture needs --spec with 'profile: spring-session' and "
-                             "its groups (e.g. fixtures/spring-healthy.yaml)")
-        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)}: for file trees only; a Redis fixture takes "
-                             "its groups from --spec (and --seed)")
-        if seed is not None:
-            loaded.seed = seed
-        expected = make_redis(directory, loaded, force=force, password_env=password_env)
-        if as_json:
-            from sessdiag.render.jsonout import write_stdout
-
-            write_stdout(expected)
-        elif not quiet:
-            print(f"wrote {expected['sessions']} Spring sessions to {expected['target']} in "
-                  f"{len(expected['namespaces'])} namespace(s) "
-                  f"({expected['orphans']} never reused, {expected['logged_in']} logged in, "
-                  f"{expected['no_ttl']} without TTL)")
-        return
-    if isinstance(loaded, RedisFixtureSpec):
-        raise UsageError(f"{spec} describes a Redis keyspace; give a redis:// or unix:// URL "
-                         "as TARGET")
-    if force or password_env:
-        raise UsageError("--force and --password-env are for Redis targets; a directory must "
-                         "be empty or new")
-    data: dict = loaded.__dict__.copy() if isinstance(loaded, FixtureSpec) else {}
-    overrides["seed"] = seed
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    if "payloads" in data and data.get("profile") == "php-files" and not spec:
-        data.pop("payloads")
-    expected = make_tree(directory, FixtureSpec.from_mapping(data, spec or "flags"))
+    expected = make_fixture(directory, spec, overrides, seed=seed, force=force,
+                            password_env=password_env)
     if as_json:
         from sessdiag.render.jsonout import write_stdout
 
         write_stdout(expected)
-    elif not quiet:
+    elif quiet:
+        pass
+    elif is_redis_target(directory):
+        print(f"wrote {expected['sessions']} Spring sessions to {expected['target']} in "
+              f"{len(expected['namespaces'])} namespace(s) "
+              f"({expected['orphans']} never reused, {expected['logged_in']} logged in, "
+              f"{expected['no_ttl']} without TTL)")
+    else:
         print(f"wrote {expected['sessions']} {expected['profile']} sessions to {directory} "
               f"({expected['expired']} expired, {expected['empty']} empty)")
-
-

@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 
+from sessdiag import frameworks
 from sessdiag.core.errors import DecodeError, TargetUnreadable, UsageError
 from sessdiag.core.timefmt import iso
 from sessdiag.profiles import session_decoder
@@ -18,6 +19,8 @@ INSPECT_SCHEMA = "sessdiag.inspect/1"
 def _sniff_profile(name: str, data: bytes) -> str:
     if name.startswith("sess_"):
         return "php-files"
+    if data[:2] == b"a:" and len(name) == 40 and name.isascii() and name.isalnum():
+        return "laravel-files"  # storage/framework/sessions/<Str::random(40)>
     if data[:1] == b"\x0e" or data[:3] == b"\x0e\xff\x81" or not data:
         return "beego-file"
     if b"|" in data[:256] or data[:2] == b"a:":
@@ -94,6 +97,6 @@ def inspect_file(target: str, sid: str | None, *, profile: str | None = None) ->
         "size": len(data),
         "path": shown,
         "mtime": iso(st.st_mtime),
-        "empty": not entries,
+        "empty": bool(frameworks.get(prof).is_empty(data, entries)),
         "entries": entries,
     }

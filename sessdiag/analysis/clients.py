@@ -383,7 +383,7 @@ def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
     reader = LogReader(list(opts.access_logs), spec, profile)
     att = Attribution(race_window=opts.race_window, login_re=getattr(opts, "login_path", None),
                       max_tracked=getattr(opts, "max_tracked", None) or MAX_TRACKED)
-    att.feed(reader.rows())
+    att.feed(_session_ids(reader, profile))
     att.finish()
     st = reader.stats
     if st.parsed == 0:
@@ -434,6 +434,50 @@ def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
             f"{st.skipped:,} of {st.lines:,} access-log lines did not parse as {spec.fmt}")
     attach_store_cadence(report)
     _client_findings(report)
+
+
+UNMAPPED = b"\x00unmapped:"  # a presented cookie value that carries no session id
+
+
+def _session_ids(reader: LogReader, profile: str | None) -> Iterable[Row]:
+    """The log's rows, with cookie values replaced by session ids where the framework's
+    cookie changes on every response (Laravel re-encrypts it): only ids can be compared.
+    Other frameworks' rows pass through untouched (their values are stable)."""
+    rows = iter(reader.rows())
+    first = next(rows, None)  # the reader knows the cookie's name once it has read a line
+    if first is None:
+        return
+    fw = frameworks.REGISTRY.get(profile or "")
+    if fw is None or fw.name == "generic":
+        fw = frameworks.for_cookie(reader.stats.cookie_name)
+    if fw is None or fw.stable_cookie:
+        yield first
+        yield from rows
+        return
+    sid_of = fw.sid_from_cookie
+    failed = [0]
+    yield _map_row(first, sid_of, failed)
+    for row in rows:
+        yield _map_row(row, sid_of, failed)
+
+
+def _map_row(row: Row, sid_of: Callable[[bytes], str | None], failed: list[int]) -> Row:
+    key, t, req, status, ck, sc = row
+    if ck is not None:
+        sid = sid_of(ck)
+        ck = sid.encode() if sid else UNMAPPED + ck[:24]
+    if sc is not None and sc is not DELETED:
+        sid = sid_of(sc)
+        if sid is None:
+            failed[0] += 1
+            if failed[0] >= 20:  # a Set-Cookie the app made itself always maps
+                raise UsageError("the session cookies the app set in the log carry no session "
+                                 "id with this key: wrong APP_KEY, or another app's log?")
+            sc = None
+        else:
+            sc = sid.encode()
+            failed[0] = 0
+    return key, t, req, status, ck, sc
 
 
 def logs_only_report(opts) -> dict:  # type: ignore[no-untyped-def]

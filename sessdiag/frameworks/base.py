@@ -107,6 +107,8 @@ class FileLayout:
     vote: Callable[[TreeSample, re.Pattern[str]], Votes]  # (sample, name regex) -> votes
     describe: Callable[[int], str]  # depth -> one line for reports
     variable_depth: bool = False  # the depth is a setting of the app (PHP's "N;/path")
+    # No payload size tells "empty" (Laravel): a scan decodes every payload to count them.
+    decode_for_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ class Framework:
     # For cookies only the app's secret opens (Laravel encrypts with APP_KEY):
     # (raw value, secret, cookie name) -> id. Used instead of `sid_from_cookie` when set.
     keyed_sid_from_cookie: Callable[[bytes, Any, str], str | None] | None = None
+    # False when one session's cookie value differs from response to response (Laravel
+    # re-encrypts it each time): access logs are then compared by sid_from_cookie() ids.
+    stable_cookie: bool = True
     default_lifetime_s: int | None = None
     decode: str = SNIFFED  # "module:function" -> bytes -> entries; SNIFFED for Redis strings
     empty_values: frozenset[bytes] = frozenset()  # exact payloads that hold nothing

@@ -24,4 +24,5 @@ def emptiness_check(profile: str) -> Callable[[bytes], bool]:
     # Always a full decode: a cheap "is it the empty bytes?" test would call a truncated
     # payload non-empty instead of undecodable.
     decode = session_decoder(profile)
-    return lambda data: not decode(data)
+    is_empty = frameworks.REGISTRY[profile].is_empty  # keys that do not make a session used
+    return lambda data: bool(is_empty(data, decode(data)))

@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from sessdiag import frameworks
 from sessdiag.census import Census
 from sessdiag.profiles import emptiness_check
 from sessdiag.stores.files import pool
@@ -61,6 +62,9 @@ def scan_file_store(
     t0 = time.perf_counter()
     root, warnings = resolve_root(path)
     layout = layout_for(root, profile, php_depth=php_depth, sid_pattern=sid_pattern)
+    # A profile whose empty sessions no size tells (Laravel) is decoded whole.
+    files = frameworks.get(layout.profile).files
+    deep = deep or bool(files and files.decode_for_empty)
     fs = fs_info(root)
     jobs, model = choose_workers(fs, jobs, worker_model)
     params = ScanParams(

@@ -10,6 +10,7 @@ from typing import Any
 from sessdiag.core.errors import DecodeError, UsageError
 from sessdiag.core.timefmt import iso
 from sessdiag.frameworks import REGISTRY
+from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import RedisConn, ReplyError
@@ -94,8 +95,10 @@ def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | 
         prof = "generic"
         ns = P.namespace_of(k)
     out.update({"profile": profile or prof, "namespace": ns, "size": len(v), "format": fmt})
-    try:
-        entries = P.decode_string_session(v, fmt)
+    fw = REGISTRY.get(out["profile"])
+    try:  # a profile that fixes its encoding (Laravel's double serialize) decodes its own
+        entries = (fw.decoder()(v) if fw is not None and fw.decode != SNIFFED
+                   else P.decode_string_session(v, fmt))
     except DecodeError as exc:
         raise UsageError(f"{out['key']}: not a valid {out['profile']} session payload "
                          f"({fmt}): {exc}") from exc

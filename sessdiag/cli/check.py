@@ -10,6 +10,8 @@ import typer
 from sessdiag.cli.options import (
     AccessLogOpt,
     AppConfOpt,
+    AppEnvOpt,
+    AppKeyOpt,
     ClientKeyOpt,
     CookieNameOpt,
     DeepOpt,
@@ -26,6 +28,7 @@ from sessdiag.cli.options import (
     QuietOpt,
     emit,
     resolve_lifetime,
+    use_app_env,
 )
 from sessdiag.core.errors import UsageError
 
@@ -51,6 +54,8 @@ def check(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    app_key: AppKeyOpt = None,
+    app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
     now: NowOpt = None,
     quiet: QuietOpt = False,
@@ -65,6 +70,7 @@ def check(
     if not targets:
         raise UsageError(f"no target: give one, or list 'targets:' in {policy}")
     life = resolve_lifetime(max_lifetime, app_conf)
+    life = use_app_env(app_key, app_env, cookie_name, life)
     suites: list[dict] = []
     metrics = Metrics()
     for t in targets:

@@ -12,6 +12,8 @@ import typer
 
 from sessdiag.cli.options import (
     AccessLogOpt,
+    AppEnvOpt,
+    AppKeyOpt,
     ClientKeyOpt,
     CookieNameOpt,
     JobsOpt,
@@ -29,6 +31,7 @@ from sessdiag.cli.options import (
     SidPatternOpt,
     emit,
     resolve_lifetime,
+    use_app_env,
 )
 from sessdiag.core.errors import UsageError
 
@@ -41,6 +44,8 @@ def clients(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    app_key: AppKeyOpt = None,
+    app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
     race_window: RaceWindowOpt = "2s",
     login_path: Annotated[str | None, typer.Option(
@@ -83,6 +88,7 @@ def clients(
     if target is None and client_attr:
         raise UsageError("--client-attr reads session payloads: it needs a TARGET store")
     life = resolve_lifetime(max_lifetime, None)
+    life = use_app_env(app_key, app_env, cookie_name, life)
     opts = ScanOptions(
         target=target or "", max_lifetime=life.seconds, max_lifetime_given=life.given,
         profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, now=now,

@@ -62,6 +62,14 @@ ClientKeyOpt = Annotated[str, typer.Option(
 RaceWindowOpt = Annotated[str, typer.Option(
     "--race-window", help="Login race: new sessions issued within this window.")]
 
+# -- Laravel (its session cookie is encrypted) ----------------------------------------------
+AppKeyOpt = Annotated[str | None, typer.Option(
+    "--app-key", metavar="KEY", help="Laravel: APP_KEY (base64:…) to decrypt the session "
+                                     "cookie; never printed. Prefer --app-env.")]
+AppEnvOpt = Annotated[str | None, typer.Option(
+    "--app-env", metavar="PATH", help="Laravel: the app's .env (APP_KEY, APP_NAME, "
+                                      "SESSION_COOKIE, SESSION_LIFETIME, prefixes).")]
+
 
 @dataclass(frozen=True)
 class Lifetime:
@@ -97,6 +105,18 @@ def resolve_lifetime(max_lifetime: str | None, app_conf: str | None, *,
         raise UsageError(f"{required_flag} is required (e.g. {required_flag} 30d), or "
                          "--app-conf with sessiongcmaxlifetime")
     return Lifetime(BEEGO_DEFAULT_LIFETIME, given)
+
+
+def use_app_env(app_key: str | None, app_env: str | None, cookie_name: str | None,
+                life: Lifetime) -> Lifetime:
+    """Laravel's key and settings for this run (reset when neither flag is given); the
+    .env's SESSION_LIFETIME is the lifetime unless one was given."""
+    from sessdiag.frameworks import laravel
+
+    app = laravel.configure(app_key, app_env, cookie_name)
+    if app.lifetime_s is None or life.given:
+        return life
+    return Lifetime(app.lifetime_s, True, [*life.notes, *app.notes])
 
 
 def check_php_depth(php_depth: int | None) -> None:

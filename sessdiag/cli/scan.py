@@ -9,6 +9,8 @@ import typer
 from sessdiag.cli.options import (
     AccessLogOpt,
     AppConfOpt,
+    AppEnvOpt,
+    AppKeyOpt,
     ClientKeyOpt,
     CookieNameOpt,
     DeepOpt,
@@ -33,6 +35,7 @@ from sessdiag.cli.options import (
     emit,
     resolve_lifetime,
     show_progress,
+    use_app_env,
 )
 from sessdiag.core.errors import UsageError
 
@@ -63,6 +66,8 @@ def scan(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    app_key: AppKeyOpt = None,
+    app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
     race_window: RaceWindowOpt = "2s",
     prom: PromOpt = None,
@@ -76,6 +81,7 @@ def scan(
     from sessdiag.scanning import ScanOptions, run_scan
 
     life = resolve_lifetime(max_lifetime, app_conf)
+    life = use_app_env(app_key, app_env, cookie_name, life)
     check_sample(sample)
     check_php_depth(php_depth)
     opts = ScanOptions(

@@ -17,7 +17,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from re import Pattern
 
-from sessdiag.frameworks import beego, django, express, flask, generic, php, rails, spring
+from sessdiag.frameworks import (
+    beego,
+    django,
+    express,
+    flask,
+    generic,
+    laravel,
+    php,
+    rails,
+    spring,
+)
 from sessdiag.frameworks.base import (
     FileLayout,
     Framework,
@@ -42,6 +52,8 @@ _BUILTIN: tuple[Framework, ...] = (
     rails.RAILS_SESSION,
     express.CONNECT_REDIS,
     flask.FLASK_SESSION,
+    laravel.FILES,
+    laravel.REDIS,
     beego.REDIS,
     generic.GENERIC,  # keep last: keys nothing else names
 )

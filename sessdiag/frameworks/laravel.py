@@ -3,6 +3,18 @@
 Read from Laravel 8.83 (Debian's php-laravel-framework) and checked on a real app, see
 tools/capture/laravel and fixtures/laravel:
 
+- `laravel-files`: `storage/framework/sessions/<id>`, flat, the id 40 characters of
+  [A-Za-z0-9] (`Str::random(40)`), the payload `serialize($attributes)`, mtime = last write
+  (every request writes the session).
+- `laravel-redis` (and any cache-backed driver on Redis): the cache store keeps the session
+  under `<REDIS_PREFIX><CACHE_PREFIX>:<id>` — `laravel_database_laravel_cache:<id>` with the
+  defaults — as `serialize()` of the serialized session string, with the lifetime as TTL,
+  refreshed (SETEX) by every request.
+- Every request in the `web` middleware group starts a session and writes it, so a client
+  that never keeps the cookie leaves one session per request, holding only what StartSession
+  puts there (`_token`, `_previous`, `_flash`): that is an uninitialised session here.
+- On login the SessionGuard migrates the session to a new id and destroys the old one.
+
 - The cookie is encrypted with the app's APP_KEY (`EncryptCookies`): base64 of a JSON
   envelope `{"iv", "value", "mac", "tag"}`; AES-256-CBC (AES-128 for a 16-byte key) with an
   HMAC-SHA256 over base64(iv) + base64(ciphertext), or AES-GCM with `tag` and an empty `mac`.
@@ -21,15 +33,29 @@ import hmac
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote_to_bytes
 
+from sessdiag.core.errors import UsageError
+from sessdiag.frameworks.base import (
+    PRINCIPAL_KEYS,
+    FileLayout,
+    Framework,
+    RedisKeys,
+    TreeSample,
+    Votes,
+    ns_key,
+    ns_pattern,
+)
+
 COOKIE = "laravel_session"
-SID_RE = re.compile(r"[A-Za-z0-9]{40}")
+SID = r"[A-Za-z0-9]{40}"
+SID_RE = re.compile(SID)
 PREFIX_LEN = 41
+LIFETIME_S = 120 * 60  # config/session.php 'lifetime' => 120 (minutes)
 
 
-class AppKeyError(ValueError):
+class AppKeyError(UsageError):
     """A bad APP_KEY or .env file (the message never holds the key)."""
 
 
@@ -248,3 +274,129 @@ def _decode_error(msg: str) -> Exception:
     from sessdiag.core.errors import DecodeError
 
     return DecodeError(msg)
+
+
+# --- the profiles
+
+# The SessionGuard keeps the user id under login_<guard>_<sha1 of its class name>.
+LOGIN_KEY = "login_web_" + hashlib.sha1(b"Illuminate\\Auth\\SessionGuard").hexdigest()
+FIX = ("every route in Laravel's `web` middleware group starts and saves a session: move "
+       "health checks, webhooks and machine endpoints out of it (routes/api.php, or a group "
+       "without `web`), and have API clients authenticate with tokens, not the session cookie")
+ORPHANS = ("uninitialised sessions: nothing but what StartSession puts in every session "
+           "(_token, _previous, _flash)")
+NO_KEY = ("laravel_session cookies are encrypted with the app's APP_KEY: pass --app-key or "
+          "--app-env PATH/TO/.env to read their session ids")
+# A cache key that is a sha1 hex digest (the rate limiter's, cache tags') is 40 characters
+# too, but a Str::random(40) id is all lower-case hex with probability (16/62)^40.
+_REDIS_KEY = re.compile(rb"^(.+):((?![0-9a-f]{40}$)[A-Za-z0-9]{40})$", re.S)
+_ID_BYTES = re.compile(rb"[A-Za-z0-9]{40}")
+
+
+@dataclass
+class _Config:
+    key: AppKey | None = None
+    cookie_name: str = COOKIE
+    cache: dict[bytes, str | None] = field(default_factory=dict)
+
+
+_CONFIG = _Config()
+_CACHE_MAX = 1 << 16
+
+
+def configured_sid_from_cookie(raw: bytes) -> str | None:
+    """A cookie value (or an id already taken from one) -> the session id, with the key
+    given to `configure`. Each cookie value appears twice in a log (set, then presented
+    back), so the last ones are remembered."""
+    if len(raw) == 40 and _ID_BYTES.fullmatch(raw):
+        return raw.decode("ascii")
+    cfg = _CONFIG
+    cache = cfg.cache
+    if raw in cache:
+        return cache[raw]
+    if cfg.key is None:
+        raise UsageError(NO_KEY)
+    sid = sid_from_cookie(raw, cfg.key, cfg.cookie_name)
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[raw] = sid
+    return sid
+
+
+def _vote(sample: TreeSample, name_re: re.Pattern[str]) -> Votes:
+    """Files named by a 40-character id right in the directory (no shards, no prefix)."""
+    n = sum(1 for name, is_file in sample.top if is_file and name_re.fullmatch(name))
+    return {0: n} if n else {}
+
+
+FILES = Framework(
+    name="laravel-files", family="Laravel", medium="files", cookie_names=(COOKIE,),
+    sid_from_cookie=configured_sid_from_cookie, stable_cookie=False,
+    default_lifetime_s=LIFETIME_S, decode="sessdiag.frameworks.laravel:decode_file_payload",
+    trivial_keys=TRIVIAL_KEYS, principal_keys=(LOGIN_KEY, *PRINCIPAL_KEYS),
+    # No payload size means "empty": whether a session holds only StartSession's keys
+    # takes a decode, so a scan decodes every payload.
+    files=FileLayout(depth=0, prefix="", sid_pattern=SID, empty_sizes=frozenset(),
+                     vote=_vote, describe=lambda depth: "Laravel file sessions: ROOT/<id>",
+                     decode_for_empty=True),
+    orphans=ORPHANS, orphan_fix=FIX,
+)
+
+REDIS = Framework(
+    name="laravel-redis", family="Laravel", medium="redis", cookie_names=(COOKIE,),
+    sid_from_cookie=configured_sid_from_cookie, stable_cookie=False,
+    default_lifetime_s=LIFETIME_S, decode="sessdiag.frameworks.laravel:decode_redis_payload",
+    trivial_keys=TRIVIAL_KEYS, principal_keys=(LOGIN_KEY, *PRINCIPAL_KEYS),
+    redis=RedisKeys(key_re=_REDIS_KEY, gate=b"_cache", key_for=ns_key, scan_pattern=ns_pattern,
+                    default_prefixes=("laravel_database_laravel_cache:", "laravel_cache:")),
+    orphans=ORPHANS, orphan_fix=FIX,
+)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What `configure` took from the flags and the .env (the key itself stays inside)."""
+
+    cookie_name: str
+    lifetime_s: int | None  # SESSION_LIFETIME of the .env, when one was read
+    namespace: str | None  # the Redis key prefix the .env implies
+    notes: tuple[str, ...] = ()
+
+
+def configure(app_key: str | None = None, app_env: str | None = None,
+              cookie_name: str | None = None) -> AppSettings:
+    """Take the key (`--app-key` text, else the .env's APP_KEY) and the app's cookie name
+    and Redis prefix (flag, else the .env) for the Laravel profiles."""
+    from sessdiag import frameworks
+
+    if not app_key and not app_env:  # back to the defaults: no key, the default cookie
+        cookie_name = None
+    env = read_dotenv(app_env) if app_env else {}
+    key = None
+    if app_key:
+        key = AppKey.parse(app_key)
+    elif app_env:
+        if not env.get("APP_KEY"):
+            raise AppKeyError(f"{app_env} has no APP_KEY")
+        key = AppKey.parse(env["APP_KEY"])
+    name = cookie_name or cookie_name_from_env(env)
+    namespace = redis_namespace_from_env(env) if env else None
+    lifetime = None
+    notes: list[str] = []
+    if env:
+        raw = env.get("SESSION_LIFETIME", "")
+        lifetime = int(raw) * 60 if raw.isdigit() and int(raw) > 0 else LIFETIME_S
+        if not raw:
+            notes.append(f"{app_env} sets no SESSION_LIFETIME; Laravel's default is 120 min")
+    _CONFIG.key, _CONFIG.cookie_name = key, name
+    _CONFIG.cache.clear()
+    gate = b"_cache" if namespace is None or "_cache" in namespace else namespace.encode()
+    cookies = tuple(dict.fromkeys((name, COOKIE)))
+    for fw in (FILES, REDIS):
+        new = replace(fw, cookie_names=cookies, _decoder=[])
+        if fw.redis is not None:
+            new = replace(new, redis=replace(fw.redis, gate=gate))
+        if frameworks.REGISTRY.get(fw.name) != new:
+            frameworks.unregister(fw.name)
+            frameworks.register(new)
+    return AppSettings(name, lifetime, namespace, tuple(notes))

@@ -87,7 +87,7 @@ def test_app_conf_sets_lifetime(cli, tree, tmp_path):
         (["scan"], "Missing argument"),
         (["scan", "{file}"], "not a directory"),
         (["scan", "{empty}"], "empty directory"),
-        (["scan", "{other}"], "neither a beego nor a PHP session tree"),
+        (["scan", "{other}"], "neither a beego nor a PHP nor a Laravel session tree"),
         (["scan", "redis://127.0.0.1:notaport/0"], "port"),
         (["inspect", "{tree}"], "give a session id"),
         (["inspect", "{tree}", "../../etc/passwd"], "not a session id"),

@@ -32,7 +32,7 @@ def _documented_profiles() -> list[str]:
 
 def test_every_documented_profile_is_registered_and_nothing_else():
     documented = _documented_profiles()
-    assert len(documented) == 11
+    assert len(documented) == 13
     assert sorted(frameworks.REGISTRY) == sorted(documented)
 
 

@@ -90,7 +90,7 @@ def test_a_registered_file_framework_is_detected_and_scanned(toy, cli, tmp_path:
 def test_without_the_registry_line_the_tree_is_nobodys(cli, tmp_path: Path):
     _toy_tree(tmp_path / "store")
     res = cli("scan", tmp_path / "store", "--json", "--no-progress")
-    assert res.code == 2 and "neither a beego nor a PHP session tree" in res.err
+    assert res.code == 2 and "neither a beego nor a PHP nor a Laravel session tree" in res.err
 
 
 def test_a_registered_redis_framework_names_its_keys_and_cookies(toy):

@@ -133,7 +133,8 @@ def detect_layout(root: str, *, sid_pattern: str | None = None) -> Layout:
         what = "an empty directory" if not top else f"neither a {names} session tree"
         raise UsageError(
             f"{root} is {what}: no session files found "
-            "(expected ROOT/s/i/sid (beego) or sess_<id> (PHP); pass --profile to scan it anyway)"
+            f"(expected {'; '.join(_files(p).describe(_files(p).depth) for p in FILE_PROFILES)}"
+            "; pass --profile to scan it anyway)"
         )
     _total, profile, votes = best
     depth = max(votes, key=lambda d: votes[d])

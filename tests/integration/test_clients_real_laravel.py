@@ -1,0 +1,202 @@
+"""Laravel files and Laravel Redis through the CLI, on the committed captures of a real app.
+
+fixtures/laravel (tools/capture/laravel): a Laravel 8 app on Debian's packaged framework
+under php-fpm and nginx. The file store is materialised with the ages its files had when the
+capture ended; the Redis keys are loaded, with their TTLs, into a test-started redis-server.
+Per-client orphans, the store share and the races must equal what the capture's clients
+themselves recorded (session ids the app reported in a header, never the log decrypted).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "laravel"
+NOW = 1_790_000_000.0
+
+
+def expected(driver: str) -> dict:
+    return json.loads((CAPTURES / driver / "expected.json").read_text())
+
+
+def app_env(driver: str) -> Path:
+    return CAPTURES / driver / "app.env"
+
+
+def app_key(driver: str) -> str:
+    line = next(x for x in app_env(driver).read_text().splitlines()
+                if x.startswith("APP_KEY="))
+    return line.removeprefix("APP_KEY=")
+
+
+@pytest.fixture
+def files_store(tmp_path: Path) -> Path:
+    """storage/framework/sessions as the app left it (with the skeleton's .gitignore)."""
+    root = tmp_path / "storage" / "framework" / "sessions"
+    root.mkdir(parents=True)
+    (root / ".gitignore").write_text("*\n!.gitignore\n")
+    doc = json.loads((CAPTURES / "files" / "store.json").read_text())
+    for sid, f in doc["files"].items():
+        p = root / sid
+        p.write_bytes(base64.b64decode(f["payload_b64"]))
+        os.utime(p, (NOW - f["age_s"], NOW - f["age_s"]))
+    return root
+
+
+@pytest.fixture
+def redis_store(redis_db):  # type: ignore[no-untyped-def]
+    url, r = redis_db
+    for k in json.loads((CAPTURES / "redis" / "redis.json").read_text())["keys"]:
+        r.set(k["key"], bytes.fromhex(k["value_hex"]), ex=k["ttl_s"])
+    r.set("laravel_database_laravel_cache:" + "a" * 40, "3")  # a rate limiter's sha1 key
+    return url
+
+
+def assert_clients_match(report: dict, driver: str) -> None:
+    exp = expected(driver)
+    assert report["access_log"]["cookie_name"] == "laravel_session"
+    assert report["access_log"]["skipped"] == 0
+    got = {c["client"]: c for c in report["clients"]}
+    assert set(got) == set(exp["clients"])
+    for ip, e in exp["clients"].items():
+        g = got[ip]
+        assert (g["requests"], g["requests_without_cookie"], g["issued"], g["orphans"]) == \
+            (e["requests"], e["requests_without_cookie"], e["issued"], e["orphans"]), ip
+    # Laravel adopts the expired id the login pairs presented: one new id, so no race
+    assert report["races"] == exp["races"] == []
+    assert report["clients"][0]["client"] == "127.0.0.5"  # most orphans first
+
+
+def test_files_scan_counts_uninitialised_sessions(cli, files_store):
+    res = cli("scan", files_store, "--json", "--now", NOW, "--max-lifetime", "2h")
+    assert res.code == 0, res.err
+    r = res.json()
+    store = json.loads((CAPTURES / "files" / "store.json").read_text())["files"]
+    assert r["target"]["profile"] == "laravel-files"
+    assert r["target"]["layout"] == "Laravel file sessions: ROOT/<id>"
+    assert r["sessions"] == len(store) == 77
+    assert r["bytes"] == sum(f["size"] for f in store.values())
+    # every payload decoded (no size tells an uninitialised session): 72 hold only
+    # _token/_previous/_flash, the 5 logged-in ones hold a user
+    assert (r["empty"], r["anomalies"]["undecodable"], r["anomalies"]["foreign"]) == (72, 0, 1)
+    assert r["expired"] == 0
+    old = cli("scan", files_store, "--json", "--now", NOW + 7200, "--max-lifetime", "2h")
+    assert old.json()["expired"] == 77
+
+
+def test_files_clients_are_exact_against_the_capture(cli, files_store):
+    res = cli("scan", files_store, "--json", "--now", NOW, "--access-log",
+              CAPTURES / "files" / "access.log", "--app-env", app_env("files"))
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["max_lifetime_s"] == 7200  # SESSION_LIFETIME of the .env
+    assert_clients_match(r, "files")
+    exp = expected("files")["clients"]
+    got = {c["client"]: c for c in r["clients"]}
+    names = {p.name: p.stat() for p in files_store.iterdir()}
+    for ip, e in exp.items():
+        if e["orphans"]:
+            mine = [names[s] for s in e["orphan_ids"] if s in names]
+            assert got[ip]["store"]["orphans_in_store"] == len(mine)
+            assert got[ip]["store"]["bytes"] == sum(st.st_size for st in mine)
+    # cookieless clients' orphans are all still on disk, the logged-out one's too
+    assert got["127.0.0.5"]["store"]["orphans_in_store"] == 40
+    assert got["127.0.0.13"]["store"]["orphans_in_store"] == 20
+
+
+def test_clients_without_a_store_and_with_the_key_as_a_flag(cli):
+    res = cli("clients", "--access-log", CAPTURES / "redis" / "access.log", "--app-key",
+              app_key("redis"), "--json")
+    assert res.code == 0, res.err
+    assert_clients_match(res.json(), "redis")
+
+
+def test_redis_scan_inspect_and_clients(cli, redis_store):
+    res = cli("scan", redis_store, "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    g = {(x["profile"], x["namespace"]): x for x in r["groups"]}
+    assert set(g) == {("laravel-redis", "laravel_database_laravel_cache")}
+    lv = g[("laravel-redis", "laravel_database_laravel_cache")]
+    assert (lv["sessions"], lv["empty"], lv["orphans"], lv["undecodable"]) == (77, 72, 72, 0)
+    assert (lv["lifetime_s"], lv["no_ttl"], lv["expired"]) == (7200, 0, 0)
+    assert lv["age_sources"] == {"ttl": 77}
+    assert r["keyspace"]["other_keys"] == 1  # the sha1-named rate limiter key
+
+    user = expected("redis")["clients"]["127.0.0.2"]["issued_ids"]
+    gone, kept = (cli("inspect", redis_store, sid, "--json") for sid in user)
+    assert gone.code == 2  # the session before login was deleted by it
+    assert kept.code == 0, kept.err
+    k = kept.json()
+    assert (k["profile"], k["empty"]) == ("laravel-redis", False)
+    values = {e["key"]["value"]: e["value"]["value"] for e in k["entries"]}
+    assert values[next(v for v in values if v.startswith("login_web_"))] == "user0"
+
+    res = cli("clients", redis_store, "--access-log", CAPTURES / "redis" / "access.log",
+              "--app-env", app_env("redis"), "--json")
+    assert res.code == 0, res.err
+    c = res.json()
+    assert_clients_match(c, "redis")
+    machine = next(x for x in c["clients"] if x["client"] == "127.0.0.5")
+    assert machine["store"]["orphans_in_store"] == 40
+
+
+def test_inspect_a_file_session(cli, files_store):
+    exp = expected("files")["clients"]
+    logged_in = exp["127.0.0.3"]["issued_ids"]
+    sid = next(s for s in logged_in if (files_store / s).exists())
+    for args in ((files_store, sid), (files_store / sid,)):
+        res = cli("inspect", *args, "--json")
+        assert res.code == 0, res.err
+        r = res.json()
+        assert (r["profile"], r["sid"], r["empty"]) == ("laravel-files", sid, False)
+        assert "cart" in {e["key"]["value"] for e in r["entries"]}
+    orphan = exp["127.0.0.5"]["orphan_ids"][0]
+    r = cli("inspect", files_store / orphan, "--json").json()
+    assert r["empty"] is True and {e["key"]["value"] for e in r["entries"]} == \
+        {"_token", "_previous", "_flash"}
+
+
+def test_check_names_the_rules_a_laravel_store_breaks(cli, files_store, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  max_empty_fraction: 0.5\n  clients:\n    max_orphans: 10\n")
+    res = cli("check", files_store, "--policy", policy, "--now", NOW, "--access-log",
+              CAPTURES / "files" / "access.log", "--app-env", app_env("files"))
+    assert res.code == 1, res.err
+    assert "max_empty_fraction" in res.out and "127.0.0.5 (40)" in res.out
+    assert "127.0.0.13 (20)" in res.out
+
+
+def test_the_key_is_needed_checked_and_never_printed(cli, files_store, tmp_path):
+    log = CAPTURES / "files" / "access.log"
+    res = cli("clients", "--access-log", log, "--json")
+    assert res.code == 2 and "--app-key or --app-env" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+    other = base64.b64encode(b"x" * 32).decode()
+    res = cli("clients", "--access-log", log, "--app-key", "base64:" + other)
+    assert res.code == 2 and "wrong APP_KEY" in res.err and other not in res.err
+    res = cli("scan", files_store, "--app-key", "base64:c2hvcnQ=", "--access-log", log)
+    assert res.code == 2 and "16 or 32 bytes" in res.err and "c2hvcnQ" not in res.err
+    (tmp_path / "no.env").write_text("APP_NAME=x\n")
+    res = cli("scan", files_store, "--app-env", tmp_path / "no.env", "--access-log", log)
+    assert res.code == 2 and "has no APP_KEY" in res.err
+
+    key = app_key("files")
+    raw = base64.b64decode(key.removeprefix("base64:"))
+    outputs = []
+    for args in (("scan", files_store, "--access-log", log, "--app-key", key),
+                 ("scan", files_store, "--access-log", log, "--app-env", app_env("files"),
+                  "--json"),
+                 ("clients", files_store, "--access-log", log, "--app-key", key),
+                 ("clients", files_store, "--access-log", log, "--app-key", key, "--json")):
+        res = cli(*args, "--now", NOW)
+        assert res.code == 0, res.err
+        outputs.append(res.out + res.err)
+    for out in outputs:
+        assert key.removeprefix("base64:") not in out and "APP_KEY" not in out
+        assert raw.hex() not in out and repr(raw)[2:-1] not in out

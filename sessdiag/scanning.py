@@ -7,6 +7,7 @@ report section is wired once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sessdiag.census import DEFAULT_AGE_EDGES
 from sessdiag.core.progress import Progress
@@ -43,6 +44,7 @@ class ScanOptions:
     log_format: str = "combined-cookies"
     log_fields: str | None = None
     cookie_name: str | None = None
+    cookie_secret: Any = field(default=None, repr=False)  # e.g. Laravel's APP_KEY; never shown
     client_key: str = "ip"
     race_window: int = 2
     login_path: str | None = None  # regex of login request paths (default: analysis.clients)

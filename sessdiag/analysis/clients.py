@@ -312,18 +312,20 @@ StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
 class FileStoreLookup:
     """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
 
-    def __init__(self, root: str, layout, cookie_name: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, root: str, layout, cookie_name: str,  # type: ignore[no-untyped-def]
+                 secret: object = None) -> None:
         from sessdiag.stores.files.fsops import open_root
 
         self.layout = layout
         self.cookie_name = cookie_name
+        self.sid_of = frameworks.sid_mapper(layout.profile, cookie_name, secret)
         self.root_fd = open_root(root)
         self.dirs: dict[tuple[str, ...], int | None] = {}
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
         from sessdiag.stores.files.fsops import open_rel
 
-        sid = frameworks.sid_from_cookie(raw, self.layout.profile, self.cookie_name)
+        sid = self.sid_of(raw)
         if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
             return None  # not an id of this store (and never a path)
         shard = self.layout.shard_of(sid)
@@ -358,7 +360,8 @@ def _file_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyp
     t = report["target"]
     layout = layout_for(t["location"], t["profile"], php_depth=opts.php_depth,
                         sid_pattern=opts.sid_pattern)
-    return FileStoreLookup(t["location"], layout, cookie_name)
+    return FileStoreLookup(t["location"], layout, cookie_name,
+                           getattr(opts, "cookie_secret", None))
 
 
 def _redis_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
@@ -383,7 +386,8 @@ def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
     reader = LogReader(list(opts.access_logs), spec, profile)
     att = Attribution(race_window=opts.race_window, login_re=getattr(opts, "login_path", None),
                       max_tracked=getattr(opts, "max_tracked", None) or MAX_TRACKED)
-    att.feed(_session_ids(reader, profile))
+    secret = getattr(opts, "cookie_secret", None)
+    att.feed(_session_ids(reader, profile, secret))
     att.finish()
     st = reader.stats
     if st.parsed == 0:
@@ -439,7 +443,7 @@ def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
 UNMAPPED = b"\x00unmapped:"  # a presented cookie value that carries no session id
 
 
-def _session_ids(reader: LogReader, profile: str | None) -> Iterable[Row]:
+def _session_ids(reader: LogReader, profile: str | None, secret: object) -> Iterable[Row]:
     """The log's rows, with cookie values replaced by session ids where the framework's
     cookie changes on every response (Laravel re-encrypts it): only ids can be compared.
     Other frameworks' rows pass through untouched (their values are stable)."""
@@ -447,14 +451,29 @@ def _session_ids(reader: LogReader, profile: str | None) -> Iterable[Row]:
     first = next(rows, None)  # the reader knows the cookie's name once it has read a line
     if first is None:
         return
+    cookie = reader.stats.cookie_name
     fw = frameworks.REGISTRY.get(profile or "")
     if fw is None or fw.name == "generic":
-        fw = frameworks.for_cookie(reader.stats.cookie_name)
+        fw = frameworks.for_cookie(cookie)
+    if fw is None and secret is not None:  # an app's own cookie name, and its app's key
+        fw = next((f for f in frameworks.REGISTRY.values() if f.keyed_sid_from_cookie), None)
     if fw is None or fw.stable_cookie:
         yield first
         yield from rows
         return
-    sid_of = fw.sid_from_cookie
+    if fw.keyed_sid_from_cookie is not None and secret is None:
+        raise UsageError(f"{fw.family} encrypts its session cookie ({cookie}): pass the app's "
+                         "key (--app-env PATH/TO/.env, or --app-key) to read the session ids")
+    mapper = frameworks.sid_mapper(fw.name, cookie, secret)
+    memo: dict[bytes, str | None] = {}
+
+    def sid_of(raw: bytes) -> str | None:  # a value is set by one response, presented by the next
+        if raw not in memo:
+            if len(memo) >= 1 << 16:
+                memo.clear()
+            memo[raw] = mapper(raw)
+        return memo[raw]
+
     failed = [0]
     yield _map_row(first, sid_of, failed)
     for row in rows:

@@ -70,7 +70,8 @@ def check(
     if not targets:
         raise UsageError(f"no target: give one, or list 'targets:' in {policy}")
     life = resolve_lifetime(max_lifetime, app_conf)
-    life = use_app_env(app_key, app_env, cookie_name, life)
+    app = use_app_env(app_key, app_env, cookie_name, life)
+    life, cookie_name = app.life, app.cookie_name
     suites: list[dict] = []
     metrics = Metrics()
     for t in targets:
@@ -80,7 +81,8 @@ def check(
             max_lifetime_given=bool(t.max_lifetime) or life.given,
             profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=list(life.notes),
             password_env=password_env, access_logs=access_log or [], log_format=log_format,
-            log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
+            log_fields=log_field, cookie_name=cookie_name, cookie_secret=app.secret,
+            client_key=client_key,
         )
         report = run_scan(opts)
         results = [r.to_dict() for r in evaluate(report, pol.rules_for(t if not target else None))]

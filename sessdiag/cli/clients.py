@@ -88,13 +88,15 @@ def clients(
     if target is None and client_attr:
         raise UsageError("--client-attr reads session payloads: it needs a TARGET store")
     life = resolve_lifetime(max_lifetime, None)
-    life = use_app_env(app_key, app_env, cookie_name, life)
+    app = use_app_env(app_key, app_env, cookie_name, life)
+    life, cookie_name = app.life, app.cookie_name
     opts = ScanOptions(
         target=target or "", max_lifetime=life.seconds, max_lifetime_given=life.given,
         profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, now=now,
         password_env=password_env, access_logs=access_log or [], log_format=log_format,
-        log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
-        race_window=parse_duration(race_window), login_path=login_path, max_tracked=max_tracked,
+        log_fields=log_field, cookie_name=cookie_name, cookie_secret=app.secret,
+        client_key=client_key, race_window=parse_duration(race_window), login_path=login_path,
+        max_tracked=max_tracked,
     )
     if access_log:  # flag errors before a long store scan, not after it
         from sessdiag.analysis.accesslog import LogSpec

@@ -107,16 +107,27 @@ def resolve_lifetime(max_lifetime: str | None, app_conf: str | None, *,
     return Lifetime(BEEGO_DEFAULT_LIFETIME, given)
 
 
+@dataclass(frozen=True)
+class AppKeys:
+    """`--app-key`/`--app-env` resolved: the lifetime, the cookie secret, the cookie name."""
+
+    life: Lifetime
+    secret: Any = field(default=None, repr=False)  # never printed
+    cookie_name: str | None = None
+
+
 def use_app_env(app_key: str | None, app_env: str | None, cookie_name: str | None,
-                life: Lifetime) -> Lifetime:
-    """Laravel's key and settings for this run (reset when neither flag is given); the
-    .env's SESSION_LIFETIME is the lifetime unless one was given."""
+                life: Lifetime) -> AppKeys:
+    """Laravel's key and .env: the .env's SESSION_LIFETIME is the lifetime and its
+    SESSION_COOKIE/APP_NAME the cookie name, unless given by flags."""
+    if not app_key and not app_env:
+        return AppKeys(life, None, cookie_name)
     from sessdiag.frameworks import laravel
 
-    app = laravel.configure(app_key, app_env, cookie_name)
-    if app.lifetime_s is None or life.given:
-        return life
-    return Lifetime(app.lifetime_s, True, [*life.notes, *app.notes])
+    app = laravel.load_app(app_key, app_env)
+    if app.lifetime_s is not None and not life.given:
+        life = Lifetime(app.lifetime_s, True, [*life.notes, *app.notes])
+    return AppKeys(life, app.key, cookie_name or app.cookie_name)
 
 
 def check_php_depth(php_depth: int | None) -> None:

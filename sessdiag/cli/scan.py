@@ -81,7 +81,8 @@ def scan(
     from sessdiag.scanning import ScanOptions, run_scan
 
     life = resolve_lifetime(max_lifetime, app_conf)
-    life = use_app_env(app_key, app_env, cookie_name, life)
+    app = use_app_env(app_key, app_env, cookie_name, life)
+    life, cookie_name = app.life, app.cookie_name
     check_sample(sample)
     check_php_depth(php_depth)
     opts = ScanOptions(
@@ -90,7 +91,8 @@ def scan(
         workers=workers, php_depth=php_depth, sid_pattern=sid_pattern, seed=seed, now=now,
         notes=list(life.notes), password_env=password_env, rate=rate, pattern=pattern,
         access_logs=access_log or [], log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+        cookie_name=cookie_name, cookie_secret=app.secret, client_key=client_key,
+        race_window=parse_duration(race_window),
     )
     with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
                         unit="entries") as prog:

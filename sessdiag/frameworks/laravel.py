@@ -33,7 +33,7 @@ import hmac
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from sessdiag.core.errors import UsageError
@@ -285,42 +285,20 @@ FIX = ("every route in Laravel's `web` middleware group starts and saves a sessi
        "without `web`), and have API clients authenticate with tokens, not the session cookie")
 ORPHANS = ("uninitialised sessions: nothing but what StartSession puts in every session "
            "(_token, _previous, _flash)")
-NO_KEY = ("laravel_session cookies are encrypted with the app's APP_KEY: pass --app-key or "
-          "--app-env PATH/TO/.env to read their session ids")
 # A cache key that is a sha1 hex digest (the rate limiter's, cache tags') is 40 characters
 # too, but a Str::random(40) id is all lower-case hex with probability (16/62)^40.
 _REDIS_KEY = re.compile(rb"^(.+):((?![0-9a-f]{40}$)[A-Za-z0-9]{40})$", re.S)
 _ID_BYTES = re.compile(rb"[A-Za-z0-9]{40}")
 
 
-@dataclass
-class _Config:
-    key: AppKey | None = None
-    cookie_name: str = COOKIE
-    cache: dict[bytes, str | None] = field(default_factory=dict)
-
-
-_CONFIG = _Config()
-_CACHE_MAX = 1 << 16
-
-
-def configured_sid_from_cookie(raw: bytes) -> str | None:
-    """A cookie value (or an id already taken from one) -> the session id, with the key
-    given to `configure`. Each cookie value appears twice in a log (set, then presented
-    back), so the last ones are remembered."""
+def keyed_sid(raw: bytes, secret: object, cookie_name: str) -> str | None:
+    """The seam's keyed mapping: a cookie value (or an id already taken from one, as access
+    logs are compared by id) -> the session id, with the app's key."""
     if len(raw) == 40 and _ID_BYTES.fullmatch(raw):
         return raw.decode("ascii")
-    cfg = _CONFIG
-    cache = cfg.cache
-    if raw in cache:
-        return cache[raw]
-    if cfg.key is None:
-        raise UsageError(NO_KEY)
-    sid = sid_from_cookie(raw, cfg.key, cfg.cookie_name)
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    cache[raw] = sid
-    return sid
+    if not isinstance(secret, AppKey):
+        return None
+    return sid_from_cookie(raw, secret, cookie_name)
 
 
 def _vote(sample: TreeSample, name_re: re.Pattern[str]) -> Votes:
@@ -331,7 +309,7 @@ def _vote(sample: TreeSample, name_re: re.Pattern[str]) -> Votes:
 
 FILES = Framework(
     name="laravel-files", family="Laravel", medium="files", cookie_names=(COOKIE,),
-    sid_from_cookie=configured_sid_from_cookie, stable_cookie=False,
+    keyed_sid_from_cookie=keyed_sid, stable_cookie=False,
     default_lifetime_s=LIFETIME_S, decode="sessdiag.frameworks.laravel:decode_file_payload",
     trivial_keys=TRIVIAL_KEYS, principal_keys=(LOGIN_KEY, *PRINCIPAL_KEYS),
     # No payload size means "empty": whether a session holds only StartSession's keys
@@ -344,7 +322,7 @@ FILES = Framework(
 
 REDIS = Framework(
     name="laravel-redis", family="Laravel", medium="redis", cookie_names=(COOKIE,),
-    sid_from_cookie=configured_sid_from_cookie, stable_cookie=False,
+    keyed_sid_from_cookie=keyed_sid, stable_cookie=False,
     default_lifetime_s=LIFETIME_S, decode="sessdiag.frameworks.laravel:decode_redis_payload",
     trivial_keys=TRIVIAL_KEYS, principal_keys=(LOGIN_KEY, *PRINCIPAL_KEYS),
     redis=RedisKeys(key_re=_REDIS_KEY, gate=b"_cache", key_for=ns_key, scan_pattern=ns_pattern,
@@ -355,48 +333,32 @@ REDIS = Framework(
 
 @dataclass(frozen=True)
 class AppSettings:
-    """What `configure` took from the flags and the .env (the key itself stays inside)."""
+    """What `--app-key`/`--app-env` give: the key (never shown) and the app's settings."""
 
-    cookie_name: str
-    lifetime_s: int | None  # SESSION_LIFETIME of the .env, when one was read
-    namespace: str | None  # the Redis key prefix the .env implies
+    key: AppKey | None = field(default=None, repr=False)
+    cookie_name: str | None = None  # from the .env's SESSION_COOKIE or APP_NAME
+    lifetime_s: int | None = None  # the .env's SESSION_LIFETIME (Laravel's default if unset)
+    namespace: str | None = None  # the Redis key prefix the .env implies
     notes: tuple[str, ...] = ()
 
 
-def configure(app_key: str | None = None, app_env: str | None = None,
-              cookie_name: str | None = None) -> AppSettings:
-    """Take the key (`--app-key` text, else the .env's APP_KEY) and the app's cookie name
-    and Redis prefix (flag, else the .env) for the Laravel profiles."""
-    from sessdiag import frameworks
-
-    if not app_key and not app_env:  # back to the defaults: no key, the default cookie
-        cookie_name = None
+def load_app(app_key: str | None = None, app_env: str | None = None) -> AppSettings:
+    """The key (`--app-key` text, else the .env's APP_KEY) and the .env's settings."""
+    if not app_key and not app_env:
+        return AppSettings()
     env = read_dotenv(app_env) if app_env else {}
-    key = None
     if app_key:
         key = AppKey.parse(app_key)
-    elif app_env:
-        if not env.get("APP_KEY"):
-            raise AppKeyError(f"{app_env} has no APP_KEY")
+    elif env.get("APP_KEY"):
         key = AppKey.parse(env["APP_KEY"])
-    name = cookie_name or cookie_name_from_env(env)
-    namespace = redis_namespace_from_env(env) if env else None
-    lifetime = None
-    notes: list[str] = []
-    if env:
-        raw = env.get("SESSION_LIFETIME", "")
-        lifetime = int(raw) * 60 if raw.isdigit() and int(raw) > 0 else LIFETIME_S
-        if not raw:
-            notes.append(f"{app_env} sets no SESSION_LIFETIME; Laravel's default is 120 min")
-    _CONFIG.key, _CONFIG.cookie_name = key, name
-    _CONFIG.cache.clear()
-    gate = b"_cache" if namespace is None or "_cache" in namespace else namespace.encode()
-    cookies = tuple(dict.fromkeys((name, COOKIE)))
-    for fw in (FILES, REDIS):
-        new = replace(fw, cookie_names=cookies, _decoder=[])
-        if fw.redis is not None:
-            new = replace(new, redis=replace(fw.redis, gate=gate))
-        if frameworks.REGISTRY.get(fw.name) != new:
-            frameworks.unregister(fw.name)
-            frameworks.register(new)
-    return AppSettings(name, lifetime, namespace, tuple(notes))
+    else:
+        raise AppKeyError(f"{app_env} has no APP_KEY")
+    if not env:
+        return AppSettings(key)
+    notes = []
+    raw = env.get("SESSION_LIFETIME", "")
+    lifetime = int(raw) * 60 if raw.isdigit() and int(raw) > 0 else LIFETIME_S
+    if not raw.isdigit():
+        notes.append(f"{app_env} sets no SESSION_LIFETIME: Laravel's default, 120 min")
+    return AppSettings(key, cookie_name_from_env(env), lifetime, redis_namespace_from_env(env),
+                       tuple(notes))

@@ -175,7 +175,7 @@ def test_check_names_the_rules_a_laravel_store_breaks(cli, files_store, tmp_path
 def test_the_key_is_needed_checked_and_never_printed(cli, files_store, tmp_path):
     log = CAPTURES / "files" / "access.log"
     res = cli("clients", "--access-log", log, "--json")
-    assert res.code == 2 and "--app-key or --app-env" in res.err
+    assert res.code == 2 and "--app-env PATH/TO/.env, or --app-key" in res.err
     assert len(res.err.strip().splitlines()) == 1
     other = base64.b64encode(b"x" * 32).decode()
     res = cli("clients", "--access-log", log, "--app-key", "base64:" + other)

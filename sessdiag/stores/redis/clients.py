@@ -48,6 +48,7 @@ class RedisSessionLookup:
 
     def __init__(self, report: dict, opts: Any, cookie_name: str) -> None:
         self.cookie_name = cookie_name
+        self.secret = getattr(opts, "cookie_secret", None)  # e.g. Laravel's APP_KEY
         self.groups = _groups(report)
         self.nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
         self.memory = True
@@ -55,7 +56,7 @@ class RedisSessionLookup:
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
         for profile, ns in self.groups:
             # Each group's framework maps the cookie (Spring: base64, connect: signed id).
-            sid = frameworks.sid_from_cookie(raw, profile, self.cookie_name)
+            sid = frameworks.sid_from_cookie(raw, profile, self.cookie_name, self.secret)
             if sid is None:
                 continue
             key = session_key(profile, ns, sid)

@@ -138,3 +138,18 @@ def test_our_writer_writes_what_the_documentation_and_the_jdk_write(redis_server
         for c in (documented, ours):
             c.flushdb()
             c.close()
+
+
+def test_an_age_on_a_bucket_edge_is_in_that_bucket(cli, redis_db) -> None:  # type: ignore[no-untyped-def]
+    """Recorded ages (lastAccessedTime) exactly on an edge of the age histogram belong to
+    the bucket that edge closes, as in the file scan."""
+    url, r = redis_db
+    now = 1_750_000_000
+    w = SpringWriter(lambda cmd: r.execute_command(*cmd))
+    month = 30 * 86400
+    for age in (0, 3600, 3601, 86400, 86401):
+        t = (now - age) * 1000
+        w.session(now * 1000, t, t, max_inactive=month)
+    rep = cli("scan", url, "--json", "--now", str(now)).json()
+    assert [e["upper_s"] for e in rep["age_histogram"]][:2] == [3600, 86400]
+    assert [b["count"] for b in rep["age_histogram"]][:3] == [2, 2, 1]

@@ -39,9 +39,11 @@ Output is JSON-ready. A *typed* value is ``{"type": T, "value": V}``:
 Limits, all enforced while parsing: input size (``max_size``), nesting depth 256, every length
 checked against the bytes actually left before anything is sliced, element counts bounded by
 the bytes left (each element takes at least one byte), and a budget of output values
-(``max_work``, default ``min(1_000_000, 100_000 + 2 * len(data))``) that also covers
-zero-filled struct fields, the one place where output can outgrow the input; it bounds both
-time (about half a second at most) and memory (a few hundred MB). Any malformed input raises
+(``max_work``, default ``min(MAX_NODES, 100_000 + 2 * len(data))``, MAX_NODES = 250,000) that
+also covers zero-filled struct fields, the one place where output can outgrow the input; it
+bounds both time (linear in the input, about a second at most) and memory: peak at most
+~250 bytes of Python objects per output value, so <= 600 x the input + 48 MiB and never more
+than ~64 MB whatever the input (tools/fuzz/targets.py checks it). Any malformed input raises
 ``DecodeError(reason, offset)``; exceeding the budget does too ("work budget exhausted").
 
 ``strict=True`` (the default) also rejects what Go's decoder silently skips: bytes left over
@@ -56,6 +58,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
+from sessdiag.codecs import MAX_NODES
 from sessdiag.core.errors import DecodeError
 
 __all__ = [
@@ -78,7 +81,7 @@ _MAX_NAME_LEN: Final = 1024
 _MAX_TYPE_NAME_LEN: Final = 512
 _MAX_TYPE_NAME_DEPTH: Final = 64
 _FIRST_USER_ID: Final = 65
-_MAX_WORK_CAP: Final = 1_000_000
+_MAX_WORK_CAP: Final = MAX_NODES
 _MAX_TYPE_ID: Final = (1 << 31) - 1  # typeId is an int32 in Go
 
 # Kinds. 1..8 double as the predefined gob type ids.

@@ -280,3 +280,19 @@ def test_arbitrary_bytes_are_skipped_never_a_crash(tmp_path_factory, lines):
     assert rows[0][5] == b"a"
     assert reader.stats.parsed == len(rows) and reader.stats.parsed + reader.stats.skipped <= \
         reader.stats.lines
+
+
+def test_an_expires_in_1970_clears_the_cookie_whatever_its_value():
+    """A response that sends the session cookie with an Expires in 1970 (and no Max-Age)
+    deletes it, even when the value is not empty or `deleted`: it is a logout, not a new
+    session id."""
+    ck = CookieReader("sid")
+    assert ck.set(b"sid=abc123; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT") is DELETED
+    assert ck.set(b"sid=abc123; expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/; HttpOnly") \
+        is DELETED
+    assert ck.set(b"sid=abc123; Expires=Thu, 01 Jan 1970 00:00:00 GMT, lang=en; Path=/") \
+        is DELETED
+    # Another year, or 1970 in another cookie's attributes, is an ordinary Set-Cookie.
+    assert ck.set(b"sid=abc123; Expires=Thu, 01 Jan 2037 00:00:00 GMT") == b"abc123"
+    assert ck.set(b"sid=abc123; Path=/, old=; Expires=Thu, 01 Jan 1970 00:00:00 GMT") \
+        == b"abc123"

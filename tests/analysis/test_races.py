@@ -135,3 +135,16 @@ def test_window_flag_widens_the_cluster():
             req(ip, 30, "/info", b"B")]
     assert feed(rows, window=2) == []
     assert [r["lost_login"] for r in feed(rows, window=5)] == [True]
+
+
+def test_an_issue_exactly_at_the_window_end_is_part_of_the_race():
+    """The window is closed at its end: a second id issued exactly `window` seconds after
+    the first belongs to the cluster; a moment later it does not."""
+    ip = "6.6.6.6"
+    rows = [req(ip, 0, "/login", STALE, b"A"), req(ip, 2.0, "/info", STALE, b"B"),
+            req(ip, 30, "/info", b"B")]
+    assert rows[1][1] - rows[0][1] == 2.0  # exactly the window, no rounding on the way
+    (r,) = feed(rows, window=2)
+    assert (r["kept"], r["lost_login"], r["window_s"]) == ("B", True, 2.0)
+    late = [rows[0], req(ip, 2.001, "/info", STALE, b"B"), rows[2]]
+    assert feed(late, window=2) == []

@@ -31,8 +31,8 @@ MaxLifetimeOpt = Annotated[str | None, typer.Option(
 AppConfOpt = Annotated[str | None, typer.Option(
     "--app-conf", help="beego conf/app.conf to read sessiongcmaxlifetime from.")]
 ProfileOpt = Annotated[str | None, typer.Option(
-    "--profile", help="beego-file, php-files, or a Redis profile: spring-session, "
-    "connect-redis, … (docs/frameworks/; default: detected).")]
+    "--profile", help="beego-file, php-files, laravel-files, or a Redis profile: "
+    "spring-session, connect-redis, laravel-redis, … (docs/frameworks/; default: detected).")]
 JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", "-j", help="Parallel workers (default by filesystem type).")]
 WorkersOpt = Annotated[str | None, typer.Option(
@@ -127,6 +127,8 @@ def use_app_env(app_key: str | None, app_env: str | None, cookie_name: str | Non
     app = laravel.load_app(app_key, app_env)
     if app.lifetime_s is not None and not life.given:
         life = Lifetime(app.lifetime_s, True, [*life.notes, *app.notes])
+    if app.cookie_name == laravel.COOKIE:  # the default: the logs' Set-Cookie tells it
+        return AppKeys(life, app.key, cookie_name)
     return AppKeys(life, app.key, cookie_name or app.cookie_name)
 
 

@@ -182,10 +182,11 @@ def expand_argv(argv: list[str], resolve: CommandResolver) -> list[str]:
             extra += [flag, str(value)]
     positional: list[str] = []
     if store_name is not None:
-        from sessdiag.scanning import is_redis_target  # the one list of Redis schemes
+        from sessdiag.stores import target_kind  # the one table of backends
 
         target = str(store["target"])
-        if is_redis_target(target) and "--password-env" not in extra and "password" in store:
+        if (target_kind(target) == "redis" and "--password-env" not in extra
+                and "password" in store):
             raise UsageError(f"{path}: store {store_name!r}: keep passwords out of config files; "
                              "use password_env: VAR")
         positional = [target]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sessdiag.core.errors import UsageError
 from sessdiag.fixture_redis import RedisFixtureSpec, load_spec, make_redis
 from sessdiag.fixtures import FixtureSpec, make_tree
-from sessdiag.scanning import is_redis_target
+from sessdiag.stores import target_kind
 
 
 def make_fixture(target: str, spec_path: str | None, overrides: dict, *, seed: int | None = None,
@@ -17,7 +17,7 @@ def make_fixture(target: str, spec_path: str | None, overrides: dict, *, seed: i
     a directory, --force/--password-env for a directory.
     """
     loaded = load_spec(spec_path) if spec_path else None
-    if is_redis_target(target):
+    if target_kind(target) == "redis":
         if not isinstance(loaded, RedisFixtureSpec):
             raise UsageError("a Redis fixture needs --spec with 'profile: spring-session' and "
                              "its groups (e.g. fixtures/spring-healthy.yaml)")

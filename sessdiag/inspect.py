@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
 from sessdiag import frameworks
 from sessdiag.core.errors import DecodeError, TargetUnreadable, UsageError
 from sessdiag.core.timefmt import iso
+from sessdiag.frameworks.values import sniff
 from sessdiag.profiles import session_decoder
 from sessdiag.stores.files import fsops
 from sessdiag.stores.files.layout import layout_for, resolve_root
@@ -17,15 +19,26 @@ INSPECT_SCHEMA = "sessdiag.inspect/1"
 
 
 def _sniff_profile(name: str, data: bytes) -> str:
-    if name.startswith("sess_"):
-        return "php-files"
-    if data[:2] == b"a:" and len(name) == 40 and name.isascii() and name.isalnum():
-        return "laravel-files"  # storage/framework/sessions/<Str::random(40)>
-    if data[:1] == b"\x0e" or data[:3] == b"\x0e\xff\x81" or not data:
-        return "beego-file"
-    if b"|" in data[:256] or data[:2] == b"a:":
-        return "php-files"
-    return "beego-file"
+    """The file profile of a lone session file: by its name's prefix, else by its bytes."""
+    profiles = [frameworks.get(p) for p in frameworks.FILE_PROFILES]
+    for fw in profiles:
+        if fw.files is not None and fw.files.prefix and name.startswith(fw.files.prefix):
+            return fw.name
+    if data:
+        head = data[:256]
+        fmt = sniff(head)
+        low = name.lower().encode()
+        sniffers = [fw for fw in profiles if fw.sniff_value is not None and fw.files is not None]
+        # A framework whose id pattern the name fits first (Laravel's 40-character ids hold
+        # PHP-serialized arrays, which PHP's own sniff would claim), then the bytes alone.
+        for fw in sniffers:
+            if re.fullmatch(re.escape(fw.files.prefix) + fw.files.sid_pattern, name) and \
+                    fw.sniff_value(low, head, fmt):
+                return fw.name
+        for fw in sniffers:
+            if fw.sniff_value(low, head, fmt):
+                return fw.name
+    return profiles[0].name  # beego's: a 0-byte file is a session created, never released
 
 
 def _read(dir_fd: int, name: str, shown: str) -> tuple[bytes, os.stat_result]:

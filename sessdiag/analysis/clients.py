@@ -28,15 +28,15 @@ Memory stays bounded whatever the size of the logs:
 The store join is a targeted lookup per sampled id: the id from the cookie (beego: the value;
 PHP: the value; Spring `SESSION`: base64 of the id; connect.sid: `s:<id>.<sig>`), validated
 against the layout's id pattern, then one `lstat` in its shard directory opened fd-relative
-with O_NOFOLLOW at every level. Redis stores plug in through `STORE_LOOKUPS`.
+with O_NOFOLLOW at every level: `SessionStore.lookup`, done by the store (sessdiag.stores).
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from sessdiag import frameworks
 from sessdiag.analysis import cadence
@@ -51,7 +51,9 @@ from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
 from sessdiag.core import timefmt
 from sessdiag.core.errors import UsageError
-from sessdiag.frameworks.base import attribute_value
+
+if TYPE_CHECKING:  # the analysis layer calls a store; it never imports one
+    from sessdiag.stores.base import SessionStore
 
 SAMPLE_K = 2048
 MAX_TRACKED = 4_000_000
@@ -309,85 +311,41 @@ class Attribution:
 StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
 
 
-class FileStoreLookup:
-    """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
-
-    def __init__(self, root: str, layout, cookie_name: str,  # type: ignore[no-untyped-def]
-                 secret: object = None) -> None:
-        from sessdiag.stores.files.fsops import open_root
-
-        self.layout = layout
-        self.cookie_name = cookie_name
-        self.sid_of = frameworks.sid_mapper(layout.profile, cookie_name, secret)
-        self.root_fd = open_root(root)
-        self.dirs: dict[tuple[str, ...], int | None] = {}
-
-    def __call__(self, raw: bytes) -> tuple[int, int] | None:
-        from sessdiag.stores.files.fsops import open_rel
-
-        sid = self.sid_of(raw)
-        if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
-            return None  # not an id of this store (and never a path)
-        shard = self.layout.shard_of(sid)
-        fd = self.dirs.get(shard, -1)
-        if fd == -1:
-            try:
-                fd = open_rel(self.root_fd, "/".join(shard)) if shard else os.dup(self.root_fd)
-            except OSError:
-                fd = None
-            self.dirs[shard] = fd
-        if fd is None:
-            return None
-        try:
-            st = os.lstat(self.layout.prefix + sid, dir_fd=fd)
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return st.st_size, st.st_blocks * 512
-
-    def close(self) -> None:
-        for fd in self.dirs.values():
-            if fd is not None:
-                os.close(fd)
-        self.dirs.clear()
-        os.close(self.root_fd)
-
-
-def _file_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
-    from sessdiag.stores.files.layout import layout_for
-
-    t = report["target"]
-    layout = layout_for(t["location"], t["profile"], php_depth=opts.php_depth,
-                        sid_pattern=opts.sid_pattern)
-    return FileStoreLookup(t["location"], layout, cookie_name,
-                           getattr(opts, "cookie_secret", None))
-
-
-def _redis_lookup(report: dict, opts, cookie_name: str):  # type: ignore[no-untyped-def]
-    """`raw cookie bytes -> (bytes, memory bytes) | None` over the keys still in Redis."""
-    from sessdiag.stores.redis.clients import session_lookup
-
-    return session_lookup(report, opts, cookie_name)
-
-
-STORE_LOOKUPS: dict[str, Callable] = {"files": _file_lookup, "redis": _redis_lookup}
-
-
 # ---------------------------------------------------------------------------------------
 # Wiring into the scan report
 
 
-def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
-    """Add `clients`, `races`, `access_log`, cadence and findings from opts.access_logs."""
+@dataclass(frozen=True)
+class LogSettings:
+    """How to read access logs and attribute sessions to clients."""
+
+    access_logs: tuple[str, ...] = ()
+    log_format: str = "combined-cookies"
+    log_fields: str | None = None
+    cookie_name: str | None = None
+    client_key: str = "ip"
+    race_window: float = 2.0
+    login_path: str | None = None
+    max_tracked: int | None = None
+    max_clients_shown: int | None = None
+    secret: object = field(default=None, repr=False)  # opens a sealed cookie (Laravel's APP_KEY)
+    now: float | None = None
+
+
+def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None = None,
+                   profile: str | None = None) -> None:
+    """Add `clients`, `races`, `access_log`, cadence and findings from the access logs.
+
+    With a store, each client's orphans are looked up in it (`store.lookup`) by the session
+    id their cookie carries; the store does the reading, this module only the counting.
+    """
     target = report.get("target") or {}
-    profile = target.get("profile") or opts.profile
-    spec = LogSpec.build(opts.log_format, opts.cookie_name, opts.client_key, opts.log_fields)
-    reader = LogReader(list(opts.access_logs), spec, profile)
-    att = Attribution(race_window=opts.race_window, login_re=getattr(opts, "login_path", None),
-                      max_tracked=getattr(opts, "max_tracked", None) or MAX_TRACKED)
-    secret = getattr(opts, "cookie_secret", None)
-    att.feed(_session_ids(reader, profile, secret))
+    profile = target.get("profile") or profile
+    spec = LogSpec.build(logs.log_format, logs.cookie_name, logs.client_key, logs.log_fields)
+    reader = LogReader(list(logs.access_logs), spec, profile)
+    att = Attribution(race_window=logs.race_window, login_re=logs.login_path,
+                      max_tracked=logs.max_tracked or MAX_TRACKED)
+    att.feed(_session_ids(reader, profile, logs.secret))
     att.finish()
     st = reader.stats
     if st.parsed == 0:
@@ -395,16 +353,13 @@ def attach_clients(report: dict, opts) -> None:  # type: ignore[no-untyped-def]
                          + (f" (first line: {st.skipped_examples[0]!r})"
                             if st.skipped_examples else ""))
     cookie = st.cookie_name or ""
-    lookup = None
-    make = STORE_LOOKUPS.get(target.get("kind", ""))
-    if make is not None:
-        lookup = make(report, opts, cookie)
+    lookup = store.lookup(profile, cookie, logs.secret) if store is not None and cookie else None
     try:
         rows = att.client_rows(lookup, report)
     finally:
-        if lookup is not None and hasattr(lookup, "close"):
+        if lookup is not None:
             lookup.close()
-    shown = rows[: getattr(opts, "max_clients_shown", None) or MAX_CLIENTS_SHOWN]
+    shown = rows[: logs.max_clients_shown or MAX_CLIENTS_SHOWN]
     report["clients"] = shown
     report["races"] = att.races.events(iso, text)
     report["clients_summary"] = {
@@ -499,14 +454,14 @@ def _map_row(row: Row, sid_of: Callable[[bytes], str | None], failed: list[int])
     return key, t, req, status, ck, sc
 
 
-def logs_only_report(opts) -> dict:  # type: ignore[no-untyped-def]
+def logs_only_report(logs: LogSettings, profile: str | None = None) -> dict:
     """`clients` without a store: what the access logs alone say."""
     import time
 
     report: dict = {"schema": "sessdiag.clients/1", "target": None,
-                    "generated_at": iso(opts.now if opts.now is not None else time.time()),
+                    "generated_at": iso(logs.now if logs.now is not None else time.time()),
                     "clients": [], "races": [], "warnings": [], "findings": []}
-    attach_clients(report, opts)
+    attach_clients(report, logs, None, profile)
     return report
 
 
@@ -532,22 +487,16 @@ def _client_findings(report: dict) -> None:
 # Attribution without logs: an attribute inside the payloads (e.g. beego's `username`).
 
 
-def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore[no-untyped-def]
+def attribute_by_payload(report: dict, store: SessionStore, attr: str) -> None:
     """`clients` by the value of payload attribute `attr`, plus the unattributed sessions.
 
     Sessions whose payload holds no attributes are the store's orphans; they have no owner to
     name and are reported under "(unattributed)" with their count as orphans.
     """
-    kind = report.get("target", {}).get("kind")
-    if kind == "files":
-        rows = _attribute_files(report, opts, attr)
-    elif kind == "redis":
-        from sessdiag.stores.redis.clients import attribute_sessions
-
-        rows = attribute_sessions(report, opts, attr)
-    else:
+    rows = store.attribute(attr)
+    if rows is None:
         report.setdefault("warnings", []).append(
-            f"--client-attr is not available for {kind} targets")
+            f"--client-attr is not available for {store.kind} targets")
         return
     rows.sort(key=lambda r: (-r["orphans"], -r["sessions"], r["client"]))
     if report.get("clients"):
@@ -556,64 +505,3 @@ def attribute_by_payload(report: dict, opts, attr: str) -> None:  # type: ignore
         report["clients"] = rows
         report["clients_summary"] = {"clients": len(rows), "shown": len(rows),
                                      "source": f"payload attribute {attr}"}
-
-
-def _attribute_files(report: dict, opts, attr: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    from sessdiag.profiles import session_decoder
-    from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES
-    from sessdiag.stores.files.layout import layout_for
-    from sessdiag.stores.files.sessions import iter_sessions, read_session
-
-    t = report["target"]
-    root = t["location"]
-    layout = layout_for(root, t["profile"], php_depth=opts.php_depth,
-                        sid_pattern=opts.sid_pattern)
-    decode = session_decoder(t["profile"])
-    groups: dict[str, list[int]] = {}
-    un = [0, 0, 0, 0, 0]  # sessions, bytes, allocated, empty, undecodable
-    for dfd, name, st in iter_sessions(root, layout):  # the sessions scan counts
-        size, alloc = st.st_size, st.st_blocks * 512
-        owner = None
-        if size not in layout.empty_sizes and size <= MAX_PAYLOAD_BYTES:
-            owner = _payload_attr(read_session(dfd, name, st), decode, attr, un)
-        if owner is None:
-            un[0] += 1
-            un[1] += size
-            un[2] += alloc
-            if size in layout.empty_sizes:
-                un[3] += 1
-            continue
-        g = groups.get(owner)
-        if g is None:
-            if len(groups) >= MAX_CLIENTS:
-                owner = "(other values)"
-                g = groups.setdefault(owner, [0, 0, 0])
-            else:
-                g = groups[owner] = [0, 0, 0]
-        g[0] += 1
-        g[1] += size
-        g[2] += alloc
-    total = report.get("sessions") or 0
-    rows = [{"client": f"{attr}={k}", "sessions": v[0], "orphans": 0, "bytes": v[1],
-             "allocated_bytes": v[2], "share_of_sessions": round(v[0] / total, 6) if total
-             else None, "source": "payload"} for k, v in groups.items()]
-    rows.append({"client": "(unattributed)", "sessions": un[0], "orphans": un[3],
-                 "bytes": un[1], "allocated_bytes": un[2],
-                 "share_of_sessions": round(un[0] / total, 6) if total else None,
-                 "undecodable": un[4], "source": "payload",
-                 "note": f"sessions without {attr!r}; orphans = those holding no attributes"})
-    return rows
-
-
-def _payload_attr(data: bytes | None, decode, attr: str,  # type: ignore[no-untyped-def]
-                  un: list[int]) -> str | None:
-    from sessdiag.core.errors import DecodeError
-
-    if data is None:
-        return None
-    try:
-        entries = decode(data)
-    except DecodeError:
-        un[4] += 1
-        return None
-    return attribute_value(entries, attr)

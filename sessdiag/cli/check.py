@@ -61,9 +61,10 @@ def check(
     quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a policy; exit 1 listing every violated rule (measured vs allowed)."""
+    from sessdiag.analysis.clients import LogSettings
     from sessdiag.policy import PolicyTarget, evaluate, load_policy
     from sessdiag.render.prometheus import Metrics, check_metrics, scan_metrics, write_prom
-    from sessdiag.scanning import ScanOptions, run_scan
+    from sessdiag.scanning import ScanSettings, run_scan
 
     pol = load_policy(policy)
     targets = [PolicyTarget(target=target)] if target else pol.targets
@@ -76,15 +77,15 @@ def check(
     metrics = Metrics()
     for t in targets:
         t0 = time.perf_counter()
-        opts = ScanOptions(
-            target=t.target, max_lifetime=t.max_lifetime or life.seconds,
+        settings = ScanSettings(
+            max_lifetime=t.max_lifetime or life.seconds,
             max_lifetime_given=bool(t.max_lifetime) or life.given,
-            profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=list(life.notes),
-            password_env=password_env, access_logs=access_log or [], log_format=log_format,
-            log_fields=log_field, cookie_name=cookie_name, cookie_secret=app.secret,
-            client_key=client_key,
+            profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=tuple(life.notes),
         )
-        report = run_scan(opts)
+        logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,
+                           log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
+                           secret=app.secret)
+        report = run_scan(t.target, settings, logs, password_env=password_env)
         results = [r.to_dict() for r in evaluate(report, pol.rules_for(t if not target else None))]
         suites.append({"name": t.target, "results": results, "time": time.perf_counter() - t0,
                        "report": report})

@@ -1,7 +1,7 @@
 """`sessdiag clients TARGET`: who creates the store's sessions, from access logs or payloads.
 
-Flags, rendering, exit code; the work is `run_scan` (which attributes the access logs) plus
-`attribute_by_payload` and the store's creation cadence.
+Flags, rendering, exit code; the work is `run_scan` (which attributes the access logs and,
+with --client-attr, the payloads) plus the store's creation cadence.
 """
 
 from __future__ import annotations
@@ -71,13 +71,9 @@ def clients(
     quiet: QuietOpt = False,
 ) -> None:
     """Orphan sessions per client, machine-client cadence and login races."""
-    from sessdiag.analysis.clients import (
-        attach_store_cadence,
-        attribute_by_payload,
-        logs_only_report,
-    )
+    from sessdiag.analysis.clients import LogSettings, attach_store_cadence, logs_only_report
     from sessdiag.core.units import parse_duration
-    from sessdiag.scanning import ScanOptions, run_scan
+    from sessdiag.scanning import ScanSettings, run_scan
 
     if top < 1:
         raise UsageError("--top must be at least 1")
@@ -90,13 +86,12 @@ def clients(
     life = resolve_lifetime(max_lifetime, None)
     app = use_app_env(app_key, app_env, cookie_name, life)
     life, cookie_name = app.life, app.cookie_name
-    opts = ScanOptions(
-        target=target or "", max_lifetime=life.seconds, max_lifetime_given=life.given,
-        profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, now=now,
-        password_env=password_env, access_logs=access_log or [], log_format=log_format,
-        log_fields=log_field, cookie_name=cookie_name, cookie_secret=app.secret,
-        client_key=client_key, race_window=parse_duration(race_window), login_path=login_path,
-        max_tracked=max_tracked,
+    settings = ScanSettings(max_lifetime=life.seconds, max_lifetime_given=life.given,
+                            profile=profile, jobs=jobs, now=now)
+    logs = LogSettings(
+        access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
+        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+        login_path=login_path, max_tracked=max_tracked, now=now, secret=app.secret,
     )
     if access_log:  # flag errors before a long store scan, not after it
         from sessdiag.analysis.accesslog import LogSpec
@@ -110,12 +105,11 @@ def clients(
         except re.error as exc:
             raise UsageError(f"--login-path does not compile: {exc}") from exc
     if target is None:
-        report = logs_only_report(opts)
+        report = logs_only_report(logs, profile)
     else:
-        report = run_scan(opts)
+        report = run_scan(target, settings, logs, password_env=password_env,
+                          php_depth=php_depth, sid_pattern=sid_pattern, client_attr=client_attr)
         attach_store_cadence(report)
-    if client_attr:
-        attribute_by_payload(report, opts, client_attr)
     if not access_log and not client_attr:
         report.setdefault("warnings", []).append(
             "no --access-log and no --client-attr: only the store's own creation cadence "

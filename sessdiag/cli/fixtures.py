@@ -40,7 +40,7 @@ def fixtures_make(
     """Write a realistic session tree or Redis keyspace (flags override the spec) and its
     expected counts."""
     from sessdiag.fixture_make import make_fixture
-    from sessdiag.scanning import is_redis_target
+    from sessdiag.stores import target_kind
 
     overrides = {"profile": profile, "sessions": sessions, "expired_fraction": expired_fraction,
                  "empty_fraction": empty_fraction, "max_lifetime": max_lifetime,
@@ -55,7 +55,7 @@ def fixtures_make(
         write_stdout(expected)
     elif quiet:
         pass
-    elif is_redis_target(directory):
+    elif target_kind(directory) == "redis":
         print(f"wrote {expected['sessions']} Spring sessions to {expected['target']} in "
               f"{len(expected['namespaces'])} namespace(s) "
               f"({expected['orphans']} never reused, {expected['logged_in']} logged in, "

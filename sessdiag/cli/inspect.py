@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from sessdiag.cli.options import JsonOpt, OutputOpt, PasswordEnvOpt, ProfileOpt, emit
-from sessdiag.core.errors import UsageError
 
 
 def inspect(
@@ -20,17 +19,11 @@ def inspect(
 ) -> None:
     """Decode one session and show its keys, types and values."""
     from sessdiag.render.terminal import inspect_view
-    from sessdiag.scanning import is_redis_target
+    from sessdiag.stores import open_store
 
-    if is_redis_target(target):
-        if sid is None:
-            raise UsageError("give the session's key (or id) too: sessdiag inspect "
-                             "redis://HOST:PORT/DB KEY")
-        from sessdiag.stores.redis.inspect import inspect_redis
-
-        report = inspect_redis(target, sid, password_env=password_env, profile=profile)
-    else:
-        from sessdiag.inspect import inspect_file
-
-        report = inspect_file(target, sid, profile=profile)
+    store = open_store(target, password_env=password_env)
+    try:
+        report = store.inspect(sid, profile)
+    finally:
+        store.close()
     emit(report, as_json, output, False, inspect_view)

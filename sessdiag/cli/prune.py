@@ -91,7 +91,7 @@ def prune(
     """Delete expired sessions safely; a dry run unless --apply."""
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
-    from sessdiag.scanning import is_redis_target
+    from sessdiag.stores import target_kind
     from sessdiag.stores.files.prune import (
         PruneOptions,
         StopControl,
@@ -99,7 +99,7 @@ def prune(
         prune_file_store,
     )
 
-    if is_redis_target(target):
+    if target_kind(target) != "files":
         raise UsageError("prune supports file stores only in this version")
     age = resolve_lifetime(max_age, app_conf, required_flag="--max-age").seconds
     check_sample(sample)

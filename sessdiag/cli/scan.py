@@ -76,28 +76,31 @@ def scan(
     quiet: QuietOpt = False,
 ) -> None:
     """Read-only census of a session store."""
+    from sessdiag.analysis.clients import LogSettings
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
-    from sessdiag.scanning import ScanOptions, run_scan
+    from sessdiag.scanning import ScanSettings, run_scan
 
     life = resolve_lifetime(max_lifetime, app_conf)
     app = use_app_env(app_key, app_env, cookie_name, life)
     life, cookie_name = app.life, app.cookie_name
     check_sample(sample)
     check_php_depth(php_depth)
-    opts = ScanOptions(
-        target=target, max_lifetime=life.seconds, max_lifetime_given=life.given,
-        profile=profile, deep=deep, sample=sample, age_edges=_edges(buckets), jobs=jobs,
-        workers=workers, php_depth=php_depth, sid_pattern=sid_pattern, seed=seed, now=now,
-        notes=list(life.notes), password_env=password_env, rate=rate, pattern=pattern,
-        access_logs=access_log or [], log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, cookie_secret=app.secret, client_key=client_key,
-        race_window=parse_duration(race_window),
+    settings = ScanSettings(
+        max_lifetime=life.seconds, max_lifetime_given=life.given, profile=profile, deep=deep,
+        sample=sample, age_edges=_edges(buckets), jobs=jobs, workers=workers, seed=seed,
+        now=now, notes=tuple(life.notes), rate=rate, pattern=pattern,
+    )
+    logs = LogSettings(
+        access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
+        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+        secret=app.secret,
     )
     with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
                         unit="entries") as prog:
-        opts.progress = prog.callback()
-        report = run_scan(opts)
+        report = run_scan(target, settings, logs, password_env=password_env,
+                          php_depth=php_depth, sid_pattern=sid_pattern,
+                          progress=prog.callback())
     if prom:
         from sessdiag.render.prometheus import Metrics, scan_metrics, write_prom
 

@@ -71,7 +71,7 @@ DEFAULT_LIFETIME: dict[str, int | None] = {}
 FAMILY: dict[str, str] = {}
 # Redis string sessions, in match order: (gate substring, exact key length or 0, regex, profile).
 STRING_KEYS: list[tuple[bytes, int, Pattern[bytes], str]] = []
-# Keys no pattern names, recognised by value: (profile, (lower key, head, format) -> bool).
+# Redis keys no pattern names, recognised by value: (profile, (lower key, head, format) -> bool).
 VALUE_SNIFFERS: list[tuple[str, Callable[[bytes, bytes, str], bool]]] = []
 
 
@@ -89,7 +89,7 @@ def _rebuild() -> None:
         (FILE_PROFILES if fw.medium == "files" else REDIS_PROFILES).append(fw.name)
         if fw.redis is not None and not fw.redis.hashes:
             STRING_KEYS.append((fw.redis.gate, fw.redis.key_len, fw.redis.key_re, fw.name))
-        if fw.sniff_value is not None:
+        if fw.sniff_value is not None and fw.medium == "redis":
             VALUE_SNIFFERS.append((fw.name, fw.sniff_value))
     KNOWN_COOKIES.extend(c for c in _OTHER_COOKIES if c not in KNOWN_COOKIES)
 

@@ -40,6 +40,7 @@ FILE = Framework(
     files=FileLayout(depth=2, prefix="", sid_pattern=SID,
                      empty_sizes=frozenset({0, EMPTY_PAYLOAD_SIZE}), vote=_vote,
                      describe=lambda depth: "beego file provider: ROOT/sid[0]/sid[1]/sid"),
+    sniff_value=lambda low, head, fmt: fmt == "gob" or head[:1] == b"\x0e",
     orphans=ORPHANS, orphan_fix=FIX,
 )
 

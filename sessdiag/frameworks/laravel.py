@@ -317,6 +317,7 @@ FILES = Framework(
     files=FileLayout(depth=0, prefix="", sid_pattern=SID, empty_sizes=frozenset(),
                      vote=_vote, describe=lambda depth: "Laravel file sessions: ROOT/<id>",
                      decode_for_empty=True),
+    sniff_value=lambda low, head, fmt: head[:2] == b"a:",  # serialize() of the attribute array
     orphans=ORPHANS, orphan_fix=FIX,
 )
 

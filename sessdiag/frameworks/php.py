@@ -69,6 +69,7 @@ FILES = Framework(
     # PHP writes nothing for a session that holds nothing: the file stays 0 bytes.
     files=FileLayout(depth=0, prefix=PREFIX, sid_pattern=SID, empty_sizes=frozenset({0}),
                      vote=_vote, describe=_describe, variable_depth=True),
+    sniff_value=lambda low, head, fmt: fmt == "php" or b"|" in head,
     orphans=ORPHANS, orphan_fix=FIX,
 )
 

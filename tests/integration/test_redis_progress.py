@@ -5,8 +5,7 @@ callable (it used to dig into the CLI's progress bar, and a rename there hid the
 from __future__ import annotations
 
 from sessdiag.render.progress import StderrProgress
-from sessdiag.scanning import ScanOptions
-from sessdiag.stores.redis.scan import redis_scan_report
+from sessdiag.stores import ScanSettings, open_store
 
 KEYS = 137
 
@@ -26,7 +25,7 @@ def test_total_and_counts_reach_a_plain_function(redis_db):  # type: ignore[no-u
     def progress(n: int, total: int | None = None) -> None:
         calls.append((n, total))
 
-    report = redis_scan_report(ScanOptions(target=url, progress=progress))
+    report = open_store(url).scan(ScanSettings(), progress)
     assert report["sessions"] == KEYS
     totals = [t for _, t in calls if t is not None]
     assert totals == [KEYS], calls
@@ -39,7 +38,7 @@ def test_the_terminal_counter_takes_the_total(redis_db, monkeypatch):  # type: i
     _fill(r)
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     with StderrProgress(True, {"scan": "scanning"}, unit="entries") as prog:
-        redis_scan_report(ScanOptions(target=url, progress=prog.callback()))
+        open_store(url).scan(ScanSettings(), prog.callback())
         task = prog.bar.tasks[0]
     assert task.total == KEYS and task.completed == KEYS
     assert f"≈{KEYS}" in task.description

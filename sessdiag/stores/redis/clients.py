@@ -9,15 +9,14 @@ only read commands, on the node that owns the key when the target is a cluster.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from sessdiag import frameworks
 from sessdiag.core.errors import DecodeError
-from sessdiag.frameworks.base import attribute_value, ns_key, ns_pattern
+from sessdiag.frameworks.base import SNIFFED, attribute_value, ns_key, ns_pattern
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.resp import RedisConn, ReplyError
-from sessdiag.stores.redis.target import parse_target
+from sessdiag.stores.redis.target import RedisTarget
 
 MAX_VALUE = 1 << 20  # a session payload read for its attributes; larger ones are skipped
 MAX_GROUPS = 200
@@ -46,17 +45,17 @@ def _groups(report: dict) -> list[tuple[str, str]]:
 class RedisSessionLookup:
     """cookie value -> (payload bytes, memory bytes) of the session still in the store."""
 
-    def __init__(self, report: dict, opts: Any, cookie_name: str) -> None:
-        self.cookie_name = cookie_name
-        self.secret = getattr(opts, "cookie_secret", None)  # e.g. Laravel's APP_KEY
-        self.groups = _groups(report)
-        self.nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
+    def __init__(self, target: RedisTarget, groups: list[tuple[str, str]], cookie_name: str,
+                 secret: object = None) -> None:
+        self.groups = groups
+        # Each group's framework maps the cookie (Spring: base64, connect: signed id).
+        self.mappers = [frameworks.sid_mapper(p, cookie_name, secret) for p, _ns in groups]
+        self.nodes = NodeConns(target)
         self.memory = True
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
-        for profile, ns in self.groups:
-            # Each group's framework maps the cookie (Spring: base64, connect: signed id).
-            sid = frameworks.sid_from_cookie(raw, profile, self.cookie_name, self.secret)
+        for (profile, ns), sid_of in zip(self.groups, self.mappers, strict=True):
+            sid = sid_of(raw)
             if sid is None:
                 continue
             key = session_key(profile, ns, sid)
@@ -92,10 +91,12 @@ class RedisSessionLookup:
         self.nodes.close()
 
 
-def session_lookup(report: dict, opts: Any, cookie_name: str) -> RedisSessionLookup | None:
-    if not _groups(report) or not cookie_name:
+def session_lookup(target: RedisTarget, report: dict, cookie_name: str,
+                   secret: object = None) -> RedisSessionLookup | None:
+    groups = _groups(report)
+    if not groups or not cookie_name:
         return None
-    return RedisSessionLookup(report, opts, cookie_name)
+    return RedisSessionLookup(target, groups, cookie_name, secret)
 
 
 def _owner(entries: list[dict], attr: str) -> str | None:
@@ -103,11 +104,11 @@ def _owner(entries: list[dict], attr: str) -> str | None:
     return attribute_value(entries, attr, f"sessionAttr:{attr}")
 
 
-def attribute_sessions(report: dict, opts: Any, attr: str) -> list[dict]:
+def attribute_sessions(target: RedisTarget, report: dict, attr: str) -> list[dict]:
     """Rows like the file store's: one per value of `attr`, plus "(unattributed)"."""
     groups: dict[str, list[int]] = {}
     un = [0, 0, 0, 0]  # sessions, bytes, empty, undecodable
-    nodes = NodeConns(parse_target(opts.target, getattr(opts, "password_env", None)))
+    nodes = NodeConns(target)
     try:
         for profile, ns in _groups(report):
             spring = profile in SPRING
@@ -181,7 +182,8 @@ def _read(c: RedisConn, key: bytes, profile: str, spring: bool, attr: str,
     if not isinstance(v, bytes):
         return None, None, False
     try:
-        entries = P.decode_string_session(v)
+        fw = frameworks.get(profile)  # a fixed encoding (Laravel's), else what the bytes say
+        entries = fw.decoder()(v) if fw.decode != SNIFFED else P.decode_string_session(v)
     except DecodeError:
         un[3] += 1
         return None, len(v), False

@@ -9,6 +9,7 @@ from typing import Any
 from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
 from sessdiag.core.units import format_bytes, format_count, format_duration
+from sessdiag.stores.base import ScanSettings
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.profiles import DEFAULT_LIFETIME, FRAMEWORK
 from sessdiag.stores.redis.target import RedisTarget
@@ -32,7 +33,7 @@ def _indexed(g: GroupAgg) -> bool:
     return bool(g.shadow or g.exp_sets or g.index_sets or g.zset_keys or g.other_companions)
 
 
-def _lifetime(g: GroupAgg, opts: Any) -> tuple[int | None, str]:
+def _lifetime(g: GroupAgg, opts: ScanSettings) -> tuple[int | None, str]:
     """The lifetime ages are inferred against, and where it comes from."""
     if g.profile in SPRING:
         if g.lifetimes:
@@ -52,7 +53,8 @@ def _lifetime(g: GroupAgg, opts: Any) -> tuple[int | None, str]:
     return default, "framework default"
 
 
-def finish(g: GroupAgg, opts: Any, now: float, edges: tuple[int, ...], notes: list[str]) -> dict:
+def finish(g: GroupAgg, opts: ScanSettings, now: float, edges: tuple[int, ...],
+           notes: list[str]) -> dict:
     """Resolve TTL-inferred ages with the lifetime, then the group's report entry."""
     life, life_src = _lifetime(g, opts)
     ttl_life = life
@@ -242,7 +244,7 @@ def namespace_drift(groups: list[GroupAgg]) -> list[dict]:
 
 
 def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[NodeResult],
-                 params: Any, opts: Any, notes: list[str], duration: float) -> dict:
+                 params: Any, opts: ScanSettings, notes: list[str], duration: float) -> dict:
     now = params.now
     edges = params.age_edges
     merged = merge_groups(results)

@@ -11,17 +11,19 @@ from typing import Any
 
 from sessdiag.core.errors import UsageError
 from sessdiag.core.progress import Progress
+from sessdiag.stores.base import ScanSettings
 from sessdiag.stores.redis.census import NodeResult
 from sessdiag.stores.redis.profiles import PROFILES
 from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.resp import RedisConn
 from sessdiag.stores.redis.scanner import NodeScanner, ScanParams
-from sessdiag.stores.redis.target import RedisTarget, parse_target
+from sessdiag.stores.redis.target import RedisTarget
 from sessdiag.stores.redis.topology import Topology, discover
 
 
-def redis_scan_report(opts: Any) -> dict:
-    """The contract's scan report for a Redis target (ScanOptions from sessdiag.scanning)."""
+def redis_scan_report(target: RedisTarget, opts: ScanSettings,
+                      progress_cb: Progress | None = None) -> dict:
+    """The contract's scan report for a Redis target."""
     from sessdiag.stores.redis.report import build_report
 
     if opts.profile is not None and opts.profile not in PROFILES:
@@ -29,7 +31,6 @@ def redis_scan_report(opts: Any) -> dict:
                          f"(one of {', '.join(PROFILES)})")
     if opts.rate is not None and opts.rate <= 0:
         raise UsageError("--rate must be a positive number of commands per second")
-    target = parse_target(opts.target, opts.password_env)
     now = opts.now if opts.now is not None else time.time()
     params = ScanParams(now=now, age_edges=tuple(opts.age_edges), pattern=opts.pattern,
                         profile=opts.profile, sample=opts.sample, deep=opts.deep)
@@ -37,7 +38,7 @@ def redis_scan_report(opts: Any) -> dict:
     conn = RedisConn(target)
     try:
         topo, info, notes = discover(conn)
-        progress = _Progress(opts.progress)
+        progress = _Progress(progress_cb)
         progress.total(_keys_estimate(info, target.db, topo))
         if not topo.cluster:
             limiter = RateLimiter(opts.rate)
@@ -47,7 +48,7 @@ def redis_scan_report(opts: Any) -> dict:
                 raise UsageError("a Redis Cluster has only database 0")
             conn.close()
             results = scan_cluster(target, topo, params, opts.rate, progress,
-                                   jobs=getattr(opts, "jobs", None))
+                                   jobs=opts.jobs)
     finally:
         conn.close()
     duration = time.monotonic() - t0

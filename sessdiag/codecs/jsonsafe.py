@@ -8,9 +8,11 @@ arrays ``["java.util.ArrayList", [...]]`` / ``["java.lang.Long", 5]`` are unwrap
 JSON may escape lone surrogates (``"\\ud800"``), which no UTF-8 output can hold: such a string
 comes back as base64 of its UTF-8 (surrogatepass) bytes with ``"encoding": "base64"``, and an
 object with such a key as a list of ``{"key", "value"}``. Integers past Python's 4,300-digit
-limit are refused by the parser (DecodeError). Cost: the depth pre-check and the stdlib parser
-are linear; peak memory is the parsed value plus its typed form, at most ~300 bytes per input
-byte (``[0,0,…]``: two bytes per element, one typed dict each).
+limit are refused by the parser (DecodeError). Cost: the pre-check (depth, and at most
+MAX_NODES containers) and the stdlib parser are linear; the typed form stops at MAX_NODES
+nodes. Peak memory: the parsed value (<= ~16 bytes per input byte once containers are capped)
+plus at most MAX_NODES typed dicts: <= 200 bytes per input byte (``[0,0,…]``: two bytes per
+element, one typed dict each; measured 100) and ~60 MB + 16 x the input whatever the input.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import re
 from typing import Any, Final
 
+from sessdiag.codecs import MAX_NODES
 from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH: Final = 256
@@ -29,8 +32,10 @@ _JAVA_CLASS = re.compile(r"^(java|javax|org|com|net|io)\.[A-Za-z0-9_.$]+$")
 
 
 def check_depth(data: bytes, limit: int = MAX_DEPTH) -> None:
-    """Nesting of brackets outside strings, without recursion; DecodeError beyond `limit`."""
+    """Nesting of brackets outside strings, without recursion; DecodeError beyond `limit` or
+    past MAX_NODES containers (each costs the parser a list or dict before typing starts)."""
     depth = 0
+    containers = 0
     in_str = False
     esc = False
     for m in _STRUCT.finditer(data):
@@ -50,8 +55,11 @@ def check_depth(data: bytes, limit: int = MAX_DEPTH) -> None:
             in_str = True
         elif c in (b"[", b"{"):
             depth += 1
+            containers += 1
             if depth > limit:
                 raise DecodeError("nesting too deep", m.start())
+            if containers > MAX_NODES:
+                raise DecodeError("too many elements", m.start())
         elif c in (b"]", b"}"):
             depth -= 1
 
@@ -67,7 +75,12 @@ def loads(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
         raise DecodeError(f"bad JSON: {getattr(exc, 'msg', exc)}", pos) from exc
 
 
-def typed(v: Any, depth: int = 0) -> dict:
+def typed(v: Any, depth: int = 0, budget: list[int] | None = None) -> dict:
+    if budget is None:
+        budget = [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise DecodeError("too many elements", 0)
     if depth > MAX_DEPTH:
         raise DecodeError("nesting too deep", 0)
     if v is None:
@@ -83,17 +96,18 @@ def typed(v: Any, depth: int = 0) -> dict:
     if isinstance(v, list):
         if (len(v) == 2 and isinstance(v[0], str) and _JAVA_CLASS.match(v[0])
                 and not isinstance(v[1], dict)):
-            return {**typed(v[1], depth + 1), "type": v[0]}
-        return {"type": "array", "value": [typed(x, depth + 1) for x in v]}
+            return {**typed(v[1], depth + 1, budget), "type": v[0]}
+        return {"type": "array", "value": [typed(x, depth + 1, budget) for x in v]}
     if isinstance(v, dict):
         cls = v.get("@class") if isinstance(v.get("@class"), str) else None
         if not _clean(cls or ""):
             cls = None
         if all(_clean(k) for k in v):
             return {"type": cls or "object",
-                    "value": {k: typed(x, depth + 1) for k, x in v.items() if k != "@class"}}
+                    "value": {k: typed(x, depth + 1, budget) for k, x in v.items()
+                              if k != "@class"}}
         return {"type": cls or "object",
-                "value": [{"key": _text(k), "value": typed(x, depth + 1)}
+                "value": [{"key": _text(k), "value": typed(x, depth + 1, budget)}
                           for k, x in v.items() if k != "@class"]}
     return {"type": type(v).__name__, "value": str(v)}
 
@@ -123,4 +137,5 @@ def decode_session(data: bytes) -> list[dict]:
     v = loads(data)
     if not isinstance(v, dict):
         raise DecodeError("JSON value is not an object", 0)
-    return [{"key": _text(k), "value": typed(x)} for k, x in v.items()]
+    budget = [MAX_NODES]
+    return [{"key": _text(k), "value": typed(x, 0, budget)} for k, x in v.items()]

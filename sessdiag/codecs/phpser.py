@@ -10,7 +10,8 @@ is checked against the bytes left before anything is read; integers and floats a
 and 64 characters. Time is linear in the input (each byte is looked at a bounded number of
 times: one `find` per token, which then consumes what it scanned). Peak memory is at most
 about 150 bytes of Python objects per input byte (an element needs >= 6 input bytes, `i:0;N;`,
-and costs <= ~800 bytes of typed dicts and lists) plus the input itself.
+and costs ~630 bytes of typed dicts and lists; measured 104 B/byte) plus the input, and at most
+MAX_NODES values (keys count) per decode: ~80 MB whatever the input.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import base64
 import math
 import re
 
+from sessdiag.codecs import MAX_NODES
 from sessdiag.core.errors import DecodeError
 
 MAX_DEPTH = 256
-MAX_ITEMS = 1_000_000
+MAX_ITEMS = MAX_NODES  # values (keys count too) one decode may read
 # PHP's own grammar (ext/standard/var_unserializer.re): `iv = [+-]? [0-9]+` for integers and
 # `uiv = [0-9]+` for lengths and counts. One sign, then digits: `-+5` and `--1` are not numbers.
 _SIGNED = re.compile(rb"[+-]?[0-9]+")
@@ -137,6 +139,8 @@ class _Parser:
         # Each element needs at least 4 bytes ("i:0;" key + "N;" value); bound before looping.
         if n * 4 > len(self.d) - self.i:
             raise self.fail("element count beyond the data")
+        if self.items + 2 * n > MAX_ITEMS:  # refused before reading: key + value per element
+            raise self.fail("too many elements")
         self.expect(b"{")
         pairs = []
         for _ in range(n):

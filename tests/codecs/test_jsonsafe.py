@@ -66,3 +66,15 @@ def test_lone_surrogate_escapes_come_back_as_base64() -> None:
         {"key": {"type": "string", "encoding": "base64", "value": "7bCA"},
          "value": {"type": "int", "value": 1}}]
     json.dumps([entries, nested], ensure_ascii=False).encode("utf-8")
+
+
+def test_node_budget() -> None:
+    from sessdiag.codecs import MAX_NODES
+
+    # Containers are counted before parsing; all other values while typing.
+    with pytest.raises(DecodeError, match="too many elements") as e:
+        jsonsafe.decode(b"[" + b"[]," * MAX_NODES + b"[]]")
+    assert e.value.offset > 0
+    with pytest.raises(DecodeError, match="too many elements"):
+        jsonsafe.decode(b"[" + b"0," * MAX_NODES + b"0]")
+    assert len(jsonsafe.decode(b"[" + b"0," * 1000 + b"0]")["value"]) == 1001

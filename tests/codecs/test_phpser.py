@@ -133,3 +133,11 @@ def test_binary_keys_stay_typed() -> None:
         {"key": {"type": "string", "value": "//4=", "encoding": "base64"},
          "value": {"type": "int", "value": 1}},
         {"key": {"type": "string", "value": "//4="}, "value": {"type": "int", "value": 2}}]
+
+
+def test_counts_past_the_value_budget_fail_before_reading() -> None:
+    n = phpser.MAX_ITEMS // 2 + 1  # key + value per element
+    raw = b"x|a:%d:{" % n + b"i:0;N;" * n + b"}"
+    with pytest.raises(DecodeError, match="too many elements") as e:
+        phpser.decode_session(raw)
+    assert e.value.offset < 20  # at the header, not after reading 750,000 values

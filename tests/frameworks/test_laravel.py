@@ -204,3 +204,67 @@ def test_bad_file_payloads_are_decode_errors(data):
 def test_bad_cache_wrappings_are_decode_errors(data):
     with pytest.raises(DecodeError):
         lv.decode_redis_payload(data)
+
+
+# --- the profiles on the seam
+
+
+def test_redis_keys_laravel_writes_and_cache_keys_it_does_not():
+    from sessdiag.stores.redis import profiles as P
+
+    sid = "NhCo8Kk1xKHIO981DwNCCoF4XhyQWKyEm30F6X6A"
+    for ns in ("laravel_database_laravel_cache", "shop_database_shop_cache", "laravel_cache",
+               "laravel_database_laravel_cache_"):
+        assert P.classify(f"{ns}:{sid}".encode()) == (P.STRING, "laravel-redis", ns)
+    sha1 = hashlib.sha1(b"throttle").hexdigest()
+    assert P.classify(f"laravel_database_laravel_cache:{sha1}".encode())[1] != "laravel-redis"
+    assert P.classify(b"laravel_database_laravel_cache:" + b"A" * 39)[1] != "laravel-redis"
+    assert lv.REDIS.redis.key_for("laravel_database_laravel_cache", sid) == \
+        f"laravel_database_laravel_cache:{sid}".encode()
+
+
+def test_uninitialised_means_only_what_start_session_puts_there():
+    store = json.loads((CAPTURES / "files" / "store.json").read_text())["files"]
+    payloads = [base64.b64decode(f["payload_b64"]) for f in store.values()]
+    verdicts = [lv.FILES.is_empty(p, lv.decode_file_payload(p)) for p in payloads]
+    assert verdicts.count(True) == 72 and verdicts.count(False) == 5
+    users = {lv.FILES.principal(lv.decode_file_payload(p)) for p in payloads} - {None}
+    assert users == {"user0", "user1", "user2", "racer"}
+
+
+def test_detection_votes_for_a_flat_directory_of_ids():
+    from sessdiag.frameworks.base import TreeSample
+
+    name_re = re.compile("(" + lv.SID + ")")
+    top = [("A" * 40, True), ("b" * 40, True), (".gitignore", True), ("x" * 40, False)]
+    assert lv.FILES.files.vote(TreeSample(top=top, shards=[]), name_re) == {0: 2}
+    assert lv.FILES.files.vote(TreeSample(top=[("sess_" + "a" * 26, True)], shards=[]),
+                               name_re) == {}
+
+
+def test_keyed_mapping_takes_an_id_as_is_and_needs_the_key_for_a_cookie():
+    raw = envelope_cbc(lv.cookie_prefix(lv.COOKIE, KEY) + b"G" * 40, KEY)
+    assert lv.keyed_sid(raw, KEY, lv.COOKIE) == "G" * 40
+    assert lv.keyed_sid(raw, None, lv.COOKIE) is None
+    assert lv.keyed_sid(b"H" * 40, None, lv.COOKIE) == "H" * 40  # the log compared by id
+    from sessdiag import frameworks
+
+    assert frameworks.sid_from_cookie(raw, "laravel-redis", lv.COOKIE, KEY) == "G" * 40
+    assert frameworks.sid_from_cookie(raw, None, lv.COOKIE, KEY) == "G" * 40
+    assert frameworks.sid_from_cookie(raw, "laravel-files", lv.COOKIE) is None
+
+
+def test_load_app_reads_key_cookie_and_lifetime_from_the_env(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(f"APP_NAME=Shop\nAPP_KEY=base64:{base64.b64encode(b'Q' * 32).decode()}\n"
+                   "SESSION_LIFETIME=30\n")
+    app = lv.load_app(None, str(env))
+    assert (app.key.key, app.cookie_name, app.lifetime_s, app.namespace) == \
+        (b"Q" * 32, "shop_session", 1800, "shop_database_shop_cache")
+    assert "QQQQ" not in repr(app)
+    env.write_text(f"APP_KEY=base64:{base64.b64encode(b'Q' * 32).decode()}\n")
+    app = lv.load_app(None, str(env))
+    assert (app.cookie_name, app.lifetime_s) == ("laravel_session", 7200) and app.notes
+    flag = lv.load_app("base64:" + base64.b64encode(b"R" * 32).decode(), str(env))
+    assert flag.key.key == b"R" * 32  # --app-key wins over the .env's
+    assert lv.load_app(None, None) == lv.AppSettings()

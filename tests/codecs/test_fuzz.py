@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "fuzz"))
 import targets
 from strategies import mutated
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 REGRESSIONS = [(name, fn, data) for name in targets.TARGETS
                for fn, data in targets.regressions(name)]
 
@@ -70,3 +71,36 @@ def test_mutated_real_vectors_keep_the_invariants(name: str) -> None:
         targets.check(name, data)
 
     run()
+
+
+def _depth(v: object) -> int:
+    """Levels of typed containers (a value inside n lists/maps is at depth n)."""
+    deepest, stack = 0, [(v, 0)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict):
+            stack.extend((y, d + ("type" in x and isinstance(x.get("value"), list | dict)))
+                         for y in x.values())
+        elif isinstance(x, list):
+            stack.extend((y, d) for y in x)
+        deepest = max(deepest, d)
+    return deepest
+
+
+NESTED_128 = {
+    "gob": FIXTURES / "gob" / "deep_130.gob",
+    "javaser": FIXTURES / "java" / "nested_130.ser",
+    "phpser": b"x|" + b"a:1:{i:0;" * 128 + b"N;" + b"}" * 128,
+    "pickleinspect": b"\x80\x02" + b"]" * 128 + b"a" * 127 + b".",
+    "rubymarshal": b"\x04\x08" + b"[\x06" * 128 + b"0",
+    "msgpack": b"\x91" * 128 + b"\xc0",
+    "jsonsafe": b"[" * 128 + b"]" * 128,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NESTED_128))
+def test_contract_nesting_of_128_levels_is_accepted(name: str) -> None:
+    raw = NESTED_128[name]
+    data = raw.read_bytes() if isinstance(raw, Path) else raw
+    out = targets.TARGETS[name].entries[0](data)
+    assert _depth(out) >= 127, name

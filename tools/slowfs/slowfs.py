@@ -219,7 +219,7 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
                  attr_timeout: float = 1.0, entry_timeout: float = 1.0,
                  python: str = SYSTEM_PYTHON, impl: str = "python",
                  threads: int | None = None,
-                 parallel_dirops: bool = True) -> Iterator[SlowFS]:
+                 parallel_dirops: bool = True, ctime: str = "source") -> Iterator[SlowFS]:
     """Mount SOURCE at MOUNTPOINT with `delay_ms` in each of `ops`; unmount on exit, always.
 
     `ops`: names from ALL_OPS, "lookup" (= getattr) or "all"; default getattr, readdir,
@@ -228,6 +228,9 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
     a time) or "c" (slowfs3.c, libfuse 3, `threads` server threads, default 64; built on
     demand); `parallel_dirops=False` makes slowfs3 keep the kernel's one-at-a-time LOOKUP and
     READDIR per directory (libfuse 2.9's behaviour; NFS clients do not serialise them).
+    `ctime="mtime"` (slowfs.py only) reports each file's mtime as its ctime, as filesystems
+    without a real change time do (some SMB servers, FUSE backends over object stores): a
+    hard link or chmod then leaves the ctime seen through the mount unchanged.
     Raises SlowFSError when the mount cannot be made (see fuse_available()).
     """
     if impl not in IMPLS:
@@ -235,6 +238,8 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
     if threads is not None and (impl != "c" or threads < 1):
         raise ValueError("threads= needs impl='c' and at least 1 thread "
                          "(libfuse 2.9's thread count is fixed)")
+    if ctime not in ("source", "mtime") or (ctime != "source" and impl != "python"):
+        raise ValueError("ctime= is 'source', or 'mtime' with impl='python'")
     if not parallel_dirops and impl != "c":
         raise ValueError("parallel_dirops=False needs impl='c' (slowfs.py never has them)")
     source = os.path.abspath(source)
@@ -251,7 +256,7 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
         if not parallel_dirops:
             cmd.append("--serial-dirops")
     else:
-        cmd = [python, os.path.abspath(__file__), *opts]
+        cmd = [python, os.path.abspath(__file__), *opts, "--ctime", ctime]
     # The server's log goes to a file, never to a pipe nobody drains: a full pipe would
     # block a FUSE worker in write(2) and with it every process using the mount.
     errlog = tempfile.TemporaryFile(mode="w+t")  # noqa: SIM115 - closed in finally
@@ -288,7 +293,8 @@ def mount_slowfs(source: str, mountpoint: str, delay_ms: float = 1.0, *,
 # Server side (runs under /usr/bin/python3 with Debian's python3-fusepy).
 
 
-def _make_ops(source: str, delay_ms: float, delayed: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _make_ops(source: str, delay_ms: float, delayed: tuple[str, ...],  # type: ignore[no-untyped-def]
+              ctime: str = "source"):
     import fusepy
     from fusepy import FuseOSError, Operations
 
@@ -367,7 +373,7 @@ def _make_ops(source: str, delay_ms: float, delayed: tuple[str, ...]):  # type: 
                 "st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_blocks", "st_ino")}
             # use_ns: times in nanoseconds, so mtimes pass through exactly.
             out.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns,
-                       st_ctime=st.st_ctime_ns)
+                       st_ctime=st.st_mtime_ns if ctime == "mtime" else st.st_ctime_ns)
             return out
 
         def readdir(self, path, fh):  # type: ignore[no-untyped-def]
@@ -499,6 +505,7 @@ def serve(argv: list[str] | None = None) -> int:
     ap.add_argument("--ops", default=",".join(DEFAULT_OPS))
     ap.add_argument("--attr-timeout", type=float, default=1.0)
     ap.add_argument("--entry-timeout", type=float, default=1.0)
+    ap.add_argument("--ctime", choices=("source", "mtime"), default="source")
     ap.add_argument("--debug", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.debug else logging.WARNING, stream=sys.stderr)
@@ -507,7 +514,7 @@ def serve(argv: list[str] | None = None) -> int:
     except ImportError:
         sys.stderr.write("slowfs: python3-fusepy is missing (apt-get install python3-fusepy)\n")
         return 2
-    ops = _make_ops(os.path.abspath(a.source), a.delay_ms, parse_ops(a.ops))
+    ops = _make_ops(os.path.abspath(a.source), a.delay_ms, parse_ops(a.ops), a.ctime)
     ops.mountpoint = os.path.abspath(a.mountpoint)
     fusepy.FUSE(ops, a.mountpoint, foreground=True, nothreads=False, fsname="slowfs",
                 attr_timeout=a.attr_timeout, entry_timeout=a.entry_timeout)

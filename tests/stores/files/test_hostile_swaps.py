@@ -4,59 +4,21 @@ The attack: the shard `7/` is moved out of the store (same filesystem, so its in
 identity check against it, is unchanged) and a symlink `7 -> that place` put where it was.
 Followed, the symlink would make sessdiag count, and prune delete, files outside the store.
 
-No timing: sessdiag runs in a subprocess whose Python audit hook (`sys.addaudithook`, inherited
-by forked workers) performs the swap synchronously when sessdiag itself is about to open the
-directory (`open` event, O_DIRECTORY, name `7`), or when prune creates its journal to start the
-act pass (`open` event of the journal path with O_CREAT), i.e. between plan and act.
+No timing: tests/stores/files/hook_driver.py performs the swap synchronously when sessdiag
+itself is about to open the directory `7`, or when prune creates its journal to start the act
+pass, i.e. between plan and act.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from hook_driver import run_hooked
 
 from sessdiag.fixtures import FixtureSpec, make_tree
-
-DRIVER = r"""
-import json, os, sys
-spec = json.loads(sys.argv[1])
-state = {"done": False, "busy": False}
-
-def swap():
-    state["busy"] = True
-    try:
-        shard, away = spec["shard"], spec["away"]
-        if not os.path.islink(shard):  # forked workers each have a hook: the first one swaps
-            os.rename(shard, away)
-            os.symlink(away, shard)
-            with open(spec["log"], "a") as f:
-                f.write("swapped\n")
-    except OSError:
-        pass
-    finally:
-        state["done"] = True
-        state["busy"] = False
-
-def hook(event, args):
-    if state["done"] or state["busy"] or event != "open":
-        return
-    path, _mode, flags = args
-    if not isinstance(path, str) or not flags:
-        return
-    if spec["on"] == "open-dir" and os.path.basename(path) == "7" and flags & os.O_DIRECTORY:
-        swap()
-    elif spec["on"] == "create" and path == spec["path"] and flags & os.O_CREAT:
-        swap()
-
-sys.addaudithook(hook)
-from sessdiag.cli import main
-main(sys.argv[2:])
-"""
 
 
 def _files(top: Path) -> int:
@@ -75,11 +37,10 @@ def swap_run(tmp_path: Path):  # type: ignore[no-untyped-def]
     assert in_shard > 0 and _files(root) == 400
 
     def run(on: dict[str, str], *args: str) -> tuple[int, dict, str]:
-        spec = {**on, "shard": str(root / "7"), "away": str(away), "log": str(log)}
-        cp = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec), *args],
-                            capture_output=True, text=True, timeout=300)
-        assert log.read_text() == "swapped\n", cp.stderr  # the swap did happen, once
-        assert (root / "7").is_symlink()
+        if on["on"] == "open-dir":
+            on = {**on, "name": "7"}
+        cp = run_hooked(on, [["swap", str(root / "7"), str(away)]], log, *args)
+        assert (root / "7").is_symlink()  # the swap did happen
         return cp.returncode, json.loads(cp.stdout) if cp.stdout else {}, cp.stderr
 
     return root, away, in_shard, run

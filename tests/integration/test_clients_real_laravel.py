@@ -200,3 +200,39 @@ def test_the_key_is_needed_checked_and_never_printed(cli, files_store, tmp_path)
     for out in outputs:
         assert key.removeprefix("base64:") not in out and "APP_KEY" not in out
         assert raw.hex() not in out and repr(raw)[2:-1] not in out
+
+
+def test_live_the_real_app_and_sessdiag_agree(cli, tmp_path):
+    """The generator itself, end to end: a fresh run of the real app (file driver), then
+    sessdiag on what it left, against what its clients recorded."""
+    import shutil
+    import sys
+
+    if not (shutil.which("nginx") and shutil.which("php")
+            and os.path.exists("/usr/share/php/Illuminate/Foundation/Application.php")):
+        pytest.skip("needs nginx, php-fpm and Debian's php-laravel-framework")
+    import importlib.util
+
+    here = CAPTURES.parents[1] / "tools" / "capture" / "laravel"
+    sys.path.insert(0, str(here))  # its laravel_scenario (tools/logapps is added by it)
+    spec = importlib.util.spec_from_file_location("laravel_capture", here / "capture.py")
+    assert spec is not None and spec.loader is not None
+    capture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(capture)
+
+    exp = capture.capture("files", str(tmp_path / "out"))
+    out = tmp_path / "out" / "files"
+    f = exp["facts"]
+    assert f["ids_whose_raw_value_repeated"] == 0 and f["prefix_length"] == 41
+    assert all(not x["old_in_store_after"] for x in f["login_deletes_old_session"])
+    root = tmp_path / "sessions"
+    root.mkdir()
+    for sid, x in json.loads((out / "store.json").read_text())["files"].items():
+        (root / sid).write_bytes(base64.b64decode(x["payload_b64"]))
+    res = cli("scan", root, "--json", "--access-log", out / "access.log", "--app-env",
+              out / "app.env")
+    assert res.code == 0, res.err
+    r = res.json()
+    got = {c["client"]: (c["issued"], c["orphans"]) for c in r["clients"]}
+    assert got == {ip: (c["issued"], c["orphans"]) for ip, c in exp["clients"].items()}
+    assert got["127.0.0.5"] == (40, 40) and r["empty"] == 72

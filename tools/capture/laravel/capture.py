@@ -244,7 +244,8 @@ def redis_facts(port: int) -> dict:
             "ttls_s": sorted({r.ttl(k) for k in keys})}
 
 
-def capture(driver: str) -> dict:
+def capture(driver: str, out_root: str = OUT) -> dict:
+    """One run with this session driver; writes `out_root/<driver>/`."""
     with harness.workdir("sessdiag-laravel-") as work, contextlib.ExitStack() as stack:
         redis_srv = None
         if driver == "redis":
@@ -299,7 +300,7 @@ def capture(driver: str) -> dict:
         exp["versions"] = versions()
         exp["captured_at"] = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
-        out = os.path.join(OUT, driver)
+        out = os.path.join(out_root, driver)
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "access.log"), "wb") as fh:
             fh.write(log_bytes)

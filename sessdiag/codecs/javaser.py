@@ -25,11 +25,13 @@ object, it is a ``ref``: output never outgrows the input by more than that, and 
 
 Cost: time linear in the input (each work unit consumes input bytes, except references, which
 take 5). Peak memory at most ~250 bytes of Python objects per input byte (a 1-byte TC_NULL
-element becomes one typed dict in a list) plus the input. Externalizable
-classes written without block data (protocol 1) cannot be skipped safely and are reported as
-undecodable, as are streams naming well-known deserialization gadget classes (commons-collections
-transformers, TemplatesImpl, AnnotationInvocationHandler, dynamic proxies …): such a value is an
-attack payload, not a session attribute.
+element becomes one typed dict in a list; measured 200) plus the input, and the work budget
+(50,000 + 4 x input units, at most MAX_NODES = 250,000) caps it at ~60 MB whatever the input.
+
+Externalizable classes written without block data (protocol 1) cannot be skipped safely and
+are reported as undecodable, as are streams naming well-known deserialization gadget classes
+(commons-collections transformers, TemplatesImpl, AnnotationInvocationHandler, dynamic
+proxies …): such a value is an attack payload, not a session attribute.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from sessdiag.codecs import MAX_NODES
 from sessdiag.core.errors import DecodeError
 
 MAGIC: Final = b"\xac\xed\x00\x05"
@@ -483,7 +486,7 @@ def _readable(name: str, fields: dict, ann: _Annotation, holder: dict) -> Any:
 
 
 def _work_limit(n: int) -> int:
-    return min(2_000_000, 50_000 + 4 * n)
+    return min(MAX_NODES, 50_000 + 4 * n)
 
 
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:

@@ -160,3 +160,12 @@ def test_repeated_string_references_cannot_blow_up_the_output() -> None:
     assert items[1] == {"type": "java.lang.String", "value": s.decode()}  # repeated while cheap
     assert items[-1] == {"type": "ref", "value": javaser.BASE_HANDLE + 2,
                          "class": "java.lang.String"}
+
+
+def test_work_budget_is_capped_by_max_nodes() -> None:
+    # 300,000 one-byte nulls in an Object[]: 60 MB of typed dicts; refused at the cap.
+    head = javaser.MAGIC + b"ur\x00\x13[Ljava.lang.Object;" + bytes(8) + b"\x02\x00\x00xp"
+    n = 300_000
+    with pytest.raises(DecodeError, match="work budget"):
+        javaser.decode(head + n.to_bytes(4, "big") + b"p" * n)
+    assert len(javaser.decode(head + (1000).to_bytes(4, "big") + b"p" * 1000)["value"]) == 1000

@@ -51,6 +51,33 @@ def test_no_file_in_the_repository_points_outside_it() -> None:
     assert not hits, "paths outside the repository:\n" + "\n".join(hits)
 
 
+# A cited document must be one the reader of a clone can open: any `name.md` mentioned in a
+# tracked file is the name of a tracked Markdown file. The sibling tree's notes (the beego
+# measurements, the prune benchmarks) are also cited without the extension.
+MD_NAME = re.compile(r"(?<![\w/.-])(?:[\w.-]+/)*([\w-]+\.md)\b")
+UNCOMMITTED_NOTES = re.compile(r"\b(?:beego-facts|prune-anchors|user-asks)\b")
+
+
+def test_every_cited_document_is_in_the_repository() -> None:
+    files = tracked_files()
+    have = {Path(f).name for f in files if f.endswith(".md")}
+    assert {"README.md", "report.md", "gc-model.md"} <= have
+    hits = []
+    for rel in files:
+        path = REPO / rel
+        if rel == "tests/test_standalone.py" or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for n, line in enumerate(text.splitlines(), start=1):
+            hits += [f"{rel}:{n}: {m.group(0)}" for m in MD_NAME.finditer(line)
+                     if m.group(1) not in have]
+            hits += [f"{rel}:{n}: {m.group(0)}" for m in UNCOMMITTED_NOTES.finditer(line)]
+    assert not hits, "documents cited but not in the repository:\n" + "\n".join(hits)
+
+
 def test_the_pattern_catches_each_spelling() -> None:
     s = _SHARED
     for bad in (f"inspect ../{s}/fixtures/beego-real/tree", f'REPO / ".." / "{s}"',

@@ -1,7 +1,7 @@
 """Options several commands share, declared once, and how their values resolve.
 
 A command takes these as parameter annotations (`as_json: JsonOpt = False`), so a flag has
-one spelling and one help text across the CLI (contract.md, "Common flags").
+one spelling and one help text across the CLI (docs/report.md and the README's common flags).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A backend (files, Redis, …) measures; `scan_report` writes the common fields f
 numbers, in one time format (core.timefmt), with one histogram shape, one fraction rounding
 and one anomaly table, and the backend adds only its own sections and findings. The rate
 builder and the "created at ≈pace" phrase are shared the same way. docs/report.md is the
-reference of the fields; contract.md the promise to users.
+reference of the fields; the README the promise to users.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sessdiag.core.timefmt import iso
 
 SCAN_SCHEMA = "sessdiag.scan/1"
 
-# The contract's anomaly kinds (contract.md). They describe entries of a file tree; a backend
+# The contract's anomaly kinds (docs/report.md). They describe entries of a file tree; a backend
 # that cannot have one (Redis has no symlinks) reports it as None: not applicable, which a
 # policy skips, rather than a 0 that would read as "measured, none found".
 ANOMALY_KINDS = ("symlinks", "foreign", "misplaced", "zero_byte", "undecodable", "unreadable")

@@ -3,7 +3,7 @@
 Whole seconds in UTC with a `Z` (`2026-11-22T01:30:00Z`) is the default: `generated_at`,
 hours of timelines, oldest/newest access, cutoffs. Session ages are counted in seconds and
 lifetimes in minutes or more, so a fraction would only make two reports of the same store
-differ in width (contract.md shows `generated_at` in whole seconds).
+differ in width (docs/report.md shows `generated_at` in whole seconds).
 
 Two kinds of field need more, and ask for it with `timespec`:
 - `"milliseconds"`: access-log times (`races[].at`, `clients[].first_seen`/`last_seen`, the

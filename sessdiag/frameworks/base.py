@@ -1,6 +1,6 @@
 """What sessdiag knows about one framework's sessions, as plain data plus small pure functions.
 
-A `Framework` is one store profile (the names of contract.md: `beego-file`, `connect-redis`, …):
+A `Framework` is one store profile (docs/frameworks/: `beego-file`, `connect-redis`, …):
 its cookie and how a cookie value maps to the id the store keeps, its default lifetime, where
 the store keeps a session (Redis key pattern or file layout), how the payload decodes, what an
 "empty" session is, and the fix to suggest when a route mints sessions nobody presents back.
@@ -115,7 +115,7 @@ class FileLayout:
 class Framework:
     """One store profile of one framework: everything sessdiag knows about it."""
 
-    name: str  # the profile name of contract.md (target.profile, groups[].profile)
+    name: str  # the profile name of docs/frameworks/ (target.profile, groups[].profile)
     family: str  # the framework, as reports name it ("Spring Session", "beego")
     medium: str  # "files" or "redis": the store kind this profile lives in
     cookie_names: tuple[str, ...] = ()  # the first is the framework's default

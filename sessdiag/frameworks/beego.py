@@ -1,4 +1,4 @@
-"""beego (Go): file and Redis providers (frameworks.md A2, beego-facts.md).
+"""beego (Go): file and Redis providers (docs/frameworks/beego-file.md, beego-redis.md).
 
 The id is hex(rand SessionIDLength bytes), 32 characters by default, and the cookie carries it
 as is. The router calls SessionRelease at the end of every session-enabled request, so a

@@ -1,4 +1,4 @@
-"""Django's cache (and cached_db) session backend on Redis (frameworks.md A5).
+"""Django's cache (and cached_db) session backend on Redis (docs/frameworks/django-cache.md).
 
 The `sessionid` cookie carries the 32-character id; the key is
 `:<version>:django.contrib.sessions.cache<id>` (no ':' before the id), the value a pickled dict.

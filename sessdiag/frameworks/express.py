@@ -1,4 +1,4 @@
-"""express-session with connect-redis (frameworks.md A3).
+"""express-session with connect-redis (docs/frameworks/connect-redis.md).
 
 The `connect.sid` cookie is signed: `s:<id>.<hmac>`, URL-encoded (`s%3A…`); the store key is
 `sess:<id>`, the value `JSON.stringify(session)`. With `saveUninitialized: true` (the default)

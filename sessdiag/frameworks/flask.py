@@ -1,4 +1,4 @@
-"""Flask-Session on Redis (frameworks.md A4).
+"""Flask-Session on Redis (docs/frameworks/flask-session.md).
 
 The `session` cookie carries the id (a uuid4 up to 0.5, 43 characters of token_urlsafe from
 0.6); the key is `session:<id>`; the value pickle (≤ 0.5), msgpack (≥ 0.6) or JSON. A session

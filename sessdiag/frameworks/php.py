@@ -1,4 +1,4 @@
-"""PHP: the files handler and phpredis (frameworks.md A6).
+"""PHP: the files handler and phpredis (docs/frameworks/php-files.md, php-redis.md).
 
 The cookie (PHPSESSID) carries the id as is. A session that holds nothing is a 0-byte file, or
 an empty string under `PHPREDIS_SESSION:<id>`; `session_start()` on a request without a cookie

@@ -1,4 +1,6 @@
-"""Spring Session Data Redis: the indexed and the simple repository (frameworks.md A1).
+"""Spring Session Data Redis: the indexed and the simple repository.
+
+See docs/frameworks/spring-session.md.
 
 A session is a hash `<namespace>:sessions:<uuid>`; the indexed repository (1.x/2.x default,
 3.x opt-in) also keeps companions: `…:sessions:expires:<id>` shadow keys, `…:expirations:<ms>`

@@ -5,7 +5,7 @@ shard directory, a stray directory off the layout, or a hash partition of one hu
 directory). Workers take units from a queue and each keeps its own aggregate, which the
 parent merges exactly: they never share mutable state. On local disks the walk is
 CPU-bound and forked processes avoid the GIL; on network and FUSE mounts each operation is
-a round trip, and many threads overlap the waits (design.md, docs/prune.md).
+a round trip, and many threads overlap the waits (docs/prune.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Redis stores for `clients`: the store share of log orphans, and attribution by payload.
 
-`session_lookup` maps a session cookie to the key its framework writes (frameworks.md part A)
+`session_lookup` maps a session cookie to the key its framework writes (docs/frameworks/)
 and asks the server whether it is still there; `attribute_sessions` groups the store's
 sessions by one attribute of their decoded payloads (`--client-attr username`). Both use
 only read commands, on the node that owns the key when the target is a cluster.

@@ -1,6 +1,6 @@
 """Session frameworks on Redis: key fingerprints, value sniffing, and per-session facts.
 
-Facts come from frameworks.md, part A (fingerprint table A8). A key is classified by its name
+Facts come from docs/frameworks/ and the captures in fixtures/redis. A key is classified by its name
 first (cheap, no round trip); the commands sent for it follow from that; the value then
 confirms the framework and yields the facts every report field is built from: payload bytes,
 emptiness, never-reused, last access and creation where the framework records them.

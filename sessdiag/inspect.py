@@ -10,8 +10,8 @@ import stat
 from sessdiag import frameworks
 from sessdiag.core.errors import DecodeError, TargetUnreadable, UsageError
 from sessdiag.core.timefmt import iso
+from sessdiag.frameworks import session_decoder
 from sessdiag.frameworks.values import sniff
-from sessdiag.profiles import session_decoder
 from sessdiag.stores.files import fsops
 from sessdiag.stores.files.layout import layout_for, resolve_root
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from re import Pattern
 
+from sessdiag.core.errors import UsageError
 from sessdiag.frameworks import (
     beego,
     django,
@@ -29,6 +30,7 @@ from sessdiag.frameworks import (
     spring,
 )
 from sessdiag.frameworks.base import (
+    Decoder,
     FileLayout,
     Framework,
     RedisKeys,
@@ -37,10 +39,31 @@ from sessdiag.frameworks.base import (
     plain_sid,
 )
 
-__all__ = ["DEFAULT_LIFETIME", "FAMILY", "FILE_PROFILES", "KNOWN_COOKIES", "PROFILE_COOKIES",
-           "REDIS_PROFILES", "REGISTRY", "STRING_KEYS", "VALUE_SNIFFERS", "FileLayout",
-           "Framework", "RedisKeys", "TreeSample", "attribute_value", "for_cookie", "get",
-           "register", "registered", "sid_from_cookie", "sid_mapper", "unregister"]
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "FAMILY",
+    "FILE_PROFILES",
+    "KNOWN_COOKIES",
+    "PROFILE_COOKIES",
+    "REDIS_PROFILES",
+    "REGISTRY",
+    "STRING_KEYS",
+    "VALUE_SNIFFERS",
+    "FileLayout",
+    "Framework",
+    "RedisKeys",
+    "TreeSample",
+    "attribute_value",
+    "emptiness_check",
+    "for_cookie",
+    "get",
+    "register",
+    "registered",
+    "session_decoder",
+    "sid_from_cookie",
+    "sid_mapper",
+    "unregister",
+]
 
 _BUILTIN: tuple[Framework, ...] = (
     beego.FILE,
@@ -126,6 +149,23 @@ def registered(fw: Framework) -> Iterator[Framework]:
 def get(name: str) -> Framework:
     """The profile of that name; KeyError when there is none."""
     return REGISTRY[name]
+
+
+def session_decoder(profile: str) -> Decoder:
+    """bytes -> [{"key": typed, "value": typed}] for a profile; raises DecodeError on bad input."""
+    fw = REGISTRY.get(profile)
+    if fw is None:
+        raise UsageError(f"no session decoder for profile {profile!r}")
+    return fw.decoder()
+
+
+def emptiness_check(profile: str) -> Callable[[bytes], bool]:
+    """bytes -> True when the session holds nothing of the app's; raises DecodeError."""
+    # Always a full decode: a cheap "is it the empty bytes?" test would call a truncated
+    # payload non-empty instead of undecodable.
+    decode = session_decoder(profile)
+    is_empty = REGISTRY[profile].is_empty  # keys that do not make a session used
+    return lambda data: bool(is_empty(data, decode(data)))
 
 
 def for_cookie(cookie_name: str | None) -> Framework | None:

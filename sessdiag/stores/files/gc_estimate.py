@@ -46,7 +46,7 @@ def gc_estimate_report(
 ) -> dict:
     from sessdiag.analysis import gcprobe, gcstall
     from sessdiag.census import DEFAULT_AGE_EDGES
-    from sessdiag.profiles import emptiness_check
+    from sessdiag.frameworks import emptiness_check
     from sessdiag.stores.files.fsinfo import fs_info
     from sessdiag.stores.files.layout import layout_for, resolve_root
     from sessdiag.stores.files.scan import choose_workers

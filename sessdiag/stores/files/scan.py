@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sessdiag import frameworks
 from sessdiag.census import Census
-from sessdiag.profiles import emptiness_check
+from sessdiag.frameworks import emptiness_check
 from sessdiag.stores.files import pool
 from sessdiag.stores.files.fsinfo import FsInfo, fs_info
 from sessdiag.stores.files.fsops import mounts_below

@@ -39,7 +39,9 @@ def _lifetime(g: GroupAgg, opts: ScanSettings) -> tuple[int | None, str]:
         if g.lifetimes:
             mi = max(g.lifetimes.items(), key=lambda kv: kv[1])[0]
             return int(mi), "maxInactiveInterval (most common)"
-        return (opts.max_lifetime if opts.max_lifetime_given else 1800), "default 1800 s"
+        default = DEFAULT_LIFETIME[g.profile]  # Spring's maxInactiveInterval default
+        return (opts.max_lifetime if opts.max_lifetime_given else default), \
+            f"default {default} s"
     if opts.max_lifetime_given:
         return int(opts.max_lifetime), "--max-lifetime"
     if g.profile == "connect-redis" and g.lifetimes:

@@ -172,6 +172,19 @@ def test_check_names_the_rules_a_laravel_store_breaks(cli, files_store, tmp_path
     assert "127.0.0.13 (20)" in res.out
 
 
+def test_check_on_laravel_redis(cli, redis_store, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  max_no_ttl_keys: 0\n  allowed_namespaces: "
+                      "[laravel_database_laravel_cache]\n  clients:\n    max_orphans: 30\n")
+    log = CAPTURES / "redis" / "access.log"
+    res = cli("check", redis_store, "--policy", policy, "--access-log", log, "--app-env",
+              app_env("redis"), "--json")
+    assert res.code == 1, res.err
+    failed = {r["rule"] for t in res.json()["targets"] for r in t["results"]
+              if r["status"] == "fail"}
+    assert failed == {"clients.max_orphans"}  # 127.0.0.5's 40; no TTL-less key, one namespace
+
+
 def test_the_key_is_needed_checked_and_never_printed(cli, files_store, tmp_path):
     log = CAPTURES / "files" / "access.log"
     res = cli("clients", "--access-log", log, "--json")

@@ -27,3 +27,22 @@ def test_no_cycle_between_the_client_modules():
     assert "sessdiag.analysis.clients" not in mods
     mods = _modules_after("import sessdiag.analysis.clients")
     assert "sessdiag.stores.redis.clients" not in mods
+
+
+def test_analysis_sources_name_no_store_module_but_the_protocol():
+    """Lazy imports included: an import inside a function is still an edge."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[2] / "sessdiag" / "analysis"
+    found = {}
+    for path in sorted(pkg.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "sessdiag.stores"):
+                found.setdefault(path.name, set()).add(node.module)
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("sessdiag.stores"):
+                        found.setdefault(path.name, set()).add(a.name)
+    assert found == {"clients.py": {"sessdiag.stores.base"}}  # SessionStore, for type hints

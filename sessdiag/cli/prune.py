@@ -145,6 +145,10 @@ def prune(
                          "deletions\n")
     elif result.errors and not quiet:
         sys.stderr.write(f"sessdiag: {result.errors:,} deletions failed\n")
+    if result.unreadable:
+        # Even with --quiet or --json: part of the store was never examined (exit 1).
+        sys.stderr.write(f"sessdiag: warning: {result.unreadable:,} entries could not be read "
+                         "(permission denied); that part of the store was never examined\n")
     code = result.exit_code
     if code:
         raise typer.Exit(code)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sessdiag.fixtures import FixtureSpec, make_tree
 from sessdiag.stores.files.layout import make_layout
+
+REPO = Path(__file__).resolve().parents[3]
 
 LIFE = 3600
 
@@ -97,3 +101,43 @@ def popts(tmp_path: Path) -> Callable[..., object]:
         return PruneOptions(**base)  # type: ignore[arg-type]
 
     return make
+
+
+def _drop_dac_override() -> None:  # pragma: no cover - runs in the child before exec
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.fixture
+def sessdiag_denied() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `python -m sessdiag ARGS…` so that a mode-000 directory really is unreadable.
+
+    Root reads everything through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; the child drops
+    both from its bounding set before exec, so its permissions are checked like anyone's.
+    """
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sessdiag", *map(str, args)],
+                              capture_output=True, text=True, check=False, timeout=120,
+                              preexec_fn=_drop_dac_override if os.geteuid() == 0 else None,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    return run
+
+
+@pytest.fixture
+def deny() -> Iterator[Callable[[str], None]]:
+    """chmod 000 a directory for the test; its mode comes back afterwards (cleanup)."""
+    denied: list[str] = []
+
+    def make(path: str) -> None:
+        os.chmod(path, 0)
+        denied.append(path)
+
+    yield make
+    for path in denied:
+        os.chmod(path, 0o755)

@@ -10,12 +10,13 @@ import time
 import pytest
 
 from sessdiag.core.errors import LockHeld, UsageError
-from sessdiag.stores.files import prune
 from sessdiag.stores.files.prune import (
     PruneOptions,
     StopControl,
+    engine,
     prune_file_store,
     read_journal,
+    worker,
 )
 
 
@@ -51,12 +52,34 @@ def test_dry_run_reports_and_changes_nothing(store, popts, snapshot):
     assert r["deleted"] == r["skipped_fresh"] == r["errors"] == r["bytes_freed"] == 0
     assert r["anomalies"]["symlinks"] == 2
     assert r["anomalies"]["misplaced"] == 2
-    assert r["anomalies"]["foreign"] == 4  # 3 stray files + 1 FIFO
+    # 4 stray files (one an NFS silly-rename, foreign as for scan, with its own detail) + FIFO
+    assert r["anomalies"]["foreign"] == 5
     assert r["anomalies"]["nfs_silly"] == 1
     assert len(r["sample"]) == 10 and set(r["sample"]) <= expired
     assert sum(b["count"] for b in r["age_spread"]["histogram"]) == 200
-    assert r["clock"]["source"] == "root"
+    assert r["clock"]["source"] == "not-probed"  # probing writes a file: --apply only
     assert r["lock"] is None  # a dry run takes no lock
+
+
+def _dir_states(root: str) -> dict[str, tuple]:
+    """Each directory's mtime, ctime and listing: what any write into it would change."""
+    out = {}
+    for d, _dirs, _files in os.walk(root):
+        st = os.lstat(d)
+        out[d] = (st.st_mtime_ns, st.st_ctime_ns, sorted(os.listdir(d)))
+    return out
+
+
+def test_dry_run_writes_nothing_not_even_a_clock_probe(store, popts):
+    """README and --help promise a dry run changes nothing: no probe file in the root."""
+    root, _expired, _fresh = store(sessions=200)
+    past = time.time() - 86400
+    os.utime(root, (past, past))  # any create+unlink in the root would move this to now
+    before = _dir_states(root)
+    res = prune_file_store(popts(root))
+    assert res.exit_code == 0 and res.report["dry_run"] is True
+    assert _dir_states(root) == before
+    assert any("dry run" in w and "local clock" in w for w in res.report["warnings"])
 
 
 @pytest.mark.parametrize(("jobs", "workers", "direct"), [
@@ -112,7 +135,7 @@ def test_upper_levels_listed_concurrently_as_serially(store, popts, monkeypatch)
     with open(os.path.join(root, "c", "c0ffee" + "0" * 26), "w") as fh:
         fh.write("misplaced")
     seen = []
-    real = prune.plan_units
+    real = engine.plan_units
 
     def both(plan, root_fd, parts, threads=1):
         serial = real(plan, root_fd, parts, threads=1)
@@ -120,10 +143,10 @@ def test_upper_levels_listed_concurrently_as_serially(store, popts, monkeypatch)
         seen.append((serial, concurrent))
         return concurrent
 
-    monkeypatch.setattr(prune, "plan_units", both)
+    monkeypatch.setattr(engine, "plan_units", both)
     r = prune_file_store(popts(root, jobs=4, workers="threads")).report
     [((s_tally, s_units), (c_tally, c_units))] = seen
-    assert c_units == s_units and len(s_units) == 256
+    assert c_units == s_units and len(s_units) == 256 + 1  # the shards, and the stray xy
     assert c_tally == s_tally
     assert s_tally.anomalies == {"foreign": 2, "symlinks": 1, "misplaced": 1}
     assert r["anomalies"]["misplaced"] == 1 and r["anomalies"]["symlinks"] == 1
@@ -139,13 +162,13 @@ def test_grace_keeps_sessions_just_past_max_age(store, popts):
 
 def _after_plan(monkeypatch, action):
     """Run `action()` between the plan pass and the apply pass (deterministic race)."""
-    real = prune._apply_tasks
+    real = engine.apply_tasks
 
     def wrapper(*a, **kw):
         action()
         return real(*a, **kw)
 
-    monkeypatch.setattr(prune, "_apply_tasks", wrapper)
+    monkeypatch.setattr(engine, "apply_tasks", wrapper)
 
 
 def test_recheck_skips_what_changed_since_the_plan(store, popts, monkeypatch):
@@ -193,7 +216,7 @@ def test_touch_between_recheck_and_rename_is_put_back(store, popts, monkeypatch)
             os.utime(src, dir_fd=src_dir_fd)  # the app's Chtimes lands in the window
         return real_rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
-    monkeypatch.setattr(prune.os, "rename", rename)
+    monkeypatch.setattr(worker.os, "rename", rename)
     r = prune_file_store(popts(root, apply=True)).report
     assert r["restored"] == 1 and r["skipped_fresh"] == 1
     assert r["deleted"] == len(expired) - 1
@@ -218,7 +241,7 @@ def test_put_back_never_overwrites_a_recreated_session(store, popts, monkeypatch
             os.write(fd, b"recreated")
             os.close(fd)
 
-    monkeypatch.setattr(prune.os, "rename", rename)
+    monkeypatch.setattr(worker.os, "rename", rename)
     r = prune_file_store(popts(root, apply=True)).report
     assert r["skip_reasons"] == {"conflict": 1}
     kept = [f for f in _files(root) if ".sessdiag-" in f]
@@ -305,14 +328,14 @@ def test_refuses_a_root_that_looks_wrong(tmp_path, popts, snapshot):
 
 def test_refuses_clock_skew_even_when_forced(store, popts, monkeypatch, snapshot):
     root, _expired, _fresh = store(sessions=100)
-    real = prune.probe_clock
+    real = engine.probe_clock
 
     def skewed(*a, **kw):
         c = real(*a, **kw)
         c.offset_s = -900.0  # the NFS server's clock is 15 minutes behind
         return c
 
-    monkeypatch.setattr(prune, "probe_clock", skewed)
+    monkeypatch.setattr(engine, "probe_clock", skewed)
     before = snapshot(root)
     res = prune_file_store(popts(root, apply=True, force=True))
     assert res.exit_code == 4 and "clock" in res.refusals[0]
@@ -324,15 +347,16 @@ def test_refuses_clock_skew_even_when_forced(store, popts, monkeypatch, snapshot
 def test_age_is_judged_by_the_earlier_clock(store, popts, monkeypatch):
     """A filesystem clock behind ours makes files younger: fewer candidates, never more."""
     root, expired, _fresh = store(sessions=200)
-    real = prune.probe_clock
+    real = engine.probe_clock
 
     def behind(*a, **kw):
         c = real(*a, **kw)
         c.offset_s = -250.0
         return c
 
-    monkeypatch.setattr(prune, "probe_clock", behind)
-    r = prune_file_store(popts(root, grace=0)).report
+    monkeypatch.setattr(engine, "probe_clock", behind)
+    # The clock is probed only when the run may delete; max_delete 0 deletes nothing.
+    r = prune_file_store(popts(root, grace=0, apply=True, max_delete=0)).report
     # Expired fixture sessions are 3660.5 s .. 2 h old; judged 250 s younger, those under
     # 3850 s are not candidates.
     now = time.time()
@@ -494,3 +518,17 @@ def test_warns_about_processes_using_the_store(store, popts):
         proc.communicate(b"", timeout=10)
     assert any(f"process {proc.pid}" in w and "working directory" in w for w in r["warnings"])
     assert prune_file_store(popts(root, check_processes=True)).exit_code == 0  # a warning only
+
+
+def test_unreadable_directories_are_unreadable_warned_and_exit_1(store, sessdiag_denied, deny):
+    """Part of the store never examined is not a race, and not a clean exit either."""
+    root, _expired, _fresh = store(sessions=300)
+    deny(os.path.join(root, "a"))  # a first-level directory (was reported as "raced")
+    deny(os.path.join(root, "b", "c"))  # a shard directory
+    res = sessdiag_denied("prune", root, "--max-age", "1h", "--json", "--no-process-check")
+    assert res.returncode == 1, res.stderr
+    r = json.loads(res.stdout)
+    assert r["anomalies"]["unreadable"] == 2 and r["anomalies"]["raced"] == 0
+    assert set(r["anomaly_examples"]["unreadable"]) == {"a", "b/c"}
+    assert any("never examined" in w for w in r["warnings"])
+    assert "never examined" in res.stderr

@@ -1,0 +1,87 @@
+"""What a prune is asked to do (PruneOptions) and what it gives back (PruneResult)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from sessdiag.core.errors import SafetyRefusal, UsageError
+
+SCHEMA = "sessdiag.prune/1"
+AGE_EDGES = (3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400, 365 * 86400)
+EXAMPLES = 5
+# The report's anomaly kinds: the contract's (classify.CONTRACT_KINDS), the details of
+# foreign (classify.FOREIGN_DETAILS), and what prune meets while acting.
+ANOMALY_KINDS = ("symlinks", "foreign", "misplaced", "unreadable", "nfs_silly", "other_fs",
+                 "stage_leftovers", "hardlinks", "readonly", "raced")
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    target: str
+    max_age: int
+    grace: int = 60
+    apply: bool = False
+    profile: str | None = None
+    php_depth: int | None = None
+    sid_pattern: str | None = None
+    jobs: int | None = None
+    workers: str | None = None  # "threads" | "processes" | None (by filesystem type)
+    rate: float | None = None  # deletions per second, all workers together
+    max_delete: int | None = None
+    max_runtime: float | None = None
+    max_fraction: float = 0.95
+    max_skew: float = 300.0
+    force: bool = False
+    lock_path: str | None = None
+    journal: str | None = None
+    quarantine: str | None = None
+    direct_unlink: bool = False
+    sample_k: int = 10
+    seed: int | None = None
+    check_processes: bool = True
+
+    def validate(self) -> None:
+        if self.max_age <= 0:
+            raise UsageError("--max-age must be a positive duration (e.g. 30d)")
+        if self.grace < 0:
+            raise UsageError("--grace must not be negative")
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if self.workers not in (None, "threads", "processes"):
+            raise UsageError(f"--workers must be 'threads' or 'processes', not {self.workers!r}")
+        if self.rate is not None and self.rate <= 0:
+            raise UsageError("--rate must be a positive number of deletions per second")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise UsageError("--max-delete must not be negative")
+        if self.max_runtime is not None and self.max_runtime <= 0:
+            raise UsageError("--max-runtime must be a positive duration")
+        if not 0 < self.max_fraction <= 1:
+            raise UsageError("--max-fraction must be in (0, 1]")
+        if self.max_skew < 0:
+            raise UsageError("--max-skew must not be negative")
+        if self.quarantine and self.direct_unlink:
+            raise UsageError("--quarantine and --direct-unlink exclude each other")
+
+
+@dataclass
+class PruneResult:
+    report: dict[str, Any]
+    refusals: list[str]
+    stopped_by: str | None
+    errors: int
+    applied: bool
+    dry_run: bool
+    unreadable: int = 0  # entries never examined (permission denied)
+
+    @property
+    def exit_code(self) -> int:
+        """Contract: 4 refused (nothing deleted), 128+n stopped by signal n, 1 failures or
+        parts of the store never examined (as a failed deletion: not everything expired
+        could be removed), 0."""
+        if self.refusals and not self.dry_run:
+            return SafetyRefusal.exit_code
+        if self.stopped_by in ("SIGINT", "SIGTERM"):
+            return 128 + int(getattr(signal, self.stopped_by))
+        return 1 if self.errors or self.unreadable else 0

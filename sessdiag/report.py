@@ -19,7 +19,8 @@ def file_scan_report(scan: FileScan) -> dict:
     p = scan.params
     allocated = c.blocks * 512
     deep = scan.sample_method == "deep"
-    non_dirs = (c.sessions + c.symlinks + c.foreign - c.other_fs + c.misplaced)
+    # Directories off the layout are foreign entries; beego's Walk lists them, as dirs.
+    non_dirs = c.sessions + c.symlinks + c.foreign + c.misplaced - c.foreign_dirs
     gc = None
     if scan.layout.profile == "beego-file":
         gc = static_estimate(non_dirs, c.dirs, c.expired + c.old_non_sessions)
@@ -84,6 +85,10 @@ def file_scan_report(scan: FileScan) -> dict:
         "dirs": c.dirs,
         "other_anomalies": {
             "other_filesystem": c.other_fs,
+            # Details of `foreign` (counted there too), as prune reports them.
+            "nfs_silly": c.nfs_silly,
+            "stage_leftovers": c.stage_leftovers,
+            "foreign_directories": c.foreign_dirs,
             "vanished_during_scan": c.vanished,
             "future_mtime": c.future,
             "old_non_sessions": c.old_non_sessions,

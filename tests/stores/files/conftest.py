@@ -122,7 +122,9 @@ def sessdiag_denied() -> Callable[..., subprocess.CompletedProcess[str]]:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "sessdiag", *map(str, args)],
-                              capture_output=True, text=True, check=False, timeout=120,
+                              capture_output=True, check=False, timeout=120,
+                              # Names that are not UTF-8 reach the output: keep their bytes.
+                              encoding="utf-8", errors="surrogateescape",
                               preexec_fn=_drop_dac_override if os.geteuid() == 0 else None,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
 

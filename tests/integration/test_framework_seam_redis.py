@@ -46,7 +46,7 @@ def test_a_registered_redis_framework_is_scanned_and_inspected(toy, cli, redis_d
     assert g["sessions"] == 30 and g["lifetime_s"] == 600  # the module's default lifetime
     ins = cli("inspect", url, sids[0], "--json")  # a bare id: the registry's key pattern
     assert ins.code == 0, ins.err
-    assert ins.json()["profile"] == "toy-redis"
+    assert (ins.json()["profile"], ins.json()["sid"]) == ("toy-redis", sids[0])
     assert {e["key"]["value"] for e in ins.json()["entries"]} == {"toy", "user"}
 
 

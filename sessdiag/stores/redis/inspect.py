@@ -113,11 +113,12 @@ def _decode_key(c: RedisConn, k: bytes, typ: str, location: str, profile: str | 
 
 
 def _sid(k: bytes, ns: str, kind: int, profile: str) -> str:
-    """The session id a key holds (what the cookie carries, or rack's private id)."""
+    """The session id a key holds (what the cookie carries, or rack's private id): the id
+    group of the profile's key pattern (Django's ids follow the prefix without a ':')."""
+    fw = REGISTRY.get(profile)
+    m = fw.redis.key_re.match(k) if fw is not None and fw.redis is not None else None
+    if m is not None and kind != P.SHADOW:
+        return m.group(2).decode("utf-8", "replace")
     s = k.decode("utf-8", "replace")
-    if profile == "rails-session" and "2::" in s:
-        return s[s.rfind("2::"):]
-    if profile == "django-cache" and ns and s.startswith(ns):
-        return s[len(ns):]
     i = s.rfind(":")
     return s[i + 1:] if i >= 0 else s

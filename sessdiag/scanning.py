@@ -14,7 +14,7 @@ from sessdiag.stores import open_store
 from sessdiag.stores.base import ScanSettings
 
 if TYPE_CHECKING:
-    from sessdiag.analysis.clients import LogSettings
+    from sessdiag.analysis.settings import LogSettings
 
 __all__ = ["ScanSettings", "run_scan"]
 

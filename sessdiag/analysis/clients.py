@@ -34,7 +34,6 @@ with O_NOFOLLOW at every level: `SessionStore.lookup`, done by the store (sessdi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -49,6 +48,7 @@ from sessdiag.analysis.accesslog import (
 )
 from sessdiag.analysis.cadence import attach_store_cadence
 from sessdiag.analysis.races import RaceDetector
+from sessdiag.analysis.settings import LogSettings
 from sessdiag.core import timefmt
 from sessdiag.core.errors import UsageError
 
@@ -315,21 +315,6 @@ StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
 # Wiring into the scan report
 
 
-@dataclass(frozen=True)
-class LogSettings:
-    """How to read access logs and attribute sessions to clients."""
-
-    access_logs: tuple[str, ...] = ()
-    log_format: str = "combined-cookies"
-    log_fields: str | None = None
-    cookie_name: str | None = None
-    client_key: str = "ip"
-    race_window: float = 2.0
-    login_path: str | None = None
-    max_tracked: int | None = None
-    max_clients_shown: int | None = None
-    secret: object = field(default=None, repr=False)  # opens a sealed cookie (Laravel's APP_KEY)
-    now: float | None = None
 
 
 def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None = None,

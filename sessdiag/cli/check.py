@@ -61,7 +61,7 @@ def check(
     quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a policy; exit 1 listing every violated rule (measured vs allowed)."""
-    from sessdiag.analysis.clients import LogSettings
+    from sessdiag.analysis.settings import LogSettings
     from sessdiag.policy import PolicyTarget, evaluate, load_policy
     from sessdiag.render.prometheus import Metrics, check_metrics, scan_metrics, write_prom
     from sessdiag.scanning import ScanSettings, run_scan

@@ -71,7 +71,8 @@ def clients(
     quiet: QuietOpt = False,
 ) -> None:
     """Orphan sessions per client, machine-client cadence and login races."""
-    from sessdiag.analysis.clients import LogSettings, attach_store_cadence, logs_only_report
+    from sessdiag.analysis.clients import attach_store_cadence, logs_only_report
+    from sessdiag.analysis.settings import LogSettings
     from sessdiag.core.units import parse_duration
     from sessdiag.scanning import ScanSettings, run_scan
 

@@ -76,7 +76,7 @@ def scan(
     quiet: QuietOpt = False,
 ) -> None:
     """Read-only census of a session store."""
-    from sessdiag.analysis.clients import LogSettings
+    from sessdiag.analysis.settings import LogSettings
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
     from sessdiag.scanning import ScanSettings, run_scan

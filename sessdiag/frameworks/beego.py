@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 
-from sessdiag.codecs.gob import EMPTY_SESSION
 from sessdiag.frameworks.base import FileLayout, Framework, RedisKeys, TreeSample, Votes
 
+# The gob of an empty map[interface{}]interface{}: what SessionRelease writes for a session
+# that holds nothing (= codecs.gob.EMPTY_SESSION; spelt out so that loading the registry
+# does not import the gob decoder, which a PHP or Redis run never needs).
+EMPTY_SESSION = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
 # hex(rand N bytes), N = SessionIDLength (16 by default, so 32 chars).
 SID = r"[0-9a-f]{16,256}"
 EMPTY_PAYLOAD_SIZE = len(EMPTY_SESSION)  # 20

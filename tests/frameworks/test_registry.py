@@ -162,3 +162,11 @@ def test_unregistered_and_duplicate_profiles_are_refused():
         frameworks.register(frameworks.get("php-files"))
     with pytest.raises(ValueError, match="Redis key pattern or a file layout"):
         frameworks.register(Framework(name="x", family="x", medium="redis"))
+
+
+def test_beegos_empty_session_is_the_gob_decoders():
+    from sessdiag.codecs import gob
+    from sessdiag.frameworks import beego
+
+    assert beego.EMPTY_SESSION == gob.EMPTY_SESSION and beego.EMPTY_PAYLOAD_SIZE == 20
+    assert gob.decode_session(beego.EMPTY_SESSION) == []

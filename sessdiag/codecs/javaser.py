@@ -24,7 +24,7 @@ text it repeats stays under 4 x the input + 64 KiB in all; beyond that, and for 
 object, it is a ``ref``: output never outgrows the input by more than that, and has no cycles.
 
 Cost: time linear in the input (each work unit consumes input bytes, except references, which
-take 5). Peak memory at most ~250 bytes of Python objects per input byte (a 1-byte TC_NULL
+take 5). Peak memory at most 400 bytes of Python objects per input byte (a 1-byte TC_NULL
 element becomes one typed dict in a list; measured 200) plus the input, and the work budget
 (50,000 + 4 x input units, at most MAX_NODES = 250,000) caps it at ~60 MB whatever the input.
 

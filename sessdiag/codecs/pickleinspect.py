@@ -24,8 +24,9 @@ Bounds: input size, opcode count, stack and memo sizes, nesting depth of the out
 number of output nodes: at most 4 x the input + 2,000 (and MAX_NODES), so memo fan-out (a
 value reused at every level) stops after time and memory proportional to the input. A value
 met again on its own path (a list containing itself) is a ``ref``. Time: linear in the input
-(genops reads each byte once; APPENDs extend in place). Peak memory: at most ~400 bytes of
-Python objects per input byte (one object per opcode, one typed dict per output node).
+(genops reads each byte once; APPENDs extend in place). Peak memory: at most 400 bytes of
+Python objects per input byte (measured worst 311: a dict of ``None: None`` pairs) plus 8 MB,
+and MAX_NODES output nodes (~60 MB) whatever the input.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ Regexp, Class …) shows a copy of it while the repeated text stays under 4 x th
 a link to anything else, or past that budget, is ``{"type": "link", "value": n, "class": T}``.
 So the output has no cycles (an ``I`` wrapper whose ivar links back to its own object once
 made one) and never outgrows the input by more than that budget. Bignums wider than 14,000 bits
-are hex text. Time is linear in the input; peak memory at most ~250 bytes of Python objects per
-input byte (a one-byte ``0`` element is one typed dict in a list) and at most MAX_NODES nodes.
+are hex text. Time is linear in the input; peak memory at most 400 bytes of Python objects per
+input byte (measured worst 316: a Hash of ``0 => 0`` pairs, two bytes for three dicts) and at
+most MAX_NODES nodes (~60 MB) whatever the input.
 """
 
 from __future__ import annotations

@@ -104,3 +104,22 @@ def test_contract_nesting_of_128_levels_is_accepted(name: str) -> None:
     data = raw.read_bytes() if isinstance(raw, Path) else raw
     out = targets.TARGETS[name].entries[0](data)
     assert _depth(out) >= 127, name
+
+
+_N = 20_000
+# The densest shapes measured per decoder (most Python objects per input byte): the stated
+# bounds of each module's docstring (k in TARGETS) must hold on them.
+WORST_SHAPES = {
+    "javaser": b"\xac\xed\x00\x05ur\x00\x13[Ljava.lang.Object;" + bytes(8) + b"\x02\x00\x00xp"
+               + _N.to_bytes(4, "big") + b"p" * _N,
+    "phpser": b"x|a:%d:{" % _N + b"i:0;N;" * _N + b"}",
+    "pickleinspect": b"\x80\x04}(" + b"NN" * _N + b"u.",
+    "rubymarshal": b"\x04\x08{\x03" + _N.to_bytes(3, "little") + b"00" * _N,
+    "msgpack": b"\xdf" + _N.to_bytes(4, "big") + b"\x00\xc0" * _N,
+    "jsonsafe": b"[" + b"[]," * (_N - 1) + b"[]]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORST_SHAPES))
+def test_densest_inputs_within_the_stated_memory_bound(name: str) -> None:
+    targets.check(name, WORST_SHAPES[name])

@@ -61,13 +61,13 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     # budget (100,000 + 2 x input values) sets the constant.
     Target("gob", (_gob_session, _gob_stream), "gob", 600, 48 << 20),
     Target("javaser", (javaser.decode,), "jdk", 400, 4 << 20),
-    Target("phpser", (phpser.decode_session, phpser.decode_serialized), "php", 400, 4 << 20),
+    Target("phpser", (phpser.decode_session, phpser.decode_serialized), "php", 150, 4 << 20),
     Target("pickleinspect", (pickleinspect.decode, pickleinspect.decode_session), "pickle",
            400, 8 << 20),
     Target("rubymarshal", (rubymarshal.decode, rubymarshal.decode_session), "marshal",
            400, 4 << 20),
     Target("msgpack", (msgpack.decode, msgpack.decode_session), "msgpack", 400, 4 << 20),
-    Target("jsonsafe", (jsonsafe.decode, jsonsafe.decode_session), "json", 400, 4 << 20),
+    Target("jsonsafe", (jsonsafe.decode, jsonsafe.decode_session), "json", 200, 4 << 20),
 )}
 
 

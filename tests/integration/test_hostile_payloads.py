@@ -174,3 +174,21 @@ def test_msgpack_flask_sessions(cli, redis_db):  # type: ignore[no-untyped-def]
             tracemalloc.stop()
         assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
         assert peak < 64 * 1024 * 1024  # 537 MB before: 2 MB of arrays decoded to the budget
+
+
+def test_connect_redis_cookie_with_an_absurd_max_age(cli, redis_db):  # type: ignore[no-untyped-def]
+    # An empty express session whose cookie says originalMaxAge 1e300 ms: its birth hour
+    # (expires - maxAge) is beyond any date: counted under bad_timestamps, kept out of the
+    # hourly timeline, and the terminal view comes out (exit 0).
+    url, r = redis_db
+    r.set("sess:absurd", b'{"cookie":{"originalMaxAge":1e300,'
+                         b'"expires":"2026-12-03T00:00:00.000Z","path":"/"}}', ex=3600)
+    r.set("sess:fine", b'{"cookie":{"originalMaxAge":86400000,'
+                       b'"expires":"2026-12-03T00:00:00.000Z","path":"/"},"userId":"a"}', ex=3600)
+    res = cli("scan", url, "--json")
+    assert res.code == 0, res.err
+    (g,) = res.json()["groups"]
+    assert g["profile"] == "connect-redis" and g["sessions"] == 2
+    assert g["bad_timestamps"] == 1 and g["orphan_timeline"] == []
+    res = cli("scan", url)  # exit 70 before: a timeline row with no hour (TypeError)
+    assert res.code == 0, res.err

@@ -557,8 +557,12 @@ class NodeScanner:
             g.example("expired", _show(k))
         if c.empty and c.expires is not None and oma:
             written = c.expires - oma  # an uninitialised session is written once: its birth
-            h = int(written // 3600)
-            g.orphan_hours[h] = g.orphan_hours.get(h, 0) + 1
+            if SANE_SINCE_MS / 1000 <= written <= now + SANE_AHEAD_S:
+                h = int(written // 3600)
+                g.orphan_hours[h] = g.orphan_hours.get(h, 0) + 1
+            else:  # e.g. originalMaxAge 1e300: a birth no date can show
+                g.bad_timestamps += 1
+                g.example("bad_timestamps", _show(k))
         if oma and pttl >= 0:
             age = max(0.0, oma - pttl / 1000.0)  # touch() resets the TTL to originalMaxAge
             g.add_age(age, self.p.age_edges, "cookie")

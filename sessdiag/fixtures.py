@@ -54,9 +54,9 @@ class FixtureSpec:
             raise UsageError(f"{source}: unknown fixture key(s): {', '.join(unknown)}")
         spec = cls(**{k: v for k, v in data.items() if k not in ("max_lifetime", "age_max")})
         if "max_lifetime" in data:
-            spec.max_lifetime = parse_duration(data["max_lifetime"])
+            spec.max_lifetime = parse_duration(data["max_lifetime"], flag="max_lifetime")
         if data.get("age_max") is not None:
-            spec.age_max = parse_duration(data["age_max"])
+            spec.age_max = parse_duration(data["age_max"], flag="age_max")
         spec.validate(source)
         return spec
 

@@ -229,7 +229,7 @@ def _parse_target(node: yaml.Node, path: str) -> PolicyTarget:
         value = _plain(vnode)
         if key == "max_lifetime":
             try:
-                t.max_lifetime = parse_duration(value)
+                t.max_lifetime = parse_duration(value, flag="max_lifetime")
             except UsageError as exc:
                 raise UsageError(f"{path}:{_line(vnode)}: {exc}") from None
         elif not isinstance(value, str):

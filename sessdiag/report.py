@@ -213,3 +213,12 @@ def findings(r: dict) -> list[str]:
                    "uniformly random")
     out.extend(r["warnings"])
     return out
+
+
+def default_lifetime_warning(seconds: int, profile: str) -> str:
+    """Say that `expired` rests on a guessed lifetime, and where the real one lives."""
+    where = {"beego-file": "beego's sessiongcmaxlifetime (--app-conf conf/app.conf reads it)",
+             "php-files": "PHP's session.gc_maxlifetime (php.ini; PHP's own default is 1440 s)"}
+    return (f"no --max-lifetime given: 'expired' uses the default lifetime "
+            f"{format_duration(seconds)} ({seconds} s); pass --max-lifetime DUR set to "
+            f"{where.get(profile, 'the framework session lifetime')}")

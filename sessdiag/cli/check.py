@@ -80,6 +80,7 @@ def check(
         settings = ScanSettings(
             max_lifetime=t.max_lifetime or life.seconds,
             max_lifetime_given=bool(t.max_lifetime) or life.given,
+            max_lifetime_source=f"policy {policy}" if t.max_lifetime else life.source,
             profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=tuple(life.notes),
         )
         logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,

@@ -91,7 +91,8 @@ def clients(
                             profile=profile, jobs=jobs, now=now)
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+        cookie_name=cookie_name, client_key=client_key,
+        race_window=parse_duration(race_window, flag="--race-window"),
         login_path=login_path, max_tracked=max_tracked, now=now, secret=app.secret,
     )
     if access_log:  # flag errors before a long store scan, not after it

@@ -37,7 +37,7 @@ def parse_latency(text: str) -> float:
     """'5ms', '800us', '0.06s', or a bare number of milliseconds -> seconds."""
     m = _LATENCY_RE.match(str(text))
     if not m:
-        raise UsageError(f"not a latency: {text!r} (use e.g. 800us, 5ms, 0.06s)")
+        raise UsageError(f"--assume-latency: not a latency: {text!r} (use e.g. 800us, 5ms, 0.06s)")
     value = float(m.group(1)) * _LATENCY_UNITS[m.group(2)]
     if value <= 0 or value > 60:
         raise UsageError(f"--assume-latency must be between 0 and 60 s, not {text!r}")
@@ -96,8 +96,8 @@ def gc_estimate(
         raise UsageError("--probe-budget must be between 0.05 and 600 seconds")
     if probe_ops < 50:
         raise UsageError("--probe-ops must be at least 50")
-    interval = parse_duration(gc_interval)
-    ages = [parse_duration(a) for a in (what_if_age or [])]
+    interval = parse_duration(gc_interval, flag="--gc-interval")
+    ages = [parse_duration(a, flag="--what-if-age") for a in (what_if_age or [])]
     lats = [parse_latency(x) for x in (assume_latency or DEFAULT_ASSUME_LATENCY)]
     if scratch is not None and not os.path.isdir(scratch):
         raise UsageError(f"--scratch {scratch}: not a directory")

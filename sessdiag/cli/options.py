@@ -76,6 +76,7 @@ class Lifetime:
     seconds: int
     given: bool  # set by the user (flag or app.conf): a store's own lifetime must not win
     notes: list[str] = field(default_factory=list)
+    source: str = "default"  # "--max-lifetime", "--app-conf FILE" or "default"
 
 
 def resolve_lifetime(max_lifetime: str | None, app_conf: str | None, *,
@@ -89,13 +90,14 @@ def resolve_lifetime(max_lifetime: str | None, app_conf: str | None, *,
 
     given = max_lifetime is not None or app_conf is not None
     if max_lifetime is not None:
-        return Lifetime(parse_duration(max_lifetime), given)
+        flag = required_flag or "--max-lifetime"
+        return Lifetime(parse_duration(max_lifetime, flag=flag), given, source=flag)
     if app_conf:
         from sessdiag.appconf import lifetime_from_app_conf
 
         value = lifetime_from_app_conf(app_conf)
         if value is not None:
-            return Lifetime(value, given)
+            return Lifetime(value, given, source=f"--app-conf {app_conf}")
         if required_flag:
             raise UsageError(f"{app_conf} sets no sessiongcmaxlifetime; pass {required_flag}")
         return Lifetime(BEEGO_DEFAULT_LIFETIME, given,

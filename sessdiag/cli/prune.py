@@ -105,11 +105,13 @@ def prune(
     check_sample(sample)
     check_php_depth(php_depth)
     opts = PruneOptions(
-        target=target, max_age=age, grace=parse_duration(grace), apply=apply, profile=profile,
-        php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs, workers=workers, rate=rate,
-        max_delete=max_delete,
-        max_runtime=parse_duration(max_runtime) if max_runtime is not None else None,
-        max_fraction=max_fraction, max_skew=parse_duration(max_skew), force=force,
+        target=target, max_age=age, grace=parse_duration(grace, flag="--grace"), apply=apply,
+        profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs,
+        workers=workers, rate=rate, max_delete=max_delete,
+        max_runtime=(parse_duration(max_runtime, flag="--max-runtime")
+                     if max_runtime is not None else None),
+        max_fraction=max_fraction, max_skew=parse_duration(max_skew, flag="--max-skew"),
+        force=force,
         lock_path=lock, journal=journal, quarantine=quarantine, direct_unlink=direct_unlink,
         sample_k=sample, seed=seed, check_processes=not no_process_check,
     )

@@ -87,13 +87,15 @@ def scan(
     check_sample(sample)
     check_php_depth(php_depth)
     settings = ScanSettings(
-        max_lifetime=life.seconds, max_lifetime_given=life.given, profile=profile, deep=deep,
+        max_lifetime=life.seconds, max_lifetime_given=life.given,
+        max_lifetime_source=life.source, profile=profile, deep=deep,
         sample=sample, age_edges=_edges(buckets), jobs=jobs, workers=workers, seed=seed,
         now=now, notes=tuple(life.notes), rate=rate, pattern=pattern,
     )
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, client_key=client_key, race_window=parse_duration(race_window),
+        cookie_name=cookie_name, client_key=client_key,
+        race_window=parse_duration(race_window, flag="--race-window"),
         secret=app.secret,
     )
     with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
@@ -121,7 +123,7 @@ def _edges(buckets: str | None) -> tuple[int, ...]:
 
     if not buckets:
         return DEFAULT_AGE_EDGES
-    edges = tuple(parse_duration(b) for b in buckets.split(",") if b.strip())
+    edges = tuple(parse_duration(b, flag="--buckets") for b in buckets.split(",") if b.strip())
     if not edges or list(edges) != sorted(set(edges)) or edges[0] <= 0:
         raise UsageError("--buckets must be ascending positive durations, e.g. 1h,1d,7d,30d")
     return edges

@@ -17,17 +17,22 @@ _SIZE_UNITS = {
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
-def parse_duration(text: str | int | float) -> int:
-    """'90s', '15m', '1h', '30d', '2w' or a bare number of seconds -> whole seconds."""
+def parse_duration(text: str | int | float, *, flag: str = "") -> int:
+    """'90s', '15m', '1h', '30d', '2w' or a bare number of seconds -> whole seconds.
+
+    `flag` (e.g. "--max-lifetime") starts the error message, so the user knows which value.
+    """
+    where = f"{flag}: " if flag else ""
     if isinstance(text, bool):
-        raise UsageError(f"not a duration: {text!r}")
+        raise UsageError(f"{where}not a duration: {text!r}")
     if isinstance(text, int | float):
         if text < 0:
-            raise UsageError(f"duration must not be negative: {text!r}")
+            raise UsageError(f"{where}duration must not be negative: {text!r}")
         return int(text)
     m = _DURATION_RE.match(str(text))
     if not m:
-        raise UsageError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h, 30d, 2w or seconds)")
+        raise UsageError(f"{where}not a duration: {text!r} "
+                         "(use e.g. 90s, 15m, 1h, 30d, 2w or seconds)")
     return int(float(m.group(1)) * _DURATION_UNITS[m.group(2) or "s"])
 
 

@@ -30,8 +30,11 @@ def scan_view(r: dict) -> Group:
     head.add_row("sessions", f"{n:,}")
     head.add_row("payload", f"{format_bytes(r['bytes'])}  (allocated on disk "
                             f"{format_bytes(r['allocated_bytes'])})")
+    life = format_duration(r["max_lifetime_s"])
+    if r.get("max_lifetime_source") == "default":
+        life += ", a default: pass --max-lifetime"
     head.add_row("expired", f"{r['expired']:,}  ({r['expired_fraction']:.1%} older than "
-                            f"{format_duration(r['max_lifetime_s'])})")
+                            f"{life})")
     head.add_row("empty", f"{r['empty']:,}  ({r.get('empty_fraction', 0):.1%})")
     if r.get("oldest"):
         head.add_row("oldest / newest",

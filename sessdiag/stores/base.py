@@ -27,6 +27,7 @@ class ScanSettings:
 
     max_lifetime: int = 3600
     max_lifetime_given: bool = False  # False: the default, so a store's own lifetime may win
+    max_lifetime_source: str = "default"  # "--max-lifetime", "--app-conf FILE", "policy FILE"
     profile: str | None = None
     deep: bool = False
     sample: int = 1000

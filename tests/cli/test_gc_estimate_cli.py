@@ -155,3 +155,12 @@ def test_missing_tree_and_php_tree_exit_2(cli, tmp_path):
     res = cli("gc-estimate", php, "--json")
     _one_line_error(res, 2)
     assert "php-files" in res.err
+
+
+@pytest.mark.parametrize(("flag", "what"), [("--gc-interval", "duration"),
+                                            ("--what-if-age", "duration"),
+                                            ("--assume-latency", "latency")])
+def test_gc_estimate_value_errors_name_the_flag(cli, tmp_path, flag, what):
+    res = cli("gc-estimate", tmp_path, flag, "30x")
+    assert res.code == 2, res.err
+    assert f"sessdiag: error: {flag}: not a {what}: '30x'" in res.err

@@ -230,3 +230,11 @@ def test_progress_only_on_a_terminal(tree, tmp_path):
     code, err = _stderr_on_a_terminal(["prune", root, "--max-age", "1h", "--lock",
                                        _lock(tmp_path), "--apply", "--force", "--quiet"])
     assert code == 0 and err.strip() == b""  # --quiet: nothing, even on a terminal
+
+
+@pytest.mark.parametrize("flag", ["--max-age", "--grace", "--max-runtime", "--max-skew"])
+def test_prune_duration_errors_name_the_flag(cli, tmp_path, flag):
+    args = ["prune", tmp_path, "--max-age", "30d", flag, "30x"]
+    res = cli(*args)
+    assert res.code == 2, res.err
+    assert f"sessdiag: error: {flag}: not a duration: '30x'" in res.err

@@ -233,3 +233,31 @@ def test_sample_zero_decodes_nothing_and_still_counts(cli, tree):
     r = res.json()
     assert r["sessions"] == exp["sessions"] and r["expired"] == exp["expired"]
     assert r["payload_check"]["decoded"] == 0
+
+
+def test_a_default_lifetime_is_said_in_json_and_terminal(cli, tree):
+    root, _ = tree
+    res = cli("scan", root, "--json", "--now", NOW)
+    r = res.json()
+    assert r["max_lifetime_s"] == 3600 and r["max_lifetime_source"] == "default"
+    warning = [w for w in r["warnings"] if "no --max-lifetime given" in w]
+    assert warning and "--app-conf" in warning[0] and "sessiongcmaxlifetime" in warning[0]
+    term = " ".join(cli("scan", root, "--now", NOW, "--no-progress").out.replace("│", " ").split())
+    assert "a default: pass --max-lifetime" in term
+    assert "no --max-lifetime given" in term
+    given = cli("scan", root, "--json", "--now", NOW, "--max-lifetime", "30d").json()
+    assert given["max_lifetime_source"] == "--max-lifetime"
+    assert not [w for w in given["warnings"] if "no --max-lifetime" in w]
+    assert "a default" not in cli("scan", root, "--now", NOW, "--max-lifetime", "30d").out
+
+
+@pytest.mark.parametrize(("flags", "flag"), [
+    (("--max-lifetime", "30x"), "--max-lifetime"),
+    (("--buckets", "1h,2q"), "--buckets"),
+    (("--race-window", "soon"), "--race-window"),
+])
+def test_duration_errors_name_the_flag(cli, tree, flags, flag):
+    root, _ = tree
+    res = cli("scan", root, *flags)
+    _one_line_error(res, 2)
+    assert f"sessdiag: error: {flag}: not a duration: '" in res.err

@@ -25,7 +25,7 @@ class FileStore:
         self.sessions = 0
 
     def scan(self, settings: ScanSettings, progress: Progress | None = None) -> dict:
-        from sessdiag.report import file_scan_report
+        from sessdiag.report import default_lifetime_warning, file_scan_report
         from sessdiag.stores.files.scan import scan_file_store
 
         result = scan_file_store(
@@ -36,8 +36,13 @@ class FileStore:
             progress=progress,
         )
         result.warnings.extend(settings.notes)
+        if not settings.max_lifetime_given:
+            result.warnings.append(default_lifetime_warning(settings.max_lifetime,
+                                                            result.layout.profile))
         self.root, self.layout = result.params.root, result.layout
         report = file_scan_report(result)
+        report["max_lifetime_source"] = (settings.max_lifetime_source
+                                         if settings.max_lifetime_given else "default")
         self.sessions = report.get("sessions") or 0
         return report
 

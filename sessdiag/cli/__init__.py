@@ -90,6 +90,8 @@ def _resolve_command(argv: list[str]) -> tuple[list[str], set[str] | None]:
 
 
 def _fail(message: str, code: int) -> None:
-    line = " ".join(str(message).split())
+    from sessdiag.core.textsafe import escape_unprintable
+
+    line = escape_unprintable(" ".join(str(message).split()))
     sys.stderr.write(f"sessdiag: error: {line}\n")
     sys.exit(code)

@@ -162,6 +162,7 @@ def emit(report: dict, as_json: bool, output: str | None, quiet: bool,
     if as_json:
         jsonout.write_stdout(report)
     elif not quiet and view is not None:
+        from sessdiag.core.textsafe import terminal_safe
         from sessdiag.render.terminal import print_view
 
-        print_view(view(report))
+        print_view(view(terminal_safe(report)))

@@ -7,6 +7,10 @@ def print_check(out: dict) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from sessdiag.core.textsafe import terminal_safe
+
+    out = terminal_safe(out)
+
     # soft_wrap: a rule's line stays one line, so `grep FAIL` in a cron mail finds it whole.
     console = Console(highlight=False, soft_wrap=True)
     for t in out["targets"]:

@@ -12,7 +12,9 @@ from sessdiag.core.errors import UsageError
 
 
 def dumps(report: dict) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    from sessdiag.core.textsafe import json_safe
+
+    return json.dumps(json_safe(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_stdout(report: dict) -> None:

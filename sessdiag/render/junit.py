@@ -5,11 +5,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+from sessdiag.core.textsafe import terminal_safe
 from sessdiag.render.jsonout import write_atomic
 
 
 def junit_xml(suites: list[dict]) -> str:
     """suites: [{"name": target, "results": [RuleResult.to_dict(), ...], "time": s}]."""
+    # XML 1.0 cannot hold control characters or undecodable bytes at all.
+    suites = terminal_safe(suites)
     root = ET.Element("testsuites", name="sessdiag check")
     total = failures = skipped = 0
     for s in suites:

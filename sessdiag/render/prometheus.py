@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import time
 
+from sessdiag.core.textsafe import escape_unprintable
 from sessdiag.render.jsonout import write_atomic
 
 _LABEL_ESCAPES = str.maketrans({"\\": "\\\\", "\"": "\\\"", "\n": "\\n"})
 
 
 def _label(v: object) -> str:
-    return str(v).translate(_LABEL_ESCAPES)
+    return escape_unprintable(str(v).translate(_LABEL_ESCAPES))
 
 
 def _labels(**kv: object) -> str:

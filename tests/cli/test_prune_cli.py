@@ -238,3 +238,14 @@ def test_prune_duration_errors_name_the_flag(cli, tmp_path, flag):
     res = cli(*args)
     assert res.code == 2, res.err
     assert f"sessdiag: error: {flag}: not a duration: '30x'" in res.err
+
+
+def test_prune_json_stays_utf8_with_undecodable_names(cli, tmp_path):
+    root = tmp_path / "tmp"
+    make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=20, seed=1)))
+    shard = next(p for p in root.glob("*/*") if p.is_dir())
+    (shard / os.fsdecode(b"\xff\xfebad")).write_bytes(b"x")
+    res = cli("prune", root, "--max-age", "30d", "--json")
+    assert res.code == 0, res.err
+    res.out.encode("utf-8")
+    assert [e[4:] for e in res.json()["anomaly_examples"]["foreign"]] == ["\\xff\\xfebad"]

@@ -261,3 +261,33 @@ def test_duration_errors_name_the_flag(cli, tree, flags, flag):
     res = cli("scan", root, *flags)
     _one_line_error(res, 2)
     assert f"sessdiag: error: {flag}: not a duration: '" in res.err
+
+
+def _odd_names(root) -> None:
+    """A non-UTF-8 name (legacy NFS trees) and one carrying a terminal escape, in a shard."""
+    shard = next(p for p in root.glob("*/*") if p.is_dir())
+    (shard / os.fsdecode(b"\xff\xfebad")).write_bytes(b"x")
+    (shard / "esc\x1b[2Jred").write_bytes(b"x")
+
+
+def test_json_stays_utf8_with_undecodable_names(cli, tree):
+    root, _ = tree
+    _odd_names(root)
+    res = cli("scan", root, "--json", "--now", NOW)
+    assert res.code == 0, res.err
+    res.out.encode("utf-8")  # no lone surrogates: the report is valid UTF-8
+    examples = " ".join(res.json()["anomaly_examples"]["foreign"])
+    assert "\\xff\\xfebad" in examples
+
+
+def test_terminal_shows_undecodable_and_control_bytes_escaped(cli, tmp_path):
+    for name in (b"\xff\xfebad", b"esc\x1b[2Jred"):
+        root = tmp_path / name.hex()
+        make_tree(str(root), FixtureSpec.from_mapping(dict(sessions=30, seed=1, now=NOW)))
+        shard = next(p for p in root.glob("*/*") if p.is_dir())
+        (shard / os.fsdecode(name)).write_bytes(b"x")
+        res = cli("scan", root, "--now", NOW, "--no-progress")
+        assert res.code == 0, res.err
+        res.out.encode("utf-8")
+        assert "\x1b" not in res.out
+        assert ("\\xff\\xfebad" if name[0] == 0xFF else "esc\\x1b[2Jred") in res.out

@@ -26,6 +26,7 @@ from sessdiag.cli.options import (
     ProfileOpt,
     PromOpt,
     QuietOpt,
+    RateOpt,
     emit,
     resolve_lifetime,
     use_app_env,
@@ -50,6 +51,7 @@ def check(
     deep: DeepOpt = False,
     jobs: JobsOpt = None,
     password_env: PasswordEnvOpt = None,
+    rate: RateOpt = None,
     access_log: AccessLogOpt = None,
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
@@ -82,6 +84,7 @@ def check(
             max_lifetime_given=bool(t.max_lifetime) or life.given,
             max_lifetime_source=f"policy {policy}" if t.max_lifetime else life.source,
             profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=tuple(life.notes),
+            rate=rate,
         )
         logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,
                            log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
@@ -111,8 +114,10 @@ def check(
     if prom:
         write_prom(prom, metrics)
     emit(out, as_json, output, quiet)
-    if not (as_json or quiet):
+    if not as_json and (not quiet or violations):
         from sessdiag.render.check_view import print_check
 
-        print_check(out)
+        # --quiet is for cron: silent when every rule holds, but a failure must still say
+        # which rules failed (on stderr), or the mail cron sends is empty.
+        print_check(out, failures_only=quiet)
     raise typer.Exit(0 if violations == 0 else 1)

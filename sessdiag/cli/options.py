@@ -42,6 +42,8 @@ PhpDepthOpt = Annotated[int | None, typer.Option(
 SidPatternOpt = Annotated[str | None, typer.Option(
     "--sid-pattern", help="Regex of a session id (default per profile).")]
 DeepOpt = Annotated[bool, typer.Option("--deep", help="Decode every payload, not a sample.")]
+RateOpt = Annotated[float | None, typer.Option(
+    "--rate", metavar="N", help="Redis: cap on commands per second (spare a busy server).")]
 PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", metavar="VAR", help="Redis: password from this variable.")]
 NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]

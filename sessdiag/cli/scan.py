@@ -28,6 +28,7 @@ from sessdiag.cli.options import (
     PromOpt,
     QuietOpt,
     RaceWindowOpt,
+    RateOpt,
     SidPatternOpt,
     WorkersOpt,
     check_php_depth,
@@ -58,8 +59,7 @@ def scan(
     sid_pattern: SidPatternOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the payload sample.")] = None,
     password_env: PasswordEnvOpt = None,
-    rate: Annotated[float | None, typer.Option(
-        "--rate", help="Redis: cap on commands per second.")] = None,
+    rate: RateOpt = None,
     pattern: Annotated[str | None, typer.Option(
         "--pattern", help="Redis: SCAN MATCH pattern of session keys.")] = None,
     access_log: AccessLogOpt = None,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-def print_check(out: dict) -> None:
+def print_check(out: dict, *, failures_only: bool = False) -> None:
+    """Every rule on stdout; with `failures_only` (--quiet) the violated ones on stderr."""
     from rich.console import Console
     from rich.text import Text
 
@@ -12,10 +13,14 @@ def print_check(out: dict) -> None:
     out = terminal_safe(out)
 
     # soft_wrap: a rule's line stays one line, so `grep FAIL` in a cron mail finds it whole.
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, stderr=failures_only)
     for t in out["targets"]:
+        if failures_only and t["ok"]:
+            continue
         console.print(Text(t["target"], style="bold"))
         for r in t["results"]:
+            if failures_only and r["status"] != "fail":
+                continue
             mark, style = {"pass": ("ok  ", "green"), "fail": ("FAIL", "bold red"),
                            "skipped": ("skip", "dim")}[r["status"]]
             line = Text(f"  {mark} ", style=style)

@@ -190,3 +190,20 @@ def test_every_rule_kind_both_outcomes_on_files(cli, tmp_path, every_rule_policy
         "clients.max_orphan_rate_per_hour": 180.0,
         "clients.max_sessions": 180,
     }
+
+
+def test_quiet_check_names_the_violated_rules_on_stderr(cli, tmp_path):
+    from sessdiag.fixtures import FixtureSpec, make_tree
+
+    store = tmp_path / "store"
+    make_tree(str(store), FixtureSpec.from_mapping(dict(sessions=20, seed=1)))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  max_sessions: 5\n  max_expired_fraction: 1.0\n")
+    res = cli("check", store, "--policy", policy, "--quiet", "--max-lifetime", "1d")
+    assert res.code == 1
+    assert res.out == ""
+    assert "FAIL max_sessions" in res.err and "20" in res.err
+    assert "max_expired_fraction" not in res.err  # only what failed: the cron mail's subject
+    policy.write_text("rules:\n  max_sessions: 50\n")
+    res = cli("check", store, "--policy", policy, "--quiet", "--max-lifetime", "1d")
+    assert (res.code, res.out, res.err) == (0, "", "")

@@ -73,3 +73,20 @@ def test_check_policy_on_redis(cli, redis_db, tmp_path):  # type: ignore[no-unty
     policy.write_text("rules:\n  allowed_namespaces: [\"spring:session\", \"myapp\"]\n"
                       "  max_sessions: 10\n")
     assert cli("check", url, "--policy", policy).code == 0
+
+
+def test_check_on_redis_takes_rate_like_scan(cli, redis_db, tmp_path):  # type: ignore[no-untyped-def]
+    url, r = redis_db
+    p = r.pipeline()
+    for i in range(600):
+        p.set(f"PHPREDIS_SESSION:{i:026d}", b"uid|i:1;", ex=1000)
+    p.execute()
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  max_sessions: 1000\n")
+    t0 = time.monotonic()
+    res = cli("check", url, "--policy", policy, "--rate", "1000", "--json")
+    elapsed = time.monotonic() - t0
+    assert res.code == 0, res.err
+    assert res.json()["targets"][0]["summary"]["sessions"] == 600
+    # ≥ 1,200 commands (SCAN pages, TYPE/TTL/reads per key) at ≤ 1,000/s: the cap held.
+    assert elapsed >= 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -19,12 +20,73 @@ app = typer.Typer(
     name="sessdiag",
     help="Session-store forensics: size, age, expiry, orphans and GC stalls.",
     no_args_is_help=True,
-    add_completion=True,
+    # Our own --install-completion SHELL: typer's auto-detecting flag took `zsh` as a stray
+    # argument and installed completion for the shell it detected (bash) instead.
+    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 fixtures_app = typer.Typer(help="Materialise realistic session trees and Redis keyspaces.",
                            no_args_is_help=True)
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from sessdiag import __version__
+
+        typer.echo(f"sessdiag {__version__}")
+        raise typer.Exit(0)
+
+
+def _install_completion(shell: str | None) -> None:
+    if shell is None:
+        return
+    from typer._completion_shared import install
+
+    if shell not in SHELLS:
+        raise typer.BadParameter(f"not a shell: {shell!r} (one of {', '.join(SHELLS)})",
+                                 param_hint="--install-completion")
+    done, path = install(shell=shell, prog_name="sessdiag", complete_var="_SESSDIAG_COMPLETE")
+    typer.echo(f"{done} completion installed in {path} (takes effect in a new shell)")
+    raise typer.Exit(0)
+
+
+def _show_completion(shell: str | None) -> None:
+    if shell is None:
+        return
+    from typer._completion_shared import get_completion_script
+
+    if shell not in SHELLS:
+        raise typer.BadParameter(f"not a shell: {shell!r} (one of {', '.join(SHELLS)})",
+                                 param_hint="--show-completion")
+    typer.echo(get_completion_script(prog_name="sessdiag", complete_var="_SESSDIAG_COMPLETE",
+                                     shell=shell))
+    raise typer.Exit(0)
+
+
+@app.callback(epilog="Example: sessdiag scan /srv/app/tmp --max-lifetime 30d")
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", is_eager=True, callback=_version,
+        help="Print the version and exit.")] = False,
+    config: Annotated[str | None, typer.Option(
+        "--config", metavar="FILE",
+        help="Config file of named stores and defaults (default: ./sessdiag.yaml when it "
+             "is one); with a command's --store NAME.")] = None,
+    install_completion: Annotated[str | None, typer.Option(
+        "--install-completion", metavar="SHELL", callback=_install_completion,
+        help="Install completion for SHELL: bash, zsh, fish or powershell.")] = None,
+    show_completion: Annotated[str | None, typer.Option(
+        "--show-completion", metavar="SHELL", callback=_show_completion,
+        help="Print the completion script for SHELL.")] = None,
+) -> None:
+    """Session-store forensics: size, age, expiry, orphans and GC stalls."""
+    # --config is taken out of argv before parsing (sessdiag.config.expand_argv); it is
+    # declared here so that --help shows it.
+    del version, config, install_completion, show_completion
+
 
 # The order here is the order of `sessdiag --help`.
 app.command("scan")(scan.scan)
@@ -38,8 +100,10 @@ app.command("clients")(clients.clients)
 
 try:  # typer >= 0.24 vendors click; older releases use click itself
     from typer._click.exceptions import ClickException as _ParseError
+    from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import ClickException as _ParseError  # type: ignore[assignment]
+    from click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp  # type: ignore
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +117,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
+    except _NoArgsIsHelp as exc:
+        # `sessdiag` or `sessdiag fixtures` alone: the help (rich printed it already, plain
+        # click returns it), then exit 2 as for any incomplete command line.
+        text = exc.format_message()
+        if text.strip():
+            sys.stdout.write(text + "\n")
+        sys.exit(2)
     except _ParseError as exc:
         _fail(exc.format_message(), 2)
     except SessdiagError as exc:

@@ -27,6 +27,7 @@ from sessdiag.cli.options import (
     PromOpt,
     QuietOpt,
     RateOpt,
+    StoreOpt,
     emit,
     resolve_lifetime,
     use_app_env,
@@ -61,8 +62,10 @@ def check(
     client_key: ClientKeyOpt = "ip",
     now: NowOpt = None,
     quiet: QuietOpt = False,
+    store_name: StoreOpt = None,
 ) -> None:
     """Evaluate a policy; exit 1 listing every violated rule (measured vs allowed)."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.analysis.settings import LogSettings
     from sessdiag.policy import PolicyTarget, evaluate, load_policy
     from sessdiag.render.prometheus import Metrics, check_metrics, scan_metrics, write_prom

@@ -29,6 +29,7 @@ from sessdiag.cli.options import (
     QuietOpt,
     RaceWindowOpt,
     SidPatternOpt,
+    StoreOpt,
     emit,
     resolve_lifetime,
     use_app_env,
@@ -69,8 +70,10 @@ def clients(
     password_env: PasswordEnvOpt = None,
     now: NowOpt = None,
     quiet: QuietOpt = False,
+    store_name: StoreOpt = None,
 ) -> None:
     """Orphan sessions per client, machine-client cadence and login races."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.analysis.clients import attach_store_cadence, logs_only_report
     from sessdiag.analysis.settings import LogSettings
     from sessdiag.core.units import parse_duration

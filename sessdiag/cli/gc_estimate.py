@@ -20,6 +20,7 @@ from sessdiag.cli.options import (
     NowOpt,
     OutputOpt,
     QuietOpt,
+    StoreOpt,
     WorkersOpt,
     emit,
     resolve_lifetime,
@@ -83,8 +84,10 @@ def gc_estimate(
     now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
+    store_name: StoreOpt = None,
 ) -> None:
     """How long beego's session GC will block every request on this tree."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
     from sessdiag.stores.files.gc_estimate import gc_estimate_report

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sessdiag.cli.options import JsonOpt, OutputOpt, PasswordEnvOpt, ProfileOpt, emit
+from sessdiag.cli.options import JsonOpt, OutputOpt, PasswordEnvOpt, ProfileOpt, StoreOpt, emit
 
 
 def inspect(
@@ -16,8 +16,10 @@ def inspect(
     output: OutputOpt = None,
     profile: ProfileOpt = None,
     password_env: PasswordEnvOpt = None,
+    store_name: StoreOpt = None,
 ) -> None:
     """Decode one session and show its keys, types and values."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.render.terminal import inspect_view
     from sessdiag.stores import open_store
 

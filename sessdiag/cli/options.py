@@ -15,6 +15,12 @@ from sessdiag.core.errors import UsageError
 
 BEEGO_DEFAULT_LIFETIME = 3600  # beego's sessiongcmaxlifetime when neither flag nor conf sets it
 
+# -- config -------------------------------------------------------------------------------
+# Taken out of argv before parsing (sessdiag.config.expand_argv): declared so --help shows it.
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", metavar="NAME", help="A store named in sessdiag.yaml (or --config FILE): its "
+    "target and settings; flags given here win.")]
+
 # -- output -------------------------------------------------------------------------------
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine report on stdout, nothing else.")]
 OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",

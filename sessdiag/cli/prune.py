@@ -17,6 +17,7 @@ from sessdiag.cli.options import (
     PromOpt,
     QuietOpt,
     SidPatternOpt,
+    StoreOpt,
     check_php_depth,
     check_sample,
     emit,
@@ -87,8 +88,10 @@ def prune(
         "--no-process-check", help="Do not look for processes using the store.")] = False,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
+    store_name: StoreOpt = None,
 ) -> None:
     """Delete expired sessions safely; a dry run unless --apply."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
     from sessdiag.stores import target_kind

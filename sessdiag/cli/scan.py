@@ -30,6 +30,7 @@ from sessdiag.cli.options import (
     RaceWindowOpt,
     RateOpt,
     SidPatternOpt,
+    StoreOpt,
     WorkersOpt,
     check_php_depth,
     check_sample,
@@ -74,8 +75,10 @@ def scan(
     now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
+    store_name: StoreOpt = None,
 ) -> None:
     """Read-only census of a session store."""
+    del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.analysis.settings import LogSettings
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress

@@ -135,3 +135,25 @@ def test_two_prunes_of_one_store_through_the_cli(holder, tmp_path: Path) -> None
     assert cp.returncode == 75, cp.stderr
     assert f"pid {proc.pid}" in cp.stderr
     assert sum(len(f) for _d, _s, f in os.walk(root)) == 40
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    """A symlink planted where the lock file goes must not make prune open (and truncate,
+    and write its pid into) whatever it points at."""
+    from sessdiag.core.errors import UsageError
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "store.lock"
+    link.symlink_to(victim)
+    with pytest.raises(UsageError, match="is a symlink"):
+        acquire(str(link), root=str(tmp_path))
+    assert victim.read_text() == "precious\n"
+
+
+def test_the_holder_is_named_in_the_refusal(holder, tmp_path: Path) -> None:
+    path = tmp_path / "store.lock"
+    proc = holder(path)
+    assert f"pid={proc.pid} " in path.read_text()  # what the holder wrote for the next run
+    with pytest.raises(LockHeld, match=rf"\(pid {proc.pid}, since \d{{4}}-"):
+        acquire(str(path), root=str(tmp_path))

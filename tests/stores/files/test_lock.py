@@ -157,3 +157,30 @@ def test_the_holder_is_named_in_the_refusal(holder, tmp_path: Path) -> None:
     assert f"pid={proc.pid} " in path.read_text()  # what the holder wrote for the next run
     with pytest.raises(LockHeld, match=rf"\(pid {proc.pid}, since \d{{4}}-"):
         acquire(str(path), root=str(tmp_path))
+
+
+def test_the_default_lock_directory_must_be_private(tmp_path: Path) -> None:
+    """Under /tmp the lock directory is made 0700 and refused when it is a symlink, someone
+    else's, or writable by others (who could swap the lock file)."""
+    from sessdiag.stores.files.lock import _usable_private_dir
+
+    assert str(tmp_path).startswith("/tmp/")
+    fresh = tmp_path / "made"
+    assert _usable_private_dir(str(fresh))
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert _usable_private_dir(str(real)) and not _usable_private_dir(str(link))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert not _usable_private_dir(str(shared))
+    shared.chmod(0o757)  # writable by others but not by the group: still refused
+    assert not _usable_private_dir(str(shared))
+    if os.geteuid() == 0:
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o700)
+        os.chown(theirs, 65534, 65534)
+        assert not _usable_private_dir(str(theirs))

@@ -1,10 +1,10 @@
 """Run sessdiag in a subprocess that changes the store at an exact point of its run.
 
 A Python audit hook (`sys.addaudithook`, inherited by forked workers) performs the actions
-synchronously when sessdiag is about to open a directory of a given name (`open` event with
-O_DIRECTORY) or to create a given file (`open` with O_CREAT: prune's journal, written just
-before its act pass). No timing is involved: the change happens between two system calls of
-sessdiag's own. Used by the symlink-swap and hard-link race tests.
+synchronously when sessdiag is about to open a directory or a file of a given name (`open`
+event with or without O_DIRECTORY) or to create a given file (`open` with O_CREAT: prune's
+journal, written just before its act pass). No timing is involved: the change happens
+between two system calls of sessdiag's own. Used by the symlink-swap and hard-link race tests.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def act():
                 os.symlink(action[2], action[1])
             elif action[0] == "link":  # link SRC DST: a second hard link to SRC
                 os.link(action[1], action[2])
+            elif action[0] == "relink":  # relink TARGET PATH: PATH becomes a symlink to TARGET
+                os.unlink(action[2])
+                os.symlink(action[1], action[2])
         with open(spec["log"], "a") as f:
             f.write("acted\n")
     except OSError as exc:
@@ -49,6 +52,9 @@ def hook(event, args):
             and flags & os.O_DIRECTORY:
         act()
     elif spec["on"] == "create" and path == spec["path"] and flags & os.O_CREAT:
+        act()
+    elif spec["on"] == "open-file" and os.path.basename(path) == spec["name"] \
+            and not flags & os.O_DIRECTORY:
         act()
 
 sys.addaudithook(hook)

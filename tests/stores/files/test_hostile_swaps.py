@@ -79,3 +79,23 @@ def test_prune_act_does_not_follow_a_shard_swapped_between_plan_and_act(swap_run
     assert _files(away) == in_shard  # and the act pass deleted nothing through the symlink
     assert r["deleted"] < r["candidates"] and r["anomalies"]["raced"] >= 1
     assert _files(root) == 400 - in_shard - r["deleted"]
+
+
+def test_deep_scan_does_not_read_a_session_file_swapped_for_a_symlink(tmp_path: Path) -> None:
+    """The session file itself moved out of the store (same inode) and replaced by a symlink
+    to it just before sessdiag opens it to decode it: it must not be read through the link."""
+    root = tmp_path / "store"
+    make_tree(str(root), FixtureSpec.from_mapping({
+        "sessions": 40, "expired_fraction": 0.0, "empty_fraction": 1.0, "max_lifetime": 3600,
+        "seed": 6}))
+    victim = sorted(p for p in root.rglob("*") if p.is_file())[0]
+    away = tmp_path / "moved-session"
+    cp = run_hooked({"on": "open-file", "name": victim.name},
+                    [["swap", str(victim), str(away)]], tmp_path / "hook.log",
+                    "scan", str(root), "--max-lifetime", "1h", "--deep", "--json")
+    assert cp.returncode in (0, 1), cp.stderr
+    assert victim.is_symlink() and away.is_file()
+    r = json.loads(cp.stdout)
+    # 40 were listed; the 39 still in the store were decoded as beego's empty session, the
+    # one now outside it was not (read through the link it would make 40).
+    assert r["sessions"] == 40 and r["empty"] == 39

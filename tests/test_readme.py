@@ -187,3 +187,17 @@ def test_command_splitting(block: str) -> None:
     assert len(got) == 2
     assert got[-1][1] == (3 if "exit 3" in block else 0)
     assert got[0][0].count("\n") == (2 if "EOF" in block else 0)
+
+
+def test_the_tour_never_pipes_a_json_report_to_the_terminal() -> None:
+    """--json --output FILE also prints the whole JSON: the tour wants --output alone."""
+    for block in blocks("sh"):
+        for cmd, _code in commands(block):
+            if "--output" in cmd.split():
+                assert "--json" not in cmd.split(), cmd
+
+
+def test_help_says_what_json_and_output_combinations_do() -> None:
+    text = " ".join(_help("scan").replace("│", " ").split())
+    assert "the terminal still gets the human report" in text
+    assert "with --output FILE, the same JSON goes to FILE too" in text

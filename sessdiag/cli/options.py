@@ -22,9 +22,12 @@ StoreOpt = Annotated[str | None, typer.Option(
     "target and settings; flags given here win.")]
 
 # -- output -------------------------------------------------------------------------------
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine report on stdout, nothing else.")]
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
-                                               help="Also write the JSON report to FILE.")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Machine report (JSON) on stdout, nothing else; with --output FILE, "
+    "the same JSON goes to FILE too.")]
+OutputOpt = Annotated[str | None, typer.Option(
+    "--output", "-o", metavar="FILE", help="Write the JSON report to FILE (atomically); "
+    "the terminal still gets the human report (none with --quiet, JSON with --json).")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No human report, no progress (errors still on stderr).")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Never show a progress bar.")]

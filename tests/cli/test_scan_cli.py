@@ -291,3 +291,12 @@ def test_terminal_shows_undecodable_and_control_bytes_escaped(cli, tmp_path):
         res.out.encode("utf-8")
         assert "\x1b" not in res.out
         assert ("\\xff\\xfebad" if name[0] == 0xFF else "esc\\x1b[2Jred") in res.out
+
+
+def test_output_alone_keeps_the_human_report_on_the_terminal(cli, tree, tmp_path):
+    root, _ = tree
+    out = tmp_path / "report.json"
+    res = cli("scan", root, "--now", NOW, "--no-progress", "--output", out)
+    assert res.code == 0, res.err
+    assert "sessdiag scan" in res.out and not res.out.lstrip().startswith("{")
+    assert json.loads(out.read_text())["schema"] == "sessdiag.scan/1"

@@ -16,6 +16,9 @@ def inspect(
     output: OutputOpt = None,
     profile: ProfileOpt = None,
     password_env: PasswordEnvOpt = None,
+    show_secrets: Annotated[bool, typer.Option(
+        "--show-secrets", help="Show values that look like credentials (passwords, tokens, "
+        "secrets, keys, JWTs); redacted by default.")] = False,
     store_name: StoreOpt = None,
 ) -> None:
     """Decode one session and show its keys, types and values."""
@@ -28,4 +31,8 @@ def inspect(
         report = store.inspect(sid, profile)
     finally:
         store.close()
+    if not show_secrets:
+        from sessdiag.render.redact import redact_inspect
+
+        report = redact_inspect(report)
     emit(report, as_json, output, False, inspect_view)

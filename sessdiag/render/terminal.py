@@ -136,10 +136,16 @@ def inspect_view(r: dict) -> Group:
     for e in r["entries"]:
         k = e["key"]
         v = e["value"]
-        tab.add_row(_short(k["value"]), v["type"], _short(v["value"]))
+        # Text, not str: a value such as "[b]" must not be read as rich markup.
+        shown = (Text(f"[redacted, {v.get('length', '?')} chars]", style="dim")
+                 if v.get("redacted") else Text(_short(v["value"])))
+        tab.add_row(Text(_short(k["value"])), Text(str(v["type"])), shown)
     if not r["entries"]:
         tab.add_row(Text("(empty session: no attributes)", style="dim"), "", "")
-    return Group(head, tab)
+    parts: list = [head, tab]
+    for w in r.get("warnings") or []:
+        parts.append(Text(w, style="yellow"))
+    return Group(*parts)
 
 
 def _short(v: object, limit: int = 100) -> str:

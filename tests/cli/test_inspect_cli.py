@@ -81,3 +81,16 @@ def test_inspect_refuses_symlink_and_truncated(cli, manifest, tmp_path):
     res = cli("inspect", bad, "--json")
     assert res.code == 2 and "not a valid beego-file session payload" in res.err
     assert len(res.err.strip().splitlines()) == 1
+
+
+def test_inspect_redacts_credentials_unless_asked(cli):
+    tree = REPO / "fixtures/beego-real/tree"
+    sid = "2853d5c5fbe53ea4c9729910ca7755b0"  # a casdoor login: its accessToken is a JWT
+    for args in ((), ("--json",)):
+        res = cli("inspect", tree, sid, *args)
+        assert res.code == 0, res.err
+        assert "eyJhbGciOi" not in res.out
+        assert "redacted" in res.out
+    shown = cli("inspect", tree, sid, "--json", "--show-secrets").json()
+    token = next(e["value"] for e in shown["entries"] if e["key"]["value"] == "accessToken")
+    assert token["value"].startswith("eyJhbGciOi") and "redacted" not in shown

@@ -137,7 +137,38 @@ class LogStats:
     def skip(self, line: bytes) -> None:
         self.skipped += 1
         if len(self.skipped_examples) < 3:
-            self.skipped_examples.append(line[:160].decode("utf-8", "replace"))
+            self.skipped_examples.append(show_line(line))
+
+
+SHOWN_CHARS = 80
+_CUT_ESCAPE = re.compile(r"\\(x[0-9a-f]?|u[0-9a-f]{0,3})?$")
+
+
+def show_line(line: bytes, limit: int = SHOWN_CHARS) -> str:
+    """A log line as it may be shown to a person: undecodable bytes and control characters
+    escaped (a binary file must not reach the terminal raw), at most `limit` characters."""
+    from sessdiag.core.textsafe import escape_unprintable
+
+    text = escape_unprintable(line[:limit].decode("utf-8", "surrogateescape"))
+    if len(text) <= limit and len(line) <= limit:
+        return text
+    return _CUT_ESCAPE.sub("", text[:limit]) + f"… ({len(line):,} bytes)"
+
+
+def sample_in_format(sample: bytes, spec: LogSpec) -> bool:
+    """Does any of the first lines of a log look like `spec`'s format at all?"""
+    lines = [ln for ln in sample.split(b"\n")[:200] if ln.strip()]
+    if spec.fmt == "combined-cookies":
+        return any(COMBINED_COOKIES.match(ln) for ln in lines)
+    if spec.fmt == "jsonl":
+        for ln in lines:
+            try:
+                if isinstance(json.loads(ln), dict):
+                    return True
+            except ValueError:
+                continue
+        return False
+    return spec.regex is not None and any(spec.regex.search(ln) for ln in lines)
 
 
 # ---------------------------------------------------------------------------------------
@@ -398,10 +429,16 @@ class LogReader:
                 if fh is not sys.stdin.buffer:
                     fh.close()
 
-    def _ensure_cookie_name(self, first_chunk: bytes) -> None:
+    def _ensure_cookie_name(self, first_chunk: bytes, path: str = "") -> None:
         if self.cookies is None:
             name, source = detect_cookie_name(first_chunk, self.spec.fmt, self.profile)
             if name is None:
+                # A log in another format (or not a log at all) has no Set-Cookie field to
+                # read either: say what is wrong with the file before asking for a name.
+                if not sample_in_format(first_chunk, self.spec):
+                    first = next((ln for ln in first_chunk.split(b"\n") if ln.strip()), b"")
+                    raise UsageError(f"--access-log {path or '-'}: not in the {self.spec.fmt} "
+                                     f"format (first line: '{show_line(first)}')")
                 raise UsageError("cannot tell the session cookie's name from the log's "
                                  "Set-Cookie fields; pass --cookie-name")
             self.cookies = CookieReader(name)
@@ -413,7 +450,7 @@ class LogReader:
         first = next(chunks, None)
         if first is None:
             return iter(())
-        self._ensure_cookie_name(first)
+        self._ensure_cookie_name(first, getattr(fh, "name", "") or "")
         chunks = itertools.chain((first,), chunks)
         if self.spec.fmt == "combined-cookies":
             return self._combined(chunks)
@@ -458,8 +495,7 @@ class LogReader:
                         if line.strip():
                             bad += 1
                             if len(st.skipped_examples) < 3:
-                                st.skipped_examples.append(
-                                    line[:160].decode("utf-8", "replace"))
+                                st.skipped_examples.append(show_line(line))
                         continue
                     ip, ts, req, status, _ref, ua, cookie, sc = m.groups()
                 if ts != last_raw:  # a new second: parse, and check the order once

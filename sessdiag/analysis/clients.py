@@ -317,6 +317,12 @@ StoreLookup = Callable[[bytes], "tuple[int, int] | None"]
 
 
 
+# Above this share of unparsable lines, attribution is too partial to trust quietly: a
+# finding says so, and --strict makes it an error. nginx logs hold the odd garbage line
+# (a TLS handshake on the plain port); a wrong --log-format skips nearly all of them.
+SKIPPED_WARN_SHARE = 0.01
+
+
 def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None = None,
                    profile: str | None = None) -> None:
     """Add `clients`, `races`, `access_log`, cadence and findings from the access logs.
@@ -335,8 +341,13 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
     st = reader.stats
     if st.parsed == 0:
         raise UsageError(f"no line of {', '.join(st.files)} is in the {spec.fmt} format"
-                         + (f" (first line: {st.skipped_examples[0]!r})"
+                         + (f" (first line: '{st.skipped_examples[0]}')"
                             if st.skipped_examples else ""))
+    skipped_share = st.skipped / st.lines if st.lines else 0.0
+    if logs.strict and skipped_share > SKIPPED_WARN_SHARE:
+        raise UsageError(f"--strict: {st.skipped:,} of {st.lines:,} lines of "
+                         f"{', '.join(st.files)} ({skipped_share:.1%}) did not parse as "
+                         f"{spec.fmt} (first: '{st.skipped_examples[0]}')")
     cookie = st.cookie_name or ""
     lookup = store.lookup(profile, cookie, logs.secret) if store is not None and cookie else None
     try:
@@ -357,6 +368,8 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
     report["access_log"] = {
         "files": st.files, "format": spec.fmt, "lines": st.lines, "parsed": st.parsed,
         "skipped": st.skipped, "skipped_examples": st.skipped_examples,
+        "skipped_fraction": round(skipped_share, 4),
+        "skipped_warn_fraction": SKIPPED_WARN_SHARE,
         "first": iso(st.first), "last": iso(st.last),
         "cookie_name": cookie, "cookie_name_source": st.cookie_name_source,
         "client_key": spec.client_key, "race_window_s": att.races.window,
@@ -378,6 +391,12 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
             f"{st.skipped:,} of {st.lines:,} access-log lines did not parse as {spec.fmt}")
     attach_store_cadence(report)
     _client_findings(report)
+    if skipped_share > SKIPPED_WARN_SHARE:
+        # Put first: every count above rests on the parsed lines only.
+        report.setdefault("findings", []).insert(0, (
+            f"only {st.parsed:,} of {st.lines:,} access-log lines parsed ({skipped_share:.0%} "
+            f"skipped as not {spec.fmt}, e.g. '{st.skipped_examples[0]}'): clients, orphans "
+            "and races count only those; check --log-format (--strict makes this exit 2)"))
 
 
 UNMAPPED = b"\x00unmapped:"  # a presented cookie value that carries no session id

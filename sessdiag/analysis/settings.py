@@ -21,3 +21,4 @@ class LogSettings:
     max_clients_shown: int | None = None
     secret: object = field(default=None, repr=False)  # opens a sealed cookie (Laravel's APP_KEY)
     now: float | None = None
+    strict: bool = False  # too many unparsable lines is an error, not a finding

@@ -28,6 +28,7 @@ from sessdiag.cli.options import (
     QuietOpt,
     RateOpt,
     StoreOpt,
+    StrictOpt,
     emit,
     resolve_lifetime,
     use_app_env,
@@ -57,6 +58,7 @@ def check(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    strict: StrictOpt = False,
     app_key: AppKeyOpt = None,
     app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
@@ -91,7 +93,7 @@ def check(
         )
         logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,
                            log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
-                           secret=app.secret)
+                           secret=app.secret, strict=strict)
         report = run_scan(t.target, settings, logs, password_env=password_env)
         results = [r.to_dict() for r in evaluate(report, pol.rules_for(t if not target else None))]
         suites.append({"name": t.target, "results": results, "time": time.perf_counter() - t0,

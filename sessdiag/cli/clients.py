@@ -30,6 +30,7 @@ from sessdiag.cli.options import (
     RaceWindowOpt,
     SidPatternOpt,
     StoreOpt,
+    StrictOpt,
     emit,
     resolve_lifetime,
     use_app_env,
@@ -45,6 +46,7 @@ def clients(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    strict: StrictOpt = False,
     app_key: AppKeyOpt = None,
     app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
@@ -97,6 +99,7 @@ def clients(
         cookie_name=cookie_name, client_key=client_key,
         race_window=parse_duration(race_window, flag="--race-window"),
         login_path=login_path, max_tracked=max_tracked, now=now, secret=app.secret,
+        strict=strict,
     )
     if access_log:  # flag errors before a long store scan, not after it
         from sessdiag.analysis.accesslog import LogSpec

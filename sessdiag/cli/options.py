@@ -70,6 +70,9 @@ CookieNameOpt = Annotated[str | None, typer.Option(
                           "else per profile).")]
 ClientKeyOpt = Annotated[str, typer.Option(
     "--client-key", help="ip, ip+ua, ua, or a field of the jsonl/regex format.")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 2 when more than 1 % of access-log lines do not parse (default: a "
+    "finding and a warning).")]
 RaceWindowOpt = Annotated[str, typer.Option(
     "--race-window", help="Login race: new sessions issued within this window.")]
 

@@ -31,6 +31,7 @@ from sessdiag.cli.options import (
     RateOpt,
     SidPatternOpt,
     StoreOpt,
+    StrictOpt,
     WorkersOpt,
     check_php_depth,
     check_sample,
@@ -67,6 +68,7 @@ def scan(
     log_format: LogFormatOpt = "combined-cookies",
     log_field: LogFieldOpt = None,
     cookie_name: CookieNameOpt = None,
+    strict: StrictOpt = False,
     app_key: AppKeyOpt = None,
     app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
@@ -99,7 +101,7 @@ def scan(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
         cookie_name=cookie_name, client_key=client_key,
         race_window=parse_duration(race_window, flag="--race-window"),
-        secret=app.secret,
+        secret=app.secret, strict=strict,
     )
     with StderrProgress(show_progress(no_progress, quiet, as_json), {"scan": "scanning"},
                         unit="entries") as prog:

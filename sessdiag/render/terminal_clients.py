@@ -118,7 +118,13 @@ def clients_view(r: dict, top: int = 15) -> Group:
                     f"{log['last']}, session cookie {log['cookie_name']!r} "
                     f"({log['cookie_name_source']}), client key {log['client_key']}")
         if log.get("skipped"):
-            head.append(f", {log['skipped']:,} lines skipped", style="yellow")
+            share = log.get("skipped_fraction") or 0
+            if share > (log.get("skipped_warn_fraction") or 0):
+                head.append(f"\n{share:.0%} of access-log lines ({log['skipped']:,} of "
+                            f"{log['lines']:,}) did not parse: see findings",
+                            style="bold yellow")
+            else:
+                head.append(f", {log['skipped']:,} lines skipped", style="yellow")
     parts: list = [Panel(head, title="sessdiag clients", title_align="left")]
     parts.extend(clients_parts(r, top))
     if not r.get("clients"):

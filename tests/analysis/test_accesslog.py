@@ -296,3 +296,13 @@ def test_an_expires_in_1970_clears_the_cookie_whatever_its_value():
     assert ck.set(b"sid=abc123; Expires=Thu, 01 Jan 2037 00:00:00 GMT") == b"abc123"
     assert ck.set(b"sid=abc123; Path=/, old=; Expires=Thu, 01 Jan 1970 00:00:00 GMT") \
         == b"abc123"
+
+
+def test_show_line_escapes_and_truncates_binary():
+    from sessdiag.analysis.accesslog import show_line
+
+    assert show_line(b"GET / HTTP/1.1") == "GET / HTTP/1.1"
+    shown = show_line(b"\x1b[2J\xff" * 100)
+    assert shown.startswith("\\x1b[2J\\xff\\x1b[2J")
+    assert shown.endswith("… (500 bytes)") and len(shown) < 100
+    assert "\x1b" not in shown and "\\x1" not in shown[-20:]  # no escape cut in half

@@ -176,3 +176,48 @@ def test_scan_rejects_a_bad_log_format(cli, tmp_path):
     line = one_line_error(cli("scan", root, "--access-log", LOGS / "php" / "access.log",
                               "--client-key", "tenant", "--json"))
     assert "--client-key" in line
+
+
+def _mostly_garbage_log(tmp_path: Path) -> Path:
+    """1 line in 10 in the contract format: e.g. a log written with another log_format."""
+    good = (LOGS / "php" / "access.log").read_text().splitlines()[:30]
+    lines = []
+    for i, line in enumerate(good):
+        lines.append(line)
+        lines += [f"garbage {i}.{j} not a combined line" for j in range(9)]
+    p = tmp_path / "mixed.log"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_mostly_unparsable_log_is_a_finding_and_strict_fails(cli, tmp_path):
+    log = _mostly_garbage_log(tmp_path)
+    res = cli("clients", "--access-log", log, "--cookie-name", "PHPSESSID", "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["access_log"]["skipped"] == 270 and r["access_log"]["skipped_fraction"] == 0.9
+    assert r["findings"][0].startswith("only 30 of 300 access-log lines parsed (90% skipped")
+    term = cli("clients", "--access-log", log, "--cookie-name", "PHPSESSID")
+    assert "90% of access-log lines (270 of 300) did not parse" in term.out
+    res = cli("clients", "--access-log", log, "--cookie-name", "PHPSESSID", "--strict")
+    msg = one_line_error(res, 2)
+    assert "--strict: 270 of 300 lines" in msg and "(90.0%)" in msg
+    # A clean log passes --strict.
+    clean = cli("clients", "--access-log", LOGS / "php" / "access.log", "--strict", "--json")
+    assert clean.code == 0, clean.err
+
+
+def test_binary_log_reports_the_format_first_and_shows_bytes_escaped(cli, tmp_path):
+    import random
+
+    blob = random.Random(7).randbytes(4000)
+    log = tmp_path / "binary.log"
+    log.write_bytes(blob)
+    for extra in ((), ("--cookie-name", "sid")):
+        res = cli("clients", "--access-log", log, *extra)
+        msg = one_line_error(res, 2)
+        assert "in the combined-cookies format" in msg, msg
+        assert "cookie's name" not in msg
+        assert len(msg) - len(str(log)) < 200, msg
+        assert "\ufffd" not in msg
+        assert all(ch.isprintable() for ch in msg), msg

@@ -88,15 +88,84 @@ def _root(
     del version, config, install_completion, show_completion
 
 
+# One example per command, at the end of its --help.
+EXAMPLES = {
+    "scan": "sessdiag scan /srv/app/tmp --max-lifetime 30d --output scan.json",
+    "inspect": "sessdiag inspect /srv/app/tmp 2853d5c5fbe53ea4c9729910ca7755b0",
+    "fixtures make": "sessdiag fixtures make /tmp/demo --spec fixtures/casdoor-incident.yaml",
+    "gc-estimate": "sessdiag gc-estimate /srv/app/tmp --max-lifetime 30d --assume-latency 5ms",
+    "prune": "sessdiag prune /srv/app/tmp --max-age 30d --apply --rate 500 --quiet",
+    "check": "sessdiag check /srv/app/tmp --policy policy.yaml --max-lifetime 30d "
+             "--prom /var/lib/node_exporter/textfile/sessdiag.prom --quiet",
+    "clients": "sessdiag clients /srv/app/tmp --access-log /var/log/nginx/access.log",
+}
+
+
+def _epilog(name: str) -> str:
+    return f"Example: {EXAMPLES[name]}"
+
+
 # The order here is the order of `sessdiag --help`.
-app.command("scan")(scan.scan)
-app.command("inspect")(inspect.inspect)
+app.command("scan", epilog=_epilog("scan"))(scan.scan)
+app.command("inspect", epilog=_epilog("inspect"))(inspect.inspect)
 app.add_typer(fixtures_app, name="fixtures")
-fixtures_app.command("make")(fixtures.fixtures_make)
-app.command("gc-estimate")(gc_estimate.gc_estimate)
-app.command("prune")(prune.prune)
-app.command("check")(check.check)
-app.command("clients")(clients.clients)
+fixtures_app.command("make", epilog=_epilog("fixtures make"))(fixtures.fixtures_make)
+app.command("gc-estimate", epilog=_epilog("gc-estimate"))(gc_estimate.gc_estimate)
+app.command("prune", epilog=_epilog("prune"))(prune.prune)
+app.command("check", epilog=_epilog("check"))(check.check)
+app.command("clients", epilog=_epilog("clients"))(clients.clients)
+
+# One metavar style: UPPERCASE words naming what a value is. Values whose options do not
+# declare a metavar get it here (typer would print <str>, <int>, {target}).
+METAVARS = {
+    "target": "TARGET", "tree": "TREE", "sid": "SID", "directory": "TARGET",
+    "--max-lifetime": "DUR", "--age-max": "DUR", "--gc-interval": "DUR",
+    "--race-window": "DUR", "--buckets": "DUR,…", "--app-conf": "FILE", "--policy": "FILE",
+    "--spec": "FILE", "--access-log": "FILE", "--profile": "PROFILE", "--workers": "MODEL",
+    "--sid-pattern": "REGEX", "--pattern": "GLOB", "--log-format": "FORMAT",
+    "--log-field": "NAME=FIELD,…", "--cookie-name": "NAME", "--client-key": "KEY",
+    "--ionice": "CLASS", "--now": "EPOCH",
+}
+_TYPE_METAVARS = {"int": "N", "integer": "N", "float": "NUM"}
+
+
+def _normalise_metavars(cmd: typer.core.TyperCommand | typer.core.TyperGroup) -> None:
+    for sub in getattr(cmd, "commands", {}).values():
+        _normalise_metavars(sub)
+    for p in getattr(cmd, "params", []):
+        if isinstance(p, typer.core.TyperArgument):
+            _plain_argument(p, p.metavar or METAVARS.get(p.name or "") or
+                            (p.name or "arg").upper())
+            continue
+        if p.metavar is not None or getattr(p, "is_flag", False):
+            continue
+        p.metavar = METAVARS.get(p.opts[0]) or _TYPE_METAVARS.get(p.type.name) or (
+            (p.name or "value").upper())
+
+
+def _plain_argument(p: typer.core.TyperArgument, name: str) -> None:
+    """Usage shows TARGET and [SID] (typer: {target}), and no <str> type column."""
+    p.metavar = name
+
+    def make_metavar(ctx: object, *, usage: bool = False) -> str:
+        return f"[{name}]" if usage and not p.required else name
+
+    p.make_metavar = make_metavar  # type: ignore[method-assign]
+    p.type = _UNTYPED
+
+
+class _Untyped(typer._click.types.StringParamType):  # type: ignore[name-defined]
+    def get_metavar(self, param: object, ctx: object) -> str:  # type: ignore[override]
+        return ""
+
+
+_UNTYPED = _Untyped()
+
+
+def _command() -> typer.core.TyperGroup:
+    cmd = typer.main.get_command(app)
+    _normalise_metavars(cmd)
+    return cmd  # type: ignore[return-value]
 
 try:  # typer >= 0.24 vendors click; older releases use click itself
     from typer._click.exceptions import ClickException as _ParseError
@@ -112,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         from sessdiag.config import expand_argv
 
         args = expand_argv(list(sys.argv[1:] if argv is None else argv), _resolve_command)
-        rv = app(args=args, prog_name="sessdiag", standalone_mode=False)
+        rv = _command()(args=args, prog_name="sessdiag", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -14,21 +14,36 @@ def fixtures_make(
         metavar="TARGET",
         help="Empty (or new) directory to fill, or redis:// / unix:// URL of an empty "
              "Redis database (with a Spring Session --spec).")],
-    spec: Annotated[str | None, typer.Option("--spec", help="YAML spec (fixtures/*.yaml).")] = None,
-    profile: Annotated[str | None, typer.Option("--profile")] = None,
-    sessions: Annotated[int | None, typer.Option("--sessions")] = None,
-    expired_fraction: Annotated[float | None, typer.Option("--expired-fraction")] = None,
-    empty_fraction: Annotated[float | None, typer.Option("--empty-fraction")] = None,
-    max_lifetime: Annotated[str | None, typer.Option("--max-lifetime")] = None,
-    age_max: Annotated[str | None, typer.Option("--age-max")] = None,
-    zero_byte: Annotated[int | None, typer.Option("--zero-byte")] = None,
-    undecodable: Annotated[int | None, typer.Option("--undecodable")] = None,
-    symlinks: Annotated[int | None, typer.Option("--symlinks")] = None,
-    foreign: Annotated[int | None, typer.Option("--foreign")] = None,
-    misplaced: Annotated[int | None, typer.Option("--misplaced")] = None,
-    fifos: Annotated[int | None, typer.Option("--fifos")] = None,
-    php_depth: Annotated[int | None, typer.Option("--php-depth")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    spec: Annotated[str | None, typer.Option(
+        "--spec", help="YAML spec (fixtures/*.yaml).")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="beego-file (default) or php-files; Redis: from the spec.")] = None,
+    sessions: Annotated[int | None, typer.Option(
+        "--sessions", help="Number of sessions to write.")] = None,
+    expired_fraction: Annotated[float | None, typer.Option(
+        "--expired-fraction", help="Share of sessions older than --max-lifetime (0..1).")] = None,
+    empty_fraction: Annotated[float | None, typer.Option(
+        "--empty-fraction", help="Share of sessions with no attributes (0..1).")] = None,
+    max_lifetime: Annotated[str | None, typer.Option(
+        "--max-lifetime", help="Lifetime the expired share is measured by (e.g. 30d).")] = None,
+    age_max: Annotated[str | None, typer.Option(
+        "--age-max", help="Oldest session age (e.g. 90d; default twice --max-lifetime).")] = None,
+    zero_byte: Annotated[int | None, typer.Option(
+        "--zero-byte", help="Sessions of 0 bytes (created, never written).")] = None,
+    undecodable: Annotated[int | None, typer.Option(
+        "--undecodable", help="Sessions with a corrupt payload.")] = None,
+    symlinks: Annotated[int | None, typer.Option(
+        "--symlinks", help="Symlinks among the sessions (never to be followed).")] = None,
+    foreign: Annotated[int | None, typer.Option(
+        "--foreign", help="Files whose name is not a session id.")] = None,
+    misplaced: Annotated[int | None, typer.Option(
+        "--misplaced", help="Valid session ids in the wrong shard directory.")] = None,
+    fifos: Annotated[int | None, typer.Option(
+        "--fifos", help="Named pipes in the tree (must never be opened).")] = None,
+    php_depth: Annotated[int | None, typer.Option(
+        "--php-depth", help="PHP save_path 'N;/path' depth of the tree.")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed: the same flags and seed make the same tree.")] = None,
     now: Annotated[int | None, typer.Option("--now", help="Epoch seconds ages count from.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Redis: empty the target database first (FLUSHDB of that database "

@@ -10,7 +10,7 @@ from sessdiag.analysis.gcstall import static_estimate
 from sessdiag.census import Census
 from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
-from sessdiag.core.units import format_bytes, format_count, format_duration
+from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
 from sessdiag.stores.files.scan import FileScan
 
 
@@ -154,7 +154,7 @@ def findings(r: dict) -> list[str]:
         out.append("the store holds no sessions")
     if n and r["empty"]:
         share = r["empty"] / n
-        line = f"{format_count(r['empty'])} empty sessions = {share:.1%} of the store"
+        line = f"{format_count(r['empty'])} empty sessions = {format_percent(share)} of the store"
         if r["empty_rate"] and r["empty_rate"]["per_hour_mean"]:
             line += (f"; {contract.pace_since(r['empty_rate'])} — "
                      "sessions nobody reused, typically a client that never sends the cookie")
@@ -168,7 +168,8 @@ def findings(r: dict) -> list[str]:
         )
     if r["expired"]:
         out.append(
-            f"{format_count(r['expired'])} sessions ({r['expired_fraction']:.1%}) are past the "
+            f"{format_count(r['expired'])} sessions ("
+            f"{format_percent(r['expired_fraction'])}) are past the "
             f"{life} lifetime and still on disk"
         )
     gc = r.get("gc_estimate")
@@ -204,7 +205,8 @@ def findings(r: dict) -> list[str]:
                    "future: the writer's clock (NFS server or app host) is ahead of this host")
     fs = r["filesystem"]
     if fs["inodes_used"] and fs["store_inode_share_of_used"] >= 0.2:
-        out.append(f"the store holds {fs['store_inode_share_of_used']:.0%} of the used inodes "
+        out.append(f"the store holds "
+                   f"{format_percent(fs['store_inode_share_of_used'], 0)} of the used inodes "
                    f"on {fs['mountpoint']}")
     sh = r["shards"]
     if sh["count"] >= 16 and sh["mean"] >= 50 and sh["largest"]["sessions"] > 3 * sh["mean"]:

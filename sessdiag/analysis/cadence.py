@@ -19,6 +19,8 @@ import math
 import statistics
 from datetime import UTC, datetime
 
+from sessdiag.core.units import format_percent
+
 MIN_FLOOR_PER_HOUR = 30  # below one new session every two minutes there is nothing to say
 FLOOR_SHARE_OF_MEDIAN = 0.25  # a human curve drops far below its median at night
 REGULAR_CV = 0.5
@@ -183,10 +185,10 @@ def describe_client(client: str, c: dict) -> str | None:
     if nocookie >= 0.9:
         bits.append("it never sends the session cookie")
     elif nocookie >= 0.5:
-        bits.append(f"{nocookie:.0%} of its requests carry no session cookie")
+        bits.append(f"{format_percent(nocookie, 0)} of its requests carry no session cookie")
     share = (c.get("store") or {}).get("share_of_sessions")
     if share:
-        bits.append(f"its orphans still hold {share:.1%} of the store's sessions")
+        bits.append(f"its orphans still hold {format_percent(share)} of the store's sessions")
     return " — ".join(bits)
 
 

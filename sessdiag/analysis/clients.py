@@ -51,6 +51,7 @@ from sessdiag.analysis.races import RaceDetector
 from sessdiag.analysis.settings import LogSettings
 from sessdiag.core import timefmt
 from sessdiag.core.errors import UsageError
+from sessdiag.core.units import format_percent
 
 if TYPE_CHECKING:  # the analysis layer calls a store; it never imports one
     from sessdiag.stores.base import SessionStore
@@ -346,7 +347,8 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
     skipped_share = st.skipped / st.lines if st.lines else 0.0
     if logs.strict and skipped_share > SKIPPED_WARN_SHARE:
         raise UsageError(f"--strict: {st.skipped:,} of {st.lines:,} lines of "
-                         f"{', '.join(st.files)} ({skipped_share:.1%}) did not parse as "
+                         f"{', '.join(st.files)} ("
+                         f"{format_percent(skipped_share)}) did not parse as "
                          f"{spec.fmt} (first: '{st.skipped_examples[0]}')")
     cookie = st.cookie_name or ""
     lookup = store.lookup(profile, cookie, logs.secret) if store is not None and cookie else None
@@ -394,7 +396,8 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
     if skipped_share > SKIPPED_WARN_SHARE:
         # Put first: every count above rests on the parsed lines only.
         report.setdefault("findings", []).insert(0, (
-            f"only {st.parsed:,} of {st.lines:,} access-log lines parsed ({skipped_share:.0%} "
+            f"only {st.parsed:,} of {st.lines:,} access-log lines parsed ("
+            f"{format_percent(skipped_share, 0)} "
             f"skipped as not {spec.fmt}, e.g. '{st.skipped_examples[0]}'): clients, orphans "
             "and races count only those; check --log-format (--strict makes this exit 2)"))
 

@@ -78,10 +78,18 @@ def format_bytes(n: float) -> str:
 
 
 def format_count(n: float) -> str:
-    """7812344 -> '7.81 M', 10800 -> '10.8 k'."""
-    n = float(n)
-    if abs(n) >= 1e6:
-        return f"{n / 1e6:.2f} M"
-    if abs(n) >= 1e4:
-        return f"{n / 1e3:.1f} k"
-    return f"{n:,.0f}"
+    """7812344 -> '7,812,344': every count in every view is written this one way (a table
+    mixing '28.5 k' with '9,485' cannot be compared at a glance, nor grepped)."""
+    return f"{float(n):,.0f}"
+
+
+def format_percent(fraction: float, digits: int = 1) -> str:
+    """0.154 -> '15.4%'; never '100.0%' for less than all, nor '0.0%' for more than none
+    (19,999 of 20,000 is '>99.9%': the one session left is often the point)."""
+    text = f"{fraction:.{digits}%}"
+    step = 10.0 ** -digits
+    if fraction < 1 and float(text[:-1]) >= 100:
+        return f">{100 - step:.{digits}f}%"
+    if fraction > 0 and float(text[:-1]) == 0:
+        return f"<{step:.{digits}f}%"
+    return text

@@ -9,7 +9,7 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
     from rich.table import Table
     from rich.text import Text
 
-    from sessdiag.core.units import format_duration
+    from sessdiag.core.units import format_duration, format_percent
 
     def dur(s: float) -> str:
         if s < 1:
@@ -47,9 +47,9 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
                                  f"{rq['request_rate_per_s']:g}/s; the first waits "
                                  f"{dur(rq['longest_wait_s'])}")
     rec = r["recurrence"]
+    blocked = format_percent(rec["blocked_share"], 3)
     head.add_row("recurrence", f"at start-up, then every {format_duration(rec['gc_interval_s'])}"
-                               f" after the previous pass ends ({rec['blocked_share']:.3%} of the "
-                               "time blocked)")
+                               f" after the previous pass ends ({blocked} of the time blocked)")
     wi = Table(title="what if", title_justify="left", box=None, padding=(0, 1))
     wi.add_column("scenario")
     wi.add_column("stall", justify="right")

@@ -11,7 +11,7 @@ def prune_view(r: dict) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from sessdiag.core.units import format_bytes, format_duration
+    from sessdiag.core.units import format_bytes, format_duration, format_percent
 
     t = r["target"]
     head = Table.grid(padding=(0, 2))
@@ -27,7 +27,7 @@ def prune_view(r: dict) -> Any:
     head.add_row("clock", f"filesystem - local = {c['fs_minus_local_s']:+.3f} s "
                           f"(probe: {c['source']})")
     head.add_row("sessions", f"{r['sessions']:,} ({format_bytes(r['session_bytes'])})")
-    head.add_row("candidates", f"{r['candidates']:,} ({r['candidate_fraction']:.1%}; "
+    head.add_row("candidates", f"{r['candidates']:,} ({format_percent(r['candidate_fraction'])}; "
                                f"{format_bytes(r['candidate_allocated_bytes'])} on disk)")
     if not r["dry_run"]:
         verb = "quarantined" if r["action"] == "quarantine" else "deleted"

@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sessdiag.core.units import format_bytes, format_count, format_duration
+from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
 
 BAR_WIDTH = 36
 
@@ -33,9 +33,10 @@ def scan_view(r: dict) -> Group:
     life = format_duration(r["max_lifetime_s"])
     if r.get("max_lifetime_source") == "default":
         life += ", a default: pass --max-lifetime"
-    head.add_row("expired", f"{r['expired']:,}  ({r['expired_fraction']:.1%} older than "
+    head.add_row("expired", f"{r['expired']:,}  ("
+                            f"{format_percent(r['expired_fraction'])} older than "
                             f"{life})")
-    head.add_row("empty", f"{r['empty']:,}  ({r.get('empty_fraction', 0):.1%})")
+    head.add_row("empty", f"{r['empty']:,}  ({format_percent(r.get('empty_fraction', 0))})")
     if r.get("oldest"):
         head.add_row("oldest / newest",
                      f"{_when(r['oldest']['mtime'])} ({format_duration(r['oldest']['age_s'])} "
@@ -48,9 +49,10 @@ def scan_view(r: dict) -> Group:
                      f"{gc['dirs']:,} dirs ({gc['model']})")
     fs = r.get("filesystem")
     if fs:
+        inodes = format_percent(fs["store_inode_share_of_used"])
+        used = format_percent(fs["store_byte_share_of_used"])
         head.add_row("filesystem", f"{fs['mountpoint']} ({fs['fstype']}): store uses "
-                                   f"{fs['store_inode_share_of_used']:.1%} of used inodes, "
-                                   f"{fs['store_byte_share_of_used']:.1%} of used bytes")
+                                   f"{inodes} of used inodes, {used} of used bytes")
     sc = r.get("scan")
     if sc:
         pc = r.get("payload_check", {})

@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sessdiag.core.units import format_bytes, format_count
+from sessdiag.core.units import format_bytes, format_count, format_percent
 
 BAR_WIDTH = 12
 
@@ -47,7 +47,7 @@ def clients_table(r: dict, top: int = 15) -> Table | None:
         if from_logs:
             req = c["requests"] or 1
             cells += [format_count(c["requests"]),
-                      f"{c['requests_without_cookie'] / req:.0%}",
+                      f"{format_percent(c['requests_without_cookie'] / req, 0)}",
                       format_count(c["issued"]), format_count(c["presented_back"])]
         else:
             cells.append(format_count(c["sessions"]))
@@ -56,7 +56,7 @@ def clients_table(r: dict, top: int = 15) -> Table | None:
             cells.append(f"{c['orphan_rate_per_hour']:,.1f}")
         if with_store:
             share = (c.get("store") or {}).get("share_of_sessions")
-            cells.append("" if share is None else f"{share:.1%}")
+            cells.append("" if share is None else f"{format_percent(share)}")
         cells.append(_bar(c["orphans"], most, "red" if c["orphans"] else "cyan"))
         tab.add_row(*cells)
     rest = len(rows) - len(shown)
@@ -120,8 +120,8 @@ def clients_view(r: dict, top: int = 15) -> Group:
         if log.get("skipped"):
             share = log.get("skipped_fraction") or 0
             if share > (log.get("skipped_warn_fraction") or 0):
-                head.append(f"\n{share:.0%} of access-log lines ({log['skipped']:,} of "
-                            f"{log['lines']:,}) did not parse: see findings",
+                head.append(f"\n{format_percent(share, 0)} of access-log lines "
+                            f"({log['skipped']:,} of {log['lines']:,}) did not parse: see findings",
                             style="bold yellow")
             else:
                 head.append(f", {log['skipped']:,} lines skipped", style="yellow")

@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sessdiag.core.units import format_bytes, format_count, format_duration
+from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
 
 BAR_WIDTH = 36
 GROUPS_SHOWN = 6
@@ -23,7 +23,7 @@ def _mem(n: int | None) -> str:
 
 
 def _pct(a: int, b: int) -> str:
-    return f"{a / b:.1%}" if b else "0.0%"
+    return f"{format_percent(a / b)}" if b else "0.0%"
 
 
 def redis_scan_view(r: dict) -> Group:
@@ -49,7 +49,8 @@ def redis_scan_view(r: dict) -> Group:
                     else "")
                  + (f" of {format_bytes(srv['maxmemory'])} ({srv.get('maxmemory_policy')})"
                     if srv.get("maxmemory") else ""))
-    head.add_row("expired", f"{r['expired']:,}  ({r['expired_fraction']:.1%}) past their "
+    head.add_row("expired", f"{r['expired']:,}  ("
+                            f"{format_percent(r['expired_fraction'])}) past their "
                             "lifetime and still present")
     orphans = r.get("orphans", 0)
     head.add_row("empty / never reused", f"{r['empty']:,} ({_pct(r['empty'], n)}) / "

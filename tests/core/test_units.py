@@ -40,3 +40,25 @@ def test_formats():
     assert format_duration(0.25) == "250ms"
     assert format_bytes(4096) == "4.0 KiB"
     assert format_bytes(31999361024).endswith("GiB")
+
+
+def test_counts_have_one_form():
+    from sessdiag.core.units import format_count
+
+    assert [format_count(n) for n in (0, 9485, 17000, 28500, 7812344)] == [
+        "0", "9,485", "17,000", "28,500", "7,812,344"]
+
+
+@pytest.mark.parametrize(("fraction", "text"), [
+    (19_999 / 20_000, ">99.9%"), (1.0, "100.0%"), (0.0, "0.0%"), (1 / 20_000, "<0.1%"),
+    (0.154, "15.4%"), (0.9995, ">99.9%"), (0.999, "99.9%")])
+def test_percent_never_rounds_to_all_or_none(fraction, text):
+    from sessdiag.core.units import format_percent
+
+    assert format_percent(fraction) == text
+
+
+def test_percent_whole_digits():
+    from sessdiag.core.units import format_percent
+
+    assert (format_percent(0.996, 0), format_percent(0.004, 0)) == (">99%", "<1%")

@@ -8,7 +8,7 @@ from typing import Any
 
 from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
-from sessdiag.core.units import format_bytes, format_count, format_duration
+from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
 from sessdiag.stores.base import ScanSettings
 from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.profiles import DEFAULT_LIFETIME, FRAMEWORK
@@ -388,7 +388,7 @@ def findings(r: dict) -> list[str]:
             what = ("never reused (creationTime == lastAccessedTime)" if g["profile"] in SPRING
                     else "empty or uninitialised")
             line = f"{where}: {format_count(g['orphans'])} of {format_count(s)} sessions " \
-                   f"({share:.0%}) are {what}"
+                   f"({format_percent(share, 0)}) are {what}"
             rate = g.get("orphan_rate")
             if rate and rate["hours"] > 1 and rate["per_hour_mean"]:
                 line += f", {contract.pace_since(rate)}"
@@ -432,12 +432,13 @@ def findings(r: dict) -> list[str]:
     if srv["maxmemory"] and srv["used_memory"]:
         share = srv["used_memory"] / srv["maxmemory"]
         if share >= 0.8:
-            out.append(f"Redis uses {share:.0%} of maxmemory with policy "
+            out.append(f"Redis uses {format_percent(share, 0)} of maxmemory with policy "
                        f"{srv['maxmemory_policy']}: "
                        + ("writes will fail when it is full" if srv["maxmemory_policy"] ==
                           "noeviction" else "live sessions will be evicted"))
     if srv["used_memory"] and r["allocated_bytes"]:
-        out.append(f"sessions account for ≈{r['allocated_bytes'] / srv['used_memory']:.0%} of "
+        out.append(f"sessions account for ≈"
+                   f"{format_percent(r['allocated_bytes'] / srv['used_memory'], 0)} of "
                    f"the memory Redis uses ({format_bytes(srv['used_memory'])})")
     out.extend(r["warnings"])
     return out

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from sessdiag.core.errors import TargetUnreadable, UsageError
 from sessdiag.core.timefmt import iso
+from sessdiag.core.units import format_percent
 from sessdiag.stores.files import fsops, pool
 from sessdiag.stores.files import lock as store_lock
 from sessdiag.stores.files.fsinfo import fs_info
@@ -44,7 +45,7 @@ def _safety(t: Tally, opts: PruneOptions, root: str, clock: ClockProbe,
         return out
     frac = t.candidates / t.sessions if t.sessions else 1.0
     if frac > opts.max_fraction:
-        out.append(f"{frac:.1%} of {t.sessions:,} sessions would be deleted (more than "
+        out.append(f"{format_percent(frac)} of {t.sessions:,} sessions would be deleted (more than "
                    f"--max-fraction {opts.max_fraction:g}); re-run with --force if intended")
     foreign = t.foreign_total
     if foreign > t.sessions:

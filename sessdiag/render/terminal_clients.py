@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sessdiag.core.units import format_bytes, format_count, format_percent
+from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
 
 BAR_WIDTH = 12
 
@@ -53,7 +53,7 @@ def clients_table(r: dict, top: int = 15) -> Table | None:
             cells.append(format_count(c["sessions"]))
         cells.append(format_count(c["orphans"]))
         if from_logs:
-            cells.append(f"{c['orphan_rate_per_hour']:,.1f}")
+            cells.append(_rate_cell(c))
         if with_store:
             share = (c.get("store") or {}).get("share_of_sessions")
             cells.append("" if share is None else f"{format_percent(share)}")
@@ -137,3 +137,16 @@ def clients_view(r: dict, top: int = 15) -> Group:
             f.append(line + "\n")
         parts.append(Panel(f, title="findings", title_align="left", border_style="yellow"))
     return Group(*parts)
+
+
+def _rate_cell(c: dict) -> str:
+    """Orphans per hour, only over a span long enough to be a rate.
+
+    40 sessions minted within one second are not '40.0/hour': under an hour of activity
+    the cell says what happened ('40 in <1m', '300 in 25m') instead of extrapolating.
+    """
+    span_h = c.get("span_hours") or 0.0
+    if span_h < 1:
+        span = "<1m" if span_h * 60 < 1 else format_duration(span_h * 3600)
+        return f"{format_count(c['orphans'])} in {span}"
+    return f"{c['orphan_rate_per_hour']:,.1f}"

@@ -129,8 +129,8 @@ def inspect_view(r: dict) -> Group:
     head = Text()
     head.append(f"{r.get('path') or r['sid']}\n", style="bold")
     head.append(f"profile {r['profile']}, {r['size']} bytes, {len(r['entries'])} entries")
-    if r.get("mtime"):
-        head.append(f", last access {r['mtime']}")
+    if r.get("mtime") or r.get("last_access"):
+        head.append(f", last access {r.get('mtime') or r['last_access']}")
     tab = Table(box=None, padding=(0, 1))
     tab.add_column("key")
     tab.add_column("type", style="cyan")
@@ -140,7 +140,7 @@ def inspect_view(r: dict) -> Group:
         v = e["value"]
         # Text, not str: a value such as "[b]" must not be read as rich markup.
         shown = (Text(f"[redacted, {v.get('length', '?')} chars]", style="dim")
-                 if v.get("redacted") else Text(_short(v["value"])))
+                 if v.get("redacted") else Text(_value_cell(k["value"], v["value"])))
         tab.add_row(Text(_short(k["value"])), Text(str(v["type"])), shown)
     if not r["entries"]:
         tab.add_row(Text("(empty session: no attributes)", style="dim"), "", "")
@@ -148,6 +148,23 @@ def inspect_view(r: dict) -> Group:
     for w in r.get("warnings") or []:
         parts.append(Text(w, style="yellow"))
     return Group(*parts)
+
+
+def _value_cell(key: object, value: object) -> str:
+    """A value as a person reads it: epoch timestamps in time-named keys (Spring's
+    lastAccessedTime, creationTime: milliseconds) as UTC times, the raw number after."""
+    if (isinstance(key, str) and key.lower().endswith(("time", "_at", "timestamp"))
+            and isinstance(value, int) and not isinstance(value, bool)):
+        from sessdiag.core.timefmt import iso
+
+        when = (iso(value / 1000) if 10**12 <= value < 10**14  # epoch ms: 2001 .. 5138
+                else iso(value) if 10**9 <= value < 10**11 else None)  # epoch seconds
+        if when:
+            unit = " ms" if value >= 10**12 else ""
+            return f"{_when(when)} ({value}{unit})"
+    if key == "maxInactiveInterval" and isinstance(value, int) and value > 0:
+        return f"{format_duration(value)} ({value} s)"
+    return _short(value)
 
 
 def _short(v: object, limit: int = 100) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -127,8 +127,7 @@ def prune(
     try:
         tasks = {"plan": "entries checked"} | ({"apply": "sessions removed"} if apply else {})
         with StderrProgress(show_progress(no_progress, quiet, as_json), tasks) as prog:
-            result = prune_file_store(opts, stop=stop,
-                                      progress=lambda phase, n: prog.advance(n, phase))
+            result = prune_file_store(opts, stop=stop, progress=_prune_progress(prog))
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -157,3 +156,14 @@ def prune(
     code = result.exit_code
     if code:
         raise typer.Exit(code)
+
+
+def _prune_progress(prog: Any) -> Any:
+    """The engine reports (phase, n); ("apply:total", N) is the candidate count, known
+    before the apply pass starts, so its bar shows a share and an ETA."""
+    def progress(phase: str, n: int) -> None:
+        if phase == "apply:total":
+            prog.set_total(n, "apply")
+        else:
+            prog.advance(n, phase)
+    return progress

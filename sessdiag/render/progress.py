@@ -8,6 +8,33 @@ from typing import Any
 from sessdiag.core.progress import Progress
 
 
+def share_eta(completed: float, total: float | None, remaining_s: float | None) -> str:
+    """'42% of 20,000, ETA 1m' once a total is known; nothing for an open-ended count."""
+    if not total:
+        return ""
+    from sessdiag.core.units import format_count, format_duration, format_percent
+
+    text = f"{format_percent(min(completed / total, 1.0), 0)} of {format_count(total)}"
+    if remaining_s is not None and completed < total:
+        text += f", ETA {format_duration(remaining_s)}"
+    return text
+
+
+def _eta_column() -> type:
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class _ShareEta(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(share_eta(task.completed, task.total, task.time_remaining))
+
+    return _ShareEta
+
+
+def ShareEtaColumn() -> Any:
+    return _eta_column()()
+
+
 class StderrProgress:
     """One counter per named task; nothing at all when stderr is not a TTY (cron, pipes)."""
 
@@ -21,7 +48,7 @@ class StderrProgress:
 
             count = "{task.completed:,.0f}" + (f" {unit}" if unit else "")
             self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                TextColumn(count), TimeElapsedColumn(),
+                                TextColumn(count), TimeElapsedColumn(), ShareEtaColumn(),
                                 console=Console(stderr=True), transient=True)
             self.tasks = {k: self.bar.add_task(d, total=None) for k, d in tasks.items()}
 

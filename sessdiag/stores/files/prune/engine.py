@@ -196,6 +196,8 @@ def _apply(plan: Plan, shared: Shared, stop: StopControl, root_fd: int, units: l
                "grace_s": opts.grace})
         j.close()
     tasks = apply_tasks(spill_dir, units)
+    if progress is not None:  # the apply pass knows its total: a share and an ETA
+        progress("apply:total", tally.candidates + tally.anomalies.get("stage_leftovers", 0))
     atally = run_pass("apply", plan, shared, stop, root_fd, tasks, jobs, model, progress)
     for name in ("deleted", "deleted_bytes", "deleted_blocks", "skipped_fresh", "restored",
                  "vanished", "errors", "not_attempted", "leftovers_finished"):

@@ -18,7 +18,7 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
     t = r["target"]
     head.add_row("store", f"{t['location']}  ({t['filesystem']['fstype']} on "
                           f"{t['filesystem']['mountpoint']})")

@@ -16,7 +16,7 @@ def prune_view(r: dict) -> Any:
     t = r["target"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
     mode = "DRY RUN (nothing changed; --apply to delete)" if r["dry_run"] else (
         f"applied ({r['protocol']})" if r["applied"] else "apply: nothing done")
     head.add_row("store", f"{t['location']}  ({t['profile']}: {t['layout']})")

@@ -25,7 +25,7 @@ def scan_view(r: dict) -> Group:
     n = r["sessions"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
     head.add_row("store", f"{t['location']}  ({t['profile']}: {t.get('layout', '')})")
     head.add_row("sessions", f"{n:,}")
     head.add_row("payload", f"{format_bytes(r['bytes'])}  (allocated on disk "

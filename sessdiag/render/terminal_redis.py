@@ -34,7 +34,7 @@ def redis_scan_view(r: dict) -> Group:
     n = r["sessions"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
     where = f"{t['location']}  ({t.get('mode', 'standalone')}"
     if srv.get("version"):
         where += f", Redis {srv['version']}"
@@ -68,7 +68,7 @@ def redis_scan_view(r: dict) -> Group:
 
     parts: list = [Panel(head, title="sessdiag scan (Redis)", title_align="left")]
     if r["groups"]:
-        parts.append(_groups(r["groups"]))
+        parts.extend(_groups(r["groups"]))
         parts.append(_age(r["age_histogram"], r["groups"]))
     for g in r["groups"][:GROUPS_SHOWN]:
         if g["sessions"]:
@@ -78,7 +78,7 @@ def redis_scan_view(r: dict) -> Group:
             parts.append(_timeline(g, tl))
     comp = [g for g in r["groups"] if g.get("companions")]
     if comp:
-        parts.append(_companions(comp))
+        parts.extend(_companions(comp))
     if r.get("namespace_drift"):
         parts.append(_drift(r["namespace_drift"]))
     an = r["anomalies"]
@@ -93,24 +93,34 @@ def redis_scan_view(r: dict) -> Group:
     return Group(*parts)
 
 
-def _groups(groups: list[dict]) -> Table:
-    tab = Table(title="sessions by framework and namespace", title_justify="left", box=None,
-                padding=(0, 1, 0, 1), collapse_padding=True, pad_edge=False)
+def _group_table(title: str, columns: tuple[str, ...]) -> Table:
+    tab = Table(title=title, title_justify="left", box=None, padding=(0, 1, 0, 1),
+                collapse_padding=True, pad_edge=False)
     # Profile and namespace share a column, one above the other: side by side they took a
     # third of an 100-column terminal and rich cut both to "spring-…".
     tab.add_column("profile / namespace", no_wrap=True)
-    for col in ("sessions", "memory", "expired", "empty", "never\nreused", "no\nTTL",
-                "undecod-\nable", "lifetime"):
+    for col in columns:
         tab.add_column(col, justify="right", no_wrap=True)
-    tab.add_column("ages from")
-    for g in groups:
-        tab.add_row(f"{g['profile']}\n  {g['namespace'] or '(none)'}", f"{g['sessions']:,}",
-                    _mem(g["allocated_bytes"]), f"{g['expired']:,}", f"{g['empty']:,}",
-                    f"{g['orphans']:,}", f"{g['no_ttl']:,}",
-                    f"{g['undecodable']:,}/{g['decoded'] + g['undecodable']:,}",
-                    format_duration(g["lifetime_s"]) if g["lifetime_s"] else "?",
-                    g.get("age_source") or "-")
     return tab
+
+
+def _groups(groups: list[dict]) -> list[Table]:
+    """Two tables of a few columns each: one of ten columns was cut at 80 (a pipe's width)."""
+    size = _group_table("sessions by framework and namespace",
+                        ("sessions", "memory", "expired", "empty"))
+    health = _group_table("sessions by framework and namespace: reuse, TTLs, lifetime",
+                          ("never reused", "no TTL", "undecodable", "lifetime"))
+    health.add_column("ages from")
+    for g in groups:
+        name = f"{g['profile']}\n  {g['namespace'] or '(none)'}"
+        size.add_row(name, format_count(g["sessions"]), _mem(g["allocated_bytes"]),
+                     format_count(g["expired"]), format_count(g["empty"]))
+        health.add_row(name, format_count(g["orphans"]), format_count(g["no_ttl"]),
+                       f"{format_count(g['undecodable'])}/"
+                       f"{format_count(g['decoded'] + g['undecodable'])}",
+                       format_duration(g["lifetime_s"]) if g["lifetime_s"] else "?",
+                       g.get("age_source") or "-")
+    return [size, health]
 
 
 def _age(hist: list[dict], groups: list[dict]) -> Table:
@@ -162,22 +172,27 @@ def _timeline(g: dict, timeline: list[dict]) -> Table:
     return tab
 
 
-def _companions(groups: list[dict]) -> Table:
-    tab = Table(title="Spring Session companion keys", title_justify="left", box=None,
-                padding=(0, 1, 0, 1), collapse_padding=True, pad_edge=False)
-    tab.add_column("namespace", no_wrap=True)
-    tab.add_column("repository", no_wrap=True)
-    for col in ("shadow\nkeys", "shadows w/o\nsession", "expirations\nsets", "… no\nTTL",
-                "… in the\npast", "index\nsets", "dead index\nentries"):
-        tab.add_column(col, justify="right", no_wrap=True)
+def _companions(groups: list[dict]) -> list[Table]:
+    """One stacked (name, count) table per namespace: nine columns side by side were cut."""
+    out = []
     for g in groups:
         c = g["companions"]
         dead = c["index_members_dead"]
-        tab.add_row(g["namespace"], c["repository"], f"{c['shadow_keys']:,}",
-                    f"{c['shadow_keys_without_session']:,}", f"{c['expirations_sets']:,}",
-                    f"{c['expirations_no_ttl']:,}", f"{c['expirations_past']:,}",
-                    f"{c['index_sets']:,}", "-" if dead is None else f"{dead:,}")
-    return tab
+        tab = Table(title=f"Spring Session companion keys: {g['namespace']} "
+                          f"({c['repository']} repository)",
+                    title_justify="left", box=None, padding=(0, 1), show_header=False)
+        tab.add_column("what")
+        tab.add_column("keys", justify="right", no_wrap=True)
+        for label, n in (("shadow keys (…:sessions:expires:<id>)", c["shadow_keys"]),
+                         ("  of them without their session", c["shadow_keys_without_session"]),
+                         ("expirations sets", c["expirations_sets"]),
+                         ("  of them without a TTL", c["expirations_no_ttl"]),
+                         ("  of them for a minute long past", c["expirations_past"]),
+                         ("principal index sets", c["index_sets"]),
+                         ("dead index entries", dead)):
+            tab.add_row(label, "-" if n is None else format_count(n))
+        out.append(tab)
+    return out
 
 
 def _drift(drift: list[dict]) -> Table:
@@ -199,8 +214,8 @@ def _undecodable(groups: list[dict]) -> Table:
     tab = Table(title="undecodable values", title_justify="left", box=None, padding=(0, 1))
     tab.add_column("group")
     tab.add_column("count", justify="right")
-    tab.add_column("reason")
-    tab.add_column("example")
+    tab.add_column("reason", overflow="fold")
+    tab.add_column("example", overflow="fold")
     for g in groups:
         for reason, c in list(g["undecodable_reasons"].items())[:5]:
             ex = (g["examples"].get("undecodable") or [""])[0]

@@ -256,6 +256,11 @@ def _limit(rule: str, measured: Any, allowed: Any, what: str,
 
 
 def _fmt(v: Any) -> str:
+    """Numbers as every view writes them: '17,000', never '17000' or '1.7e+04'."""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int) or (isinstance(v, float) and abs(v) >= 1000):
+        return f"{v:,.0f}"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)

@@ -141,3 +141,10 @@ def test_a_policy_that_is_not_utf8_is_bad_input_naming_the_file(cli, tmp_path):
     assert res.code == 2, res.err
     assert f"--policy {policy}:2: not UTF-8 text" in res.err
     assert "Traceback" not in res.err and res.err.count("\n") == 1
+
+
+def test_rule_messages_write_numbers_as_the_views_do(tmp_path):
+    pol = _policy(tmp_path, "rules:\n  max_sessions: 500\n  max_expired_fraction: 0.1\n")
+    results = {r.rule: r for r in evaluate(dict(REPORT, sessions=17_000), pol.rules)}
+    assert results["max_sessions"].message == "sessions 17,000 exceeds the limit 500"
+    assert results["max_sessions"].measured == 17_000  # the JSON keeps the number

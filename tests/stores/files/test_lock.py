@@ -173,12 +173,12 @@ def test_the_default_lock_directory_must_be_private(tmp_path: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(real)
     assert _usable_private_dir(str(real)) and not _usable_private_dir(str(link))
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)
-    assert not _usable_private_dir(str(shared))
-    shared.chmod(0o757)  # writable by others but not by the group: still refused
-    assert not _usable_private_dir(str(shared))
+    open_to_all = tmp_path / "open_to_all"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    assert not _usable_private_dir(str(open_to_all))
+    open_to_all.chmod(0o757)  # writable by others but not by the group: still refused
+    assert not _usable_private_dir(str(open_to_all))
     if os.geteuid() == 0:
         theirs = tmp_path / "theirs"
         theirs.mkdir(mode=0o700)

@@ -1,0 +1,372 @@
+"""The latency-aware engine under the file-store pool: many operations of one directory at once.
+
+The pool (pool.py) hands whole directories to its workers; on a mount where every lstat is
+a round trip, a worker walking its directory one name after another keeps one operation in
+flight and the mount idle. The engine takes a worker's batch of names and lstats them on
+its own threads, in chunks, as many at once as the adaptive limit (limiter.py) allows,
+over every worker of the process together; the worker then reads the results in listing
+order as if it had called os.lstat itself (`Engine.lstats`).
+
+Local disks keep today's path: the first operations of a walk are timed, and while their
+median stays under FANOUT_LATENCY_S the worker calls os.lstat itself, untimed (a thread
+hand-off costs more than a cached lstat). Every other operation of the walk (opening a
+directory, listing it, reading a payload) runs on the worker through `Engine.op`: gated by
+the same limit and timed, so `WalkStats` (the report's `walk` object) sees all of them.
+
+A batch's directory is dup'ed for its chunks: the caller may close its descriptor whenever
+it likes, and a chunk still in the queue never lstats a name in a recycled descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from sessdiag.stores.files.limiter import BACK_OFF, REBASE, Limiter, LimitSettings, RateCap
+
+T = TypeVar("T")
+
+# A median lstat slower than this is a round trip (NFS, FUSE, a cold disk): fan out. A
+# cached lstat on a local disk takes 2-5 us; a LAN NFS round trip 100 us and more.
+FANOUT_LATENCY_S = 150e-6
+PROBE_OPS = 8
+MAX_CHUNK = 64
+SUB = 8  # latency histogram buckets per octave (9 % wide)
+TRACE_MAX = 200
+
+
+@dataclass
+class WalkStats:
+    """How a walk ran: mergeable over workers and processes, turned into the report's `walk`."""
+
+    ops: int = 0
+    untimed: int = 0  # lstats on the local-disk path: counted, not timed
+    hist: dict[int, int] = field(default_factory=dict)  # log2(us) * SUB -> operations
+    inflight_sum: int = 0  # in flight when each timed operation started, summed
+    inflight_max: int = 0
+    fanout: bool = False
+    limit_max: int = 0
+    limit_final: int = 0
+    back_offs: int = 0
+    rebases: int = 0
+    trace: list[list[float]] = field(default_factory=list)  # [t_s, limit, inflight, p50_us]
+
+    def add(self, latency: float, inflight: int) -> None:
+        self.ops += 1
+        us = latency * 1e6
+        b = int(math.log2(us) * SUB) if us > 1 else 0
+        self.hist[b] = self.hist.get(b, 0) + 1
+        self.inflight_sum += inflight
+        if inflight > self.inflight_max:
+            self.inflight_max = inflight
+
+    def merge(self, o: WalkStats) -> None:
+        self.ops += o.ops
+        self.untimed += o.untimed
+        for b, n in o.hist.items():
+            self.hist[b] = self.hist.get(b, 0) + n
+        self.inflight_sum += o.inflight_sum
+        self.inflight_max = max(self.inflight_max, o.inflight_max)
+        self.fanout = self.fanout or o.fanout
+        self.limit_max = max(self.limit_max, o.limit_max)
+        self.limit_final = max(self.limit_final, o.limit_final)
+        self.back_offs += o.back_offs
+        self.rebases += o.rebases
+        if not self.trace:
+            self.trace = o.trace
+
+    def percentile_us(self, q: float) -> float | None:
+        timed = sum(self.hist.values())
+        if not timed:
+            return None
+        want = q * timed
+        seen = 0
+        for b in sorted(self.hist):
+            seen += self.hist[b]
+            if seen >= want:
+                return round(2 ** ((b + 0.5) / SUB), 1) if b else 1.0
+        return None  # pragma: no cover - the loop reaches want
+
+    def report(self, files: int) -> dict:
+        timed = sum(self.hist.values())
+        ops = self.ops + self.untimed
+        return {
+            "mode": "fan-out" if self.fanout else "per-worker",
+            "operations": ops,
+            "ops_per_file": round(ops / files, 3) if files else None,
+            "inflight": {"max": self.inflight_max,
+                         "mean": round(self.inflight_sum / timed, 1) if timed else None,
+                         "limit": self.limit_final or None,
+                         "limit_max": self.limit_max or None},
+            "latency_us": {"p50": self.percentile_us(0.5), "p95": self.percentile_us(0.95),
+                           "timed": timed},
+            "back_offs": self.back_offs,
+            "rebases": self.rebases,
+            "limit_trace": self.trace,
+        }
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    max_inflight: int | None = None  # cap of the adaptive limit (--max-inflight)
+    fixed: int | None = None  # a fixed limit, no adaptation (benchmarks)
+    rate: float | None = None  # operations per second, every thread together (--rate)
+    fanout: str = "auto"  # "auto": by measured latency; "never"; "always"
+
+    def limit_settings(self) -> LimitSettings:
+        base = LimitSettings()
+        top = next((v for v in (self.fixed, self.max_inflight) if v is not None), base.maximum)
+        if top < 1:
+            from sessdiag.core.errors import UsageError
+
+            raise UsageError("--max-inflight must be at least 1")
+        return LimitSettings(initial=min(base.initial, top) if self.fixed is None else top,
+                             maximum=top)
+
+
+class _Batch:
+    """Results of one batch of calls, filled by chunks on the engine's threads, read in order."""
+
+    __slots__ = ("chunk", "fn", "items", "left", "lock", "on_done", "pos", "ready", "results")
+
+    def __init__(self, items: list[Any], fn: Callable[[Any], Any], chunk: int,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.items = items
+        self.fn = fn
+        self.results: list[Any] = [None] * len(items)
+        self.chunk = chunk
+        n_chunks = (len(items) + chunk - 1) // chunk
+        self.ready = [threading.Event() for _ in range(n_chunks)]
+        self.pos = 0
+        self.left = n_chunks
+        self.lock = threading.Lock()
+        self.on_done = on_done
+
+    def size(self, k: int) -> int:
+        return min(self.chunk, len(self.items) - k * self.chunk)
+
+    def run_chunk(self, k: int) -> list[float]:
+        fn = self.fn
+        res = self.results
+        items = self.items
+        clock = time.perf_counter
+        lat = []
+        start = k * self.chunk
+        try:
+            for i in range(start, start + self.size(k)):
+                t0 = clock()
+                try:
+                    res[i] = fn(items[i])
+                except Exception as exc:  # handed to the reader, raised there
+                    res[i] = _Failed(exc)
+                lat.append(clock() - t0)
+        finally:
+            self.ready[k].set()
+            with self.lock:
+                self.left -= 1
+                last = self.left == 0
+            if last and self.on_done is not None:
+                self.on_done()
+        return lat
+
+    def next(self) -> Any:
+        i = self.pos
+        self.pos = i + 1
+        ev = self.ready[i // self.chunk]
+        if not ev.is_set():
+            ev.wait()
+        r = self.results[i]
+        self.results[i] = None
+        if type(r) is _Failed:
+            raise r.exc
+        return r
+
+    def __call__(self, name: str, dir_fd: int | None = None) -> os.stat_result:
+        """os.lstat(name, dir_fd=...) of the next name, from the chunk that stat'ed it."""
+        if self.pos >= len(self.items) or self.items[self.pos] != name:
+            raise RuntimeError(f"lstat of {name!r} out of listing order")  # a caller bug
+        return self.next()
+
+
+class _Failed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+class Engine:
+    """One per process: the adaptive limit, the fan-out threads, the walk's statistics."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.limiter = Limiter(self.settings.limit_settings())
+        self.rate = RateCap(self.settings.rate)
+        self.fixed = self.settings.fixed is not None
+        self.stats = WalkStats(limit_max=self.limiter.current)
+        self.cond = threading.Condition()
+        self.inflight = 0
+        self.queue: deque[tuple[_Batch, int]] = deque()
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.closed = False
+        self.t0 = time.perf_counter()
+        mode = self.settings.fanout
+        # The walk starts inline; the first PROBE_OPS operations are timed to decide.
+        self.fanout = mode == "always"
+        self.decided = mode != "auto"
+        self.probe: list[float] = []
+        self.rate_limited = self.settings.rate is not None
+
+    # -- the gate ---------------------------------------------------------------------------
+
+    def _enter(self, n: int = 1) -> int:
+        if self.rate_limited:
+            self.rate.take(n)
+        with self.cond:
+            while self.inflight >= self.limiter.current:
+                self.cond.wait()
+            self.inflight += 1
+            return self.inflight
+
+    def _leave(self, latencies: Iterable[float], inflight: int) -> None:
+        with self.cond:
+            self.inflight -= 1
+            lim = self.limiter
+            for lat in latencies:
+                self.stats.add(lat, inflight)
+                if not self.decided:
+                    self._probe(lat)
+                if not self.fixed:
+                    action = lim.observe(lat)
+                    if action is not None:
+                        self._acted(action)
+            self.cond.notify(max(1, lim.current - self.inflight))
+
+    def _acted(self, action: str) -> None:
+        st = self.stats
+        cur = self.limiter.current
+        st.limit_max = max(st.limit_max, cur)
+        if action == BACK_OFF:
+            st.back_offs += 1
+        elif action == REBASE:
+            st.rebases += 1
+        if len(st.trace) < TRACE_MAX:
+            med = self.limiter.last_median
+            st.trace.append([round(time.perf_counter() - self.t0, 3), cur, self.inflight,
+                             round(med * 1e6, 1) if med is not None else None])
+
+    # -- operations on the caller's thread --------------------------------------------------
+
+    def op(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run one filesystem operation on this thread, gated and timed."""
+        inflight = self._enter()
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            self._leave((time.perf_counter() - t0,), inflight)
+
+    def _probe(self, lat: float) -> None:
+        """Called with the lock held: the first operations decide inline or fan-out."""
+        self.probe.append(lat)
+        if len(self.probe) >= PROBE_OPS:
+            self.probe.sort()
+            self.fanout = self.probe[len(self.probe) // 2] > FANOUT_LATENCY_S
+            self.decided = True
+
+    # -- a directory's entries, many at once ------------------------------------------------
+
+    def lstats(self, fd: int, names: list[str]) -> Callable[..., os.stat_result]:
+        """An os.lstat for these names in this order: fanned out when the mount is slow."""
+        if not self.decided:
+            for name in names[:PROBE_OPS]:
+                with contextlib.suppress(OSError):
+                    self.op(os.lstat, name, dir_fd=fd)
+                if self.decided:
+                    break
+        if not self.fanout or len(names) < 2:
+            with self.cond:
+                self.stats.untimed += len(names)
+            if self.rate_limited:
+                return self._rated_lstat
+            return os.lstat
+        dup = os.dup(fd)
+        return self._submit(names, partial(os.lstat, dir_fd=dup), lambda: os.close(dup))
+
+    def map(self, fn: Callable[[Any], T], items: list[Any]) -> Iterator[T]:
+        """fn(item) for each item, in order, on the engine's threads when fanning out."""
+        if not self.fanout or len(items) < 2:
+            for item in items:
+                yield self.op(fn, item)
+            return
+        batch = self._submit(items, fn, None)
+        for _ in range(len(items)):
+            yield batch.next()
+
+    def _submit(self, items: list[Any], fn: Callable[[Any], Any],
+                on_done: Callable[[], None] | None) -> _Batch:
+        with self.cond:
+            self.stats.fanout = True
+            cur = self.limiter.current
+            chunk = max(1, min(MAX_CHUNK, len(items) // (2 * cur)))
+            batch = _Batch(items, fn, chunk, on_done)
+            for k in range(len(batch.ready)):
+                self.queue.append((batch, k))
+            want = min(len(self.queue), cur - self.inflight)
+            while self.idle < want and len(self.threads) < self.limiter.settings.maximum:
+                self._spawn()
+            self.cond.notify(max(1, min(len(batch.ready), cur - self.inflight)))
+        return batch
+
+    def _rated_lstat(self, name: str, dir_fd: int | None = None) -> os.stat_result:
+        self.rate.take()
+        return os.lstat(name, dir_fd=dir_fd)
+
+    def _spawn(self) -> None:
+        th = threading.Thread(target=self._serve, name=f"sessdiag-io-{len(self.threads)}",
+                              daemon=True)
+        self.threads.append(th)
+        self.idle += 1
+        th.start()
+
+    def _serve(self) -> None:
+        while True:
+            with self.cond:
+                while not self.closed and (not self.queue
+                                           or self.inflight >= self.limiter.current):
+                    self.cond.wait()
+                if self.closed and not self.queue:
+                    self.idle -= 1
+                    return
+                batch, k = self.queue.popleft()
+                self.idle -= 1
+                self.inflight += 1
+                inflight = self.inflight
+            if self.rate_limited:
+                self.rate.take(batch.size(k))
+            lat = batch.run_chunk(k)
+            self._leave(lat, inflight)
+            with self.cond:
+                self.idle += 1
+
+    def close(self) -> WalkStats:
+        """Stop the threads (after the queue drains); the statistics of the walk."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        for th in self.threads:
+            th.join()
+        self.threads.clear()
+        self.stats.limit_final = self.limiter.current
+        self.stats.limit_max = max(self.stats.limit_max, self.limiter.current)
+        return self.stats
+

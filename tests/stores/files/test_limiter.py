@@ -1,0 +1,73 @@
+"""The adaptive in-flight limit: its control law, step by step, on made-up latencies."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessdiag.stores.files.limiter import BACK_OFF, GROW, REBASE, Limiter, LimitSettings
+
+MS = 1e-3
+
+
+def _lim(**kw) -> Limiter:
+    return Limiter(LimitSettings(**{"initial": 16, "maximum": 256, **kw}))
+
+
+def test_grows_fast_then_gently_while_latency_stays_at_the_baseline():
+    lim = _lim()
+    assert lim.decide(1.0 * MS) == GROW and lim.current == 24  # slow start: x1.5
+    assert lim.decide(1.1 * MS) == GROW and lim.current == 36
+    assert lim.decide(3.0 * MS) == BACK_OFF and lim.current == 18  # queueing: halve
+    assert not lim.slow_start
+    assert lim.decide(1.2 * MS) == GROW and lim.current == 22  # + sqrt(18)
+    assert lim.baseline == 1.0 * MS  # the lowest median seen
+
+
+def test_backs_off_while_its_own_load_is_the_cause():
+    """The latency falls when the limit does: the back-off worked, keep it and grow slowly."""
+    lim = _lim(initial=128)
+    assert lim.decide(1.0 * MS) == GROW and lim.current == 192
+    assert lim.decide(8.0 * MS) == BACK_OFF and lim.current == 96
+    assert lim.decide(4.0 * MS) == BACK_OFF and lim.current == 48  # better, still queueing
+    assert lim.decide(1.5 * MS) == GROW and lim.current == 54
+    assert lim.baseline == 1.0 * MS
+
+
+def test_a_slower_mount_is_rebased_after_one_back_off_that_did_not_help():
+    lim = _lim(initial=64)
+    lim.decide(1.0 * MS)
+    lim.decide(1.0 * MS)
+    before = lim.current
+    assert lim.decide(5.0 * MS) == BACK_OFF and lim.current == before // 2
+    assert lim.decide(5.1 * MS) == REBASE and lim.current == before // 2
+    assert lim.baseline == 5.1 * MS and lim.slow_start
+    assert lim.decide(5.0 * MS) == GROW and lim.current == int(before // 2 * 1.5)
+
+
+def test_stays_within_its_bounds():
+    lim = _lim(initial=200, maximum=256, minimum=2)
+    lim.decide(1.0 * MS)
+    lim.decide(1.0 * MS)
+    assert lim.current == 256
+    for k in range(20):
+        lim.decide((100 + 50 * k) * MS)  # ever worse: back off (or rebase) every window
+    assert lim.current >= 2
+    assert _lim(initial=500, maximum=8).current == 8
+
+
+def test_observe_decides_once_per_window_on_its_median():
+    lim = _lim(initial=16, min_window=32)
+    assert lim.window_size() == 32
+    acts = [lim.observe(x * MS) for x in [1.0] * 31]
+    assert acts == [None] * 31
+    assert lim.observe(50 * MS) == GROW  # one outlier does not move the median
+    assert lim.window_size() == 48  # two rounds of the new limit
+
+
+@pytest.mark.parametrize("latency", [0.2 * MS, 1 * MS, 60 * MS])
+def test_steady_latency_converges_to_the_maximum(latency):
+    """Whatever the mount's latency, while it does not climb the limit grows to its cap."""
+    lim = _lim(maximum=128)
+    for _ in range(40):
+        lim.decide(latency)
+    assert lim.current == 128

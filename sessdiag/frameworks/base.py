@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
+from sessdiag.codecs import contained
+
 Decoder = Callable[[bytes], list[dict]]
 CookieToSid = Callable[[bytes], "str | None"]
 
@@ -144,10 +146,10 @@ class Framework:
     def decoder(self) -> Decoder:
         """The payload decoder (bytes -> entries; DecodeError on bad input), imported once."""
         if not self._decoder:
-            if self.decode == SNIFFED:
-                self._decoder.append(resolve("sessdiag.frameworks.values:decode_sniffed"))
-            else:
-                self._decoder.append(resolve(self.decode))
+            name = self.decode
+            if name == SNIFFED:
+                name = "sessdiag.frameworks.values:decode_sniffed"
+            self._decoder.append(contained(resolve(name)))
         return self._decoder[0]
 
     def is_empty(self, v: bytes, entries: list[dict] | None) -> bool | None:

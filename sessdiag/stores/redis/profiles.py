@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sessdiag import frameworks as fw_registry
-from sessdiag.codecs import javaser, jsonsafe
+from sessdiag.codecs import contained, javaser, jsonsafe
 from sessdiag.core.errors import DecodeError, UsageError
 from sessdiag.frameworks import spring, values
 
@@ -133,6 +133,7 @@ sniff = values.sniff
 decode_string_session = values.decode_sniffed
 
 
+@contained
 def decode_spring_value(v: bytes) -> Any:
     if v[:4] == javaser.MAGIC:
         return javaser.decode(v)

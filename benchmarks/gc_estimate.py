@@ -226,6 +226,44 @@ def run_fuse(oracle: str, work: Path, n: int, delays: list[float], fractions: li
             print_row(r)
 
 
+def run_spread(oracle: str, work: Path, n: int, fraction: float, runs: int,
+               results: list[dict]) -> None:
+    """The issue-16 check: build a fresh tree, sync, then `runs` estimates back to back (the
+    disk still busy with the build's writeback and the neighbours' I/O), then beego's GC."""
+    root = work / f"spread-{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    tree = BenchTree(root, n, seed=n + 7)
+    info = tree.apply(fraction, time.time())
+    t0 = time.perf_counter()
+    os.sync()
+    print(f"# spread: {n} files, {fraction:.0%} expired, built in {info['apply_s']:.1f}s, "
+          f"sync {time.perf_counter() - t0:.1f}s", flush=True)
+    ests = []
+    for i in range(runs):
+        est = estimate(str(root))
+        ests.append(est)
+        q = est.get("quiet") or {}
+        print(f"#   run {i + 1}: {est['seconds']:.2f} s [{est['range_s'][0]:.2f}-"
+              f"{est['range_s'][1]:.2f}] unlink {est['unlink_latency_us']:.1f} µs "
+              f"({est['unlink_source']}) quiet={q.get('state', '-')} "
+              f"reason={q.get('reason', '-')} load {os.getloadavg()[0]:.1f}", flush=True)
+    orc = run_oracle(oracle, str(root), LIFETIME)
+    secs = sorted(e["seconds"] for e in ests)
+    median = secs[len(secs) // 2]
+    spread = secs[-1] / secs[0] if secs[0] else float("inf")
+    runs_txt = ", ".join(f"{e['seconds']:.2f}" for e in ests)
+    r = row(f"spread {n // 1000}k {fraction:.0%} median of {runs}", float(median), orc,
+            f"runs {runs_txt}; max/min {spread:.2f}x")
+    r["runs_s"] = [e["seconds"] for e in ests]
+    r["spread"] = round(spread, 3)
+    r["quiet"] = [e.get("quiet") for e in ests]
+    results.append(r)
+    print_row(r)
+    print(f"# spread {spread:.2f}x (max/min, want <= 1.3), median {median:.2f} s vs beego's GC "
+          f"{orc['gc_wall_s']:.2f} s: {err(median, orc['gc_wall_s']):+.1f} % (want within "
+          "±25 %)", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="50k,200k,1M")
@@ -235,6 +273,11 @@ def main() -> int:
     ap.add_argument("--fuse-expired", default="0,0.5")
     ap.add_argument("--cold", action="store_true", help="also run cold rows (root)")
     ap.add_argument("--repeat", type=int, default=1, help="run the local rows N times")
+    ap.add_argument("--spread-files", default="0",
+                    help="also build a fresh tree of N files and run --spread-runs estimates "
+                    "back to back, then beego's GC (issue 16: e.g. 300k)")
+    ap.add_argument("--spread-runs", type=int, default=5)
+    ap.add_argument("--spread-expired", type=float, default=0.5)
     ap.add_argument("--workdir", default="/tmp/sessdiag-gcbench")
     ap.add_argument("--results", default=None, help="write the rows as JSON here")
     ap.add_argument("--clean", action="store_true", help="remove the trees afterwards")
@@ -246,6 +289,9 @@ def main() -> int:
     results: list[dict] = []
     t0 = time.perf_counter()
     try:
+        spread_n = parse_count(a.spread_files)
+        if spread_n:
+            run_spread(oracle, work, spread_n, a.spread_expired, a.spread_runs, results)
         fuse_n = parse_count(a.fuse_files)
         if fuse_n:
             run_fuse(oracle, work, fuse_n, [float(x) for x in a.fuse_delays.split(",") if x],

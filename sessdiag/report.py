@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 
-from sessdiag.analysis.gcstall import static_estimate
 from sessdiag.census import Census
 from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
@@ -19,18 +18,15 @@ def file_scan_report(scan: FileScan) -> dict:
     p = scan.params
     allocated = c.blocks * 512
     deep = scan.sample_method == "deep"
-    # Directories off the layout are foreign entries; beego's Walk lists them, as dirs.
-    non_dirs = c.sessions + c.symlinks + c.foreign + c.misplaced - c.foreign_dirs
     gc = None
     if scan.layout.profile == "beego-file":
-        gc = static_estimate(non_dirs, c.dirs, c.expired + c.old_non_sessions)
-        if scan.root_is_link:
-            # beego's filepath.Walk lstat's a symlinked savePath as a file: one lstat, no GC.
-            gc = {**gc, "seconds": 0.0, "walks_nothing": True,
-                  "if_walked": {"seconds": gc["seconds"], "breakdown": gc["breakdown"]},
-                  "breakdown": {"walk_s": 0.0, "remove_s": 0.0}, "expired": 0,
-                  "note": "the root is a symlink: beego's GC walks nothing, sessions never "
-                          "expire; 'if_walked' is the stall once savePath names the directory"}
+        from sessdiag.analysis.gcstall import static_model
+        from sessdiag.stores.files.gc_estimate import tree_figure
+
+        # A scan is read-only: no probe (it writes scratch files), the labelled static
+        # fallback, the same figure gc-estimate --no-probe gives.
+        gc = tree_figure(scan.location, c, now=p.now, max_lifetime=p.max_lifetime,
+                         model=static_model())
     warnings = list(scan.warnings) + ([
         f"beego's GC walks nothing through a symlinked save path (no trailing slash): "
         f"sessions under {scan.location} never expire, and once the link itself is older "
@@ -176,7 +172,8 @@ def findings(r: dict) -> list[str]:
     if gc and gc["seconds"] >= 1:
         out.append(
             f"beego's GC would hold the session lock ≈{format_duration(gc['seconds'])} "
-            f"({gc['model']}): every request waits that long after a restart"
+            f"({gc['model']}{'' if gc.get('measured') else ', static fallback: not measured'}"
+            "): every request waits that long after a restart"
         )
     old = r["other_anomalies"]["old_non_sessions"]
     if old and r["target"]["profile"] == "beego-file":

@@ -7,11 +7,14 @@ whose mtime.Unix() + maxlifetime < now.Unix() it os.Remove's the full path. Sess
 SessionRead and SessionRelease take the same lock, so every request waits for the whole
 walk (measured with real beego v1.12.3). docs/gc-model.md explains the model and its calibration.
 
-Two models:
-* static (`static_estimate`, used by `scan`): constants measured with the real beego on warm
-  local ext4 (~6 µs per entry walked, ~150 µs per removal);
-* probed (`probed_estimate`, used by `gc-estimate`): the same sum with this filesystem's
-  measured costs (sessdiag.analysis.gcprobe), plus Go's own per-entry CPU cost.
+One figure: `gc_figure(counts, model)` is the only function that turns a census into the
+stall every command shows (scan's and check's `gc_estimate`, gc-estimate's `seconds`, the
+Prometheus gauge); the views only render it. Its costs (`GcModel`) come from:
+* the probe where it ran (`probed_model`, gc-estimate): this filesystem's measured costs
+  (sessdiag.analysis.gcprobe) plus Go's own per-entry CPU cost;
+* else the static fallback (`static_model`: scan, check, gc-estimate --no-probe), labelled as
+  such: constants measured with the real beego on warm local ext4 (~6 µs per entry walked,
+  ~150 µs per removal).
 """
 
 from __future__ import annotations
@@ -46,22 +49,6 @@ UNLINK_MARGIN_LOW = 0.3
 UNLINK_MARGIN_HIGH = 0.6
 
 
-def static_estimate(files: int, dirs: int, deletions: int) -> dict:
-    walk = files * WARM_EXT4_WALK_S
-    remove = deletions * WARM_EXT4_REMOVE_S
-    return {
-        "seconds": round(walk + remove, 3),
-        "files": files,
-        "dirs": dirs,
-        "expired": deletions,
-        "breakdown": {"walk_s": round(walk, 3), "remove_s": round(remove, 3)},
-        "model": STATIC_MODEL,
-        "stat_latency_us": WARM_EXT4_WALK_S * 1e6,
-        "note": "static model (costs measured with real beego on warm local ext4); "
-                "run 'sessdiag gc-estimate' to measure this filesystem",
-    }
-
-
 @dataclass(frozen=True)
 class GcCounts:
     """What beego's walk visits. files: non-directories; dirs: directories, root included."""
@@ -70,6 +57,13 @@ class GcCounts:
     dirs: int
     expired_sessions: int
     old_non_sessions: int = 0
+
+    @classmethod
+    def of_census(cls, c) -> GcCounts:  # type: ignore[no-untyped-def]
+        """What beego's Walk visits in a census: directories off the layout are foreign
+        entries to the census but directories to the walk."""
+        return cls(files=c.sessions + c.misplaced + c.symlinks + c.foreign - c.foreign_dirs,
+                   dirs=c.dirs, expired_sessions=c.expired, old_non_sessions=c.old_non_sessions)
 
     @property
     def deletions(self) -> int:
@@ -222,3 +216,68 @@ def recurrence(stall_s: float, gc_interval_s: int) -> dict:
             "period_s": round(period, 3),
             "blocked_share": round(stall_s / period, 6) if period > 0 else 0.0,
             "first_at": "start-up (go GlobalSessions.GC() in beego's registerSession)"}
+
+
+STATIC_BASIS = ("static fallback: costs measured with real beego on warm local ext4, not on "
+                "this filesystem ('sessdiag gc-estimate' measures it)")
+
+
+@dataclass(frozen=True)
+class GcModel:
+    """The costs a figure is computed with, and what they rest on."""
+
+    costs: OpCosts
+    name: str
+    measured: bool
+    basis: str
+    notes: tuple[str, ...] = ()
+    # The probe's verdict on the disk while it measured (gcprobe.ProbeResult.quiet_dict()).
+    quiet: dict | None = None
+
+
+def static_model() -> GcModel:
+    return GcModel(static_costs(), STATIC_MODEL, False, STATIC_BASIS)
+
+
+def probed_model(probe, latency_bound: bool) -> GcModel:  # type: ignore[no-untyped-def]
+    costs, notes = costs_from_probe(probe, latency_bound)
+    name = PROBED_COLD_MODEL if probe.cache == "cold" else PROBED_MODEL
+    basis = f"measured on this filesystem by a {probe.seconds:.1f} s probe ({probe.cache} cache)"
+    quiet = probe.quiet_dict() if hasattr(probe, "quiet_dict") else None
+    return GcModel(costs, name, True, basis, tuple(notes), quiet)
+
+
+def gc_figure(counts: GcCounts, model: GcModel, *, root_link_old: bool | None = None) -> dict:
+    """THE stall figure of a tree: every command reports this dict's numbers.
+
+    root_link_old: None when savePath is a directory; else savePath is a symlink (no trailing
+    slash), which beego's filepath.Walk lstat's as a file and walks no further, and whether
+    that link is older than the max lifetime (the GC then deletes the link itself).
+    """
+    costs = model.costs
+    est = stall(counts, costs)
+    fig: dict = {
+        "seconds": est["seconds"],
+        "range_s": est["range_s"],
+        "files": counts.files,
+        "dirs": counts.dirs,
+        "expired": counts.deletions,
+        "breakdown": est["breakdown"],
+        "model": model.name,
+        "measured": model.measured,
+        "basis": model.basis,
+        "stat_latency_us": round(costs.lstat_s * 1e6, 3),
+        "unlink_latency_us": round(costs.unlink_s * 1e6, 3),
+    }
+    if model.quiet is not None:
+        fig["quiet"] = model.quiet
+    if root_link_old is not None:
+        seconds = round(costs.lstat_s + (costs.unlink_s if root_link_old else 0.0), 3)
+        fig.update(seconds=seconds, range_s=[0.0, seconds], expired=int(root_link_old),
+                   walks_nothing=True,
+                   breakdown={k: 0.0 for k in est["breakdown"]},
+                   if_walked={"seconds": est["seconds"], "range_s": est["range_s"],
+                              "breakdown": est["breakdown"]},
+                   note="the root is a symlink: beego's GC walks nothing, sessions never "
+                        "expire; 'if_walked' is the stall once savePath names the directory")
+    return fig

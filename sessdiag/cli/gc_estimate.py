@@ -19,6 +19,7 @@ from sessdiag.cli.options import (
     NoProgressOpt,
     NowOpt,
     OutputOpt,
+    PromOpt,
     QuietOpt,
     StoreOpt,
     WorkersOpt,
@@ -81,6 +82,7 @@ def gc_estimate(
     jobs: JobsOpt = None,
     workers: WorkersOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the samples.")] = None,
+    prom: PromOpt = None,
     now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
@@ -117,6 +119,12 @@ def gc_estimate(
     if interval == CASDOOR_GC_INTERVAL_S:
         report["notes"].append("30 d interval: casdoor's SessionGCMaxLifetime, which beego "
                                "also uses as Gclifetime")
+    if prom:
+        from sessdiag.render.prometheus import Metrics, gc_metrics, store_label, write_prom
+
+        metrics = Metrics()
+        gc_metrics(metrics, store_label(report), report)
+        write_prom(prom, metrics)
     from sessdiag.render.gc_view import gc_view
 
     emit(report, as_json, output, quiet, gc_view)

@@ -25,6 +25,7 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
     lo, hi = r["range_s"]
     head.add_row("GC stall", Text(f"≈{dur(r['seconds'])}  (range {dur(lo)}–{dur(hi)}), "
                                   f"model {r['model']}, {r['cache']} cache", style="bold red"))
+    head.add_row("basis", r.get("basis") or "")
     head.add_row("walk", f"{r['files']:,} files, {r['dirs']:,} dirs; deletes {r['expired']:,} "
                          f"({r['expired_sessions']:,} expired sessions + "
                          f"{r['old_non_sessions']:,} old non-session"

@@ -75,13 +75,24 @@ def scan_metrics(m: Metrics, report: dict, *, top_clients: int = 10) -> None:
               c.get("orphans"), store=store, client=c.get("client", ""))
     gc = report.get("gc_estimate")
     if gc:
-        m.add("sessdiag_gc_estimate_seconds", "Estimated beego GC stall (every request waits).",
-              gc.get("seconds"), store=store)
+        gc_metrics(m, store, gc)
     scan = report.get("scan") or {}
     m.add("sessdiag_scan_duration_seconds", "Wall time of the scan.", scan.get("duration_s"),
           store=store)
     m.add("sessdiag_last_run_timestamp_seconds", "When sessdiag last reported on this store.",
           time.time(), store=store)
+
+
+def gc_metrics(m: Metrics, store: str, fig: dict) -> None:
+    """The GC stall figure (gcstall.gc_figure) as scan, check and gc-estimate report it."""
+    m.add("sessdiag_gc_estimate_seconds", "Estimated beego GC stall (every request waits).",
+          fig.get("seconds"), store=store)
+    for bound, value in zip(("low", "high"), fig.get("range_s") or (), strict=False):
+        m.add("sessdiag_gc_estimate_range_seconds", "Range of the estimated beego GC stall.",
+              value, store=store, bound=bound)
+    m.add("sessdiag_gc_estimate_measured", "1 when the GC stall was measured on this "
+          "filesystem (gc-estimate's probe), 0 for the static fallback.",
+          1 if fig.get("measured") else 0, store=store, model=fig.get("model", ""))
 
 
 def prune_metrics(m: Metrics, report: dict) -> None:

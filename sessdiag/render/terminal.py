@@ -46,7 +46,8 @@ def scan_view(r: dict) -> Group:
     if gc:
         head.add_row("beego GC stall",
                      f"≈{format_duration(gc['seconds'])} over {gc['files']:,} files, "
-                     f"{gc['dirs']:,} dirs ({gc['model']})")
+                     f"{gc['dirs']:,} dirs ({gc['model']}"
+                     f"{'' if gc.get('measured') else ', static fallback: not measured'})")
     fs = r.get("filesystem")
     if fs:
         inodes = format_percent(fs["store_inode_share_of_used"])

@@ -99,10 +99,25 @@ def test_queued_requests_and_recurrence():
     assert rec["blocked_share"] == pytest.approx(100 / 3700, rel=1e-4)
 
 
-def test_static_estimate_keeps_its_keys():
-    r = gcstall.static_estimate(1000, 273, 10)
-    assert set(r) >= {"seconds", "files", "dirs", "expired", "model", "stat_latency_us"}
-    assert r["model"] == gcstall.STATIC_MODEL
+def test_static_figure_keeps_its_keys_and_says_it_is_a_fallback():
+    counts = GcCounts(files=1000, dirs=273, expired_sessions=10)
+    r = gcstall.gc_figure(counts, gcstall.static_model())
+    assert set(r) >= {"seconds", "files", "dirs", "expired", "model", "stat_latency_us",
+                      "range_s", "breakdown", "measured", "basis"}
+    assert r["model"] == gcstall.STATIC_MODEL and r["measured"] is False
+    assert r["basis"].startswith("static fallback")
+    # The same sum as any other figure: the static model is costs, not a second formula.
+    assert r["seconds"] == stall(counts, gcstall.static_costs())["seconds"]
+
+
+def test_figure_of_a_symlinked_savepath_is_one_lstat_and_keeps_the_walk():
+    counts = GcCounts(files=1000, dirs=273, expired_sessions=10)
+    walked = gcstall.gc_figure(counts, gcstall.static_model())
+    fresh = gcstall.gc_figure(counts, gcstall.static_model(), root_link_old=False)
+    old = gcstall.gc_figure(counts, gcstall.static_model(), root_link_old=True)
+    assert fresh["walks_nothing"] and fresh["expired"] == 0 and old["expired"] == 1
+    assert fresh["seconds"] <= old["seconds"] < 0.001
+    assert fresh["if_walked"]["seconds"] == walked["seconds"]
 
 
 # -- the probe on real (small) trees --------------------------------------------------------

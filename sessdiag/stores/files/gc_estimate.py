@@ -23,6 +23,23 @@ def _fmt_latency(seconds: float) -> str:
     return f"{seconds * 1e6:g}µs"
 
 
+def root_link_old(location: str, now: float, max_lifetime: int) -> bool | None:
+    """None when beego's Walk goes into savePath; else it is a symlink (no trailing slash),
+    which filepath.Walk lstat's as a file, and whether that link is past the lifetime."""
+    if location.endswith("/") or not os.path.islink(location):
+        return None
+    return int(os.lstat(location).st_mtime) + max_lifetime < int(now)
+
+
+def tree_figure(location: str, census, *, now: float, max_lifetime: int,  # type: ignore[no-untyped-def]
+                model) -> dict:  # type: ignore[no-untyped-def]
+    """The GC stall figure of a censused tree (scan's gc_estimate, gc-estimate's seconds)."""
+    from sessdiag.analysis.gcstall import GcCounts, gc_figure
+
+    return gc_figure(GcCounts.of_census(census), model,
+                     root_link_old=root_link_old(location, now, max_lifetime))
+
+
 def gc_estimate_report(
     tree: str,
     *,
@@ -55,8 +72,6 @@ def gc_estimate_report(
     t0 = time.perf_counter()
     notes: list[str] = []
     findings: list[str] = []
-    # beego's filepath.Walk lstat's savePath: a symlink without a trailing slash is a leaf.
-    root_link = not tree.endswith("/") and os.path.islink(tree)
     root, warnings = resolve_root(tree)  # "link/" is followed there, as beego's Walk does
     layout = layout_for(root, profile)
     if layout.profile != "beego-file":
@@ -104,23 +119,23 @@ def gc_estimate_report(
         probed = do_probe([s for s in shards if s != "."], sample, "after-census")
 
     c = census
-    files = c.sessions + c.misplaced + c.symlinks + c.foreign - c.foreign_dirs
-    counts = gcstall.GcCounts(files=files, dirs=c.dirs, expired_sessions=c.expired,
-                              old_non_sessions=c.old_non_sessions)
+    counts = gcstall.GcCounts.of_census(c)
+    files = counts.files
     if probed is not None:
-        costs, cost_notes = gcstall.costs_from_probe(probed, fs.latency_bound)
-        notes.extend(cost_notes)
-        model_name = gcstall.PROBED_COLD_MODEL if probed.cache == "cold" else gcstall.PROBED_MODEL
+        gm = gcstall.probed_model(probed, fs.latency_bound)
+        notes.extend(gm.notes)
     else:
-        costs = gcstall.static_costs()
-        model_name = gcstall.STATIC_MODEL
-        notes.append("no probe (--no-probe): costs measured with real beego on warm local ext4")
-    est = gcstall.stall(counts, costs)
+        gm = gcstall.static_model()
+        notes.append("no probe (--no-probe): " + gm.basis)
+    costs = gm.costs
+    fig = tree_figure(tree, c, now=now, max_lifetime=max_lifetime, model=gm)
+    est = fig.get("if_walked", fig)  # the walk's figure, also when savePath is a link
 
     cache = probed.cache if probed is not None else "warm"
+    cold_bound = None
     if cold and cache != "cold":
         lo, hi = est["seconds"] * 1.4, est["seconds"] * 3.3
-        est["cold_bound_s"] = [round(lo, 3), round(hi, 3)]
+        cold_bound = [round(lo, 3), round(hi, 3)]
         notes.append(f"--cold: {cache_note or 'caches not dropped'}; a cold GC (after a reboot "
                      "or a cache drop) walked 1.4-3.3x slower than a warm one with real beego on "
                      f"ext4 (docs/gc-model.md, Warm vs cold): expect {lo:.1f}-{hi:.1f} s")
@@ -130,16 +145,14 @@ def gc_estimate_report(
                      "--cold (root) for a GC after a reboot")
 
     # beego's Walk of a symlinked savePath (no trailing slash) lstat's only the link.
-    walks_nothing = root_link
-    seconds = est["seconds"]
+    walks_nothing = bool(fig.get("walks_nothing"))
+    seconds = fig["seconds"]
     if walks_nothing:
-        link_age = now - os.lstat(tree).st_mtime
-        seconds = round(costs.lstat_s + (costs.unlink_s if link_age > max_lifetime else 0), 6)
         findings.append(
             f"{tree} is a symlink: beego's filepath.Walk lstat's it as a file and walks nothing, "
             "so sessions under it never expire (the estimate for the real tree is under "
             "'if_walked'); point savePath at the directory or add a trailing slash")
-        if link_age > max_lifetime:
+        if fig["expired"]:
             findings.append(f"the savePath symlink {tree} is older than the max lifetime: the "
                             "next GC deletes the link itself, and every request then fails to "
                             "find its session directory")
@@ -221,11 +234,9 @@ def gc_estimate_report(
                                   "latency_bound": fs.latency_bound}},
         "generated_at": iso(now),
         "max_lifetime_s": max_lifetime,
-        "seconds": seconds,
-        "range_s": [0.0, seconds] if walks_nothing else est["range_s"],
-        "files": files,
-        "dirs": c.dirs,
-        "expired": counts.deletions,
+        # The figure (gcstall.gc_figure), as scan and check report it for the same model.
+        **{k: fig[k] for k in ("seconds", "range_s", "files", "dirs", "expired", "model",
+                               "measured", "basis", "breakdown")},
         "expired_sessions": c.expired,
         "old_non_sessions": c.old_non_sessions,
         "sessions": c.sessions,
@@ -235,8 +246,7 @@ def gc_estimate_report(
         "unlink_latency_us": _us(costs.unlink_s),
         "unlink_source": costs.unlink_source,
         "go_overhead_per_entry_us": _us(costs.overhead_s),
-        "model": model_name,
-        "breakdown": est["breakdown"],
+        "quiet": fig.get("quiet"),
         "cache": cache,
         "walks_nothing": walks_nothing,
         "requests": gcstall.queued_requests(seconds, request_rate),
@@ -253,9 +263,9 @@ def gc_estimate_report(
         "duration_s": round(time.perf_counter() - t0, 3),
     }
     if walks_nothing:
-        report["if_walked"] = est
-    if "cold_bound_s" in est:
-        report["cold_bound_s"] = est["cold_bound_s"]
+        report["if_walked"] = fig["if_walked"]
+    if cold_bound is not None:
+        report["cold_bound_s"] = cold_bound
     return report
 
 

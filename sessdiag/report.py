@@ -4,6 +4,7 @@ store's own sections (payload check, shards, filesystem, empty-session timeline)
 
 from __future__ import annotations
 
+import socket
 import statistics
 
 from sessdiag.census import Census
@@ -32,9 +33,12 @@ def file_scan_report(scan: FileScan) -> dict:
         f"sessions under {scan.location} never expire, and once the link itself is older "
         "than the max lifetime beego's GC deletes the link"]
         if scan.root_is_link and scan.layout.profile == "beego-file" else [])
+    target = {"kind": "files", "location": scan.location, "profile": scan.layout.profile,
+              "layout": scan.layout.describe(), "host": socket.gethostname()}
+    if p.partition is not None:
+        target["partition"] = p.partition.to_dict()
     report = contract.scan_report(
-        target={"kind": "files", "location": scan.location, "profile": scan.layout.profile,
-                "layout": scan.layout.describe()},
+        target=target,
         now=p.now, max_lifetime_s=p.max_lifetime, sessions=c.sessions, bytes_=c.bytes,
         allocated_bytes=allocated, expired=c.expired, empty=c.empty, age_edges=p.age_edges,
         age_counts=c.hist,

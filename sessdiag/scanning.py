@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sessdiag.core.errors import UsageError
 from sessdiag.core.progress import Progress
 from sessdiag.stores import open_store
 from sessdiag.stores.base import ScanSettings
@@ -27,6 +28,9 @@ def run_scan(target: str, settings: ScanSettings, logs: LogSettings | None = Non
     store = open_store(target, password_env=password_env, php_depth=php_depth,
                        sid_pattern=sid_pattern)
     try:
+        if settings.partition and store.kind != "files":
+            raise UsageError(f"--partition splits a file tree; {target} is a {store.kind} "
+                             "store (scan each node or primary and merge the reports)")
         report = store.scan(settings, progress)
         if logs is not None and logs.access_logs:
             from sessdiag.analysis.clients import attach_clients

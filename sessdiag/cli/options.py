@@ -56,6 +56,17 @@ RateOpt = Annotated[float | None, typer.Option(
 PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", metavar="VAR", help="Redis: password from this variable.")]
 NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]
+PartitionOpt = Annotated[str | None, typer.Option(
+    "--partition", metavar="K/N", help="File trees: only the K-th of N disjoint parts (by "
+    "first-level shard), so N machines share one tree; join the reports with `merge`.")]
+
+
+def parse_partition(text: str | None) -> tuple[int, int] | None:
+    """--partition K/N -> (K, N), checked; None when not given."""
+    from sessdiag.stores.files.partition import parse_partition as parse
+
+    part = parse(text)
+    return None if part is None else (part.index, part.count)
 
 # -- access logs --------------------------------------------------------------------------
 AccessLogOpt = Annotated[list[str] | None, typer.Option(

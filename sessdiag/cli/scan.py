@@ -22,6 +22,7 @@ from sessdiag.cli.options import (
     NoProgressOpt,
     NowOpt,
     OutputOpt,
+    PartitionOpt,
     PasswordEnvOpt,
     PhpDepthOpt,
     ProfileOpt,
@@ -36,6 +37,7 @@ from sessdiag.cli.options import (
     check_php_depth,
     check_sample,
     emit,
+    parse_partition,
     resolve_lifetime,
     show_progress,
     use_app_env,
@@ -74,6 +76,7 @@ def scan(
     client_key: ClientKeyOpt = "ip",
     race_window: RaceWindowOpt = "2s",
     prom: PromOpt = None,
+    partition: PartitionOpt = None,
     now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
@@ -96,6 +99,7 @@ def scan(
         max_lifetime_source=life.source, profile=profile, deep=deep,
         sample=sample, age_edges=_edges(buckets), jobs=jobs, workers=workers, seed=seed,
         now=now, notes=tuple(life.notes), rate=rate, pattern=pattern,
+        partition=parse_partition(partition),
     )
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,

@@ -26,7 +26,9 @@ def scan_view(r: dict) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
-    head.add_row("store", f"{t['location']}  ({t['profile']}: {t.get('layout', '')})")
+    part = t.get("partition")
+    head.add_row("store", f"{t['location']}  ({t['profile']}: {t.get('layout', '')})"
+                 + (f"  part {part['index']}/{part['count']}" if part else ""))
     head.add_row("sessions", f"{n:,}")
     head.add_row("payload", f"{format_bytes(r['bytes'])}  (allocated on disk "
                             f"{format_bytes(r['allocated_bytes'])})")

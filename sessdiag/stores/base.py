@@ -39,6 +39,7 @@ class ScanSettings:
     notes: tuple[str, ...] = ()  # warnings the caller wants in the report
     rate: float | None = None  # Redis: commands per second
     pattern: str | None = None  # Redis: SCAN MATCH pattern of session keys
+    partition: tuple[int, int] | None = None  # files: (K, N) of --partition K/N
 
 
 class SessionLookup(Protocol):

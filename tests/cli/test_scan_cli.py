@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ def test_json_is_the_contract(cli, tree):
     r = res.json()
     assert r["schema"] == "sessdiag.scan/1"
     assert r["target"] == {"kind": "files", "location": str(root), "profile": "beego-file",
-                           "layout": r["target"]["layout"]}
+                           "layout": r["target"]["layout"], "host": socket.gethostname()}
     assert r["generated_at"].endswith("Z")
     assert r["max_lifetime_s"] == 2592000
     for key in ("sessions", "bytes", "allocated_bytes", "expired", "empty"):

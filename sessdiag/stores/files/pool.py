@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sessdiag.core.errors import UsageError
 from sessdiag.stores.files import fsops
 from sessdiag.stores.files.classify import SHARD, WALK, Classifier, open_failure
+from sessdiag.stores.files.partition import Partition
 
 LATENCY_THREADS = 32
 MAX_WRITE_PROCESSES = 8
@@ -69,6 +70,13 @@ class Unit:
     ino: int
     part: int = 0
     parts: int = 1
+    # --partition K/N of a flat store: only the root's names that part owns.
+    select: Partition | None = None
+
+    @property
+    def owns_dir(self) -> bool:
+        """Does this unit count its directory (once, whatever the hash or K/N split)?"""
+        return self.part == 0 and (self.select is None or self.select.owns_root)
 
 
 @dataclass
@@ -89,9 +97,11 @@ class UpperListing:
         self.events.extend(o.events)
 
 
-def _list_upper(clf: Classifier, root_fd: int, rel: str,
-                ino: int) -> tuple[UpperListing, list[tuple[str, int]], list[tuple[str, int]]]:
-    """List one directory above the shard level: (its listing, shard dirs, stray dirs)."""
+def _list_upper(clf: Classifier, root_fd: int, rel: str, ino: int,
+                select: Partition | None = None,
+                ) -> tuple[UpperListing, list[tuple[str, int]], list[tuple[str, int]]]:
+    """List one directory above the shard level: (its listing, shard dirs, stray dirs);
+    with `select` (the root under --partition) only the names that part owns."""
     out = UpperListing()
     shards: list[tuple[str, int]] = []
     strays: list[tuple[str, int]] = []
@@ -110,12 +120,15 @@ def _list_upper(clf: Classifier, root_fd: int, rel: str,
         if chain and chain[-1][2] != ino:
             out.events.append(("raced", None, rel, f"{rel}: replaced while listing", None))
             return out, shards, strays
-        out.dirs += 1
+        out.dirs += select is None or select.owns_root
         try:
             names = sorted(os.listdir(fd))
         except OSError as exc:
-            out.events.append((open_failure(exc), None, rel, rel or ".", None))
+            if select is None or select.owns_root:
+                out.events.append((open_failure(exc), None, rel, rel or ".", None))
             return out, shards, strays
+        if select is not None:
+            names = [n for n in names if select.owns(n)]
         prefix = rel + "/" if rel else ""
         for name in names:
             rel_name = prefix + name
@@ -143,8 +156,8 @@ def _list_upper(clf: Classifier, root_fd: int, rel: str,
     return out, shards, strays
 
 
-def plan_units(clf: Classifier, root_fd: int, *, parts: int = 1,
-               threads: int = 1) -> tuple[UpperListing, list[Unit]]:
+def plan_units(clf: Classifier, root_fd: int, *, parts: int = 1, threads: int = 1,
+               partition: Partition | None = None) -> tuple[UpperListing, list[Unit]]:
     """List the levels above the shards in-process; return their listing and the units.
 
     Units: the shard directories at the session level, then every stray directory found
@@ -152,22 +165,24 @@ def plan_units(clf: Classifier, root_fd: int, *, parts: int = 1,
     `parts` hash partitions of the root. With threads > 1 the directories of one level are
     listed concurrently (each with its own descriptors): on a latency-bound mount the 16
     first-level beego directories and their 256 entries are ~300 round trips, a third of a
-    second one after the other.
+    second one after the other. With `partition` only what that part owns (partition.py).
     """
     top = UpperListing()
     depth = clf.layout.depth
     root_ino = os.fstat(root_fd).st_ino
     if depth == 0:
-        return top, [Unit(i, "", root_ino, i, parts) for i in range(parts)]
+        return top, [Unit(i, "", root_ino, i, parts, partition) for i in range(parts)]
     frontier: list[tuple[str, int]] = [("", root_ino)]
     strays: list[tuple[str, int]] = []
-    for _level in range(depth):
+    for level in range(depth):
+        # Only the root's own listing is split: below it every entry has one owner.
+        sel = partition if level == 0 else None
         if threads > 1 and len(frontier) > 1:
             with ThreadPoolExecutor(max_workers=min(threads, len(frontier)),
                                     thread_name_prefix="sessdiag-top") as ex:
-                listed = list(ex.map(lambda d: _list_upper(clf, root_fd, *d), frontier))
+                listed = list(ex.map(lambda d, s=sel: _list_upper(clf, root_fd, *d, s), frontier))
         else:
-            listed = [_list_upper(clf, root_fd, rel, ino) for rel, ino in frontier]
+            listed = [_list_upper(clf, root_fd, rel, ino, sel) for rel, ino in frontier]
         nxt: list[tuple[str, int]] = []
         for part, found, stray in listed:  # in frontier order: the same units, numbered the same
             top.merge(part)
@@ -181,8 +196,13 @@ def plan_units(clf: Classifier, root_fd: int, *, parts: int = 1,
 def unit_names(fd: int, u: Unit) -> Iterable[list[str]]:
     """The names of a unit, in batches: its partition, or streamed when huge."""
     if u.parts > 1:
-        return fsops.in_batches(fsops.partition_names(fd, u.part, u.parts))
-    return fsops.batches(fd)
+        names = fsops.in_batches(fsops.partition_names(fd, u.part, u.parts))
+    else:
+        names = fsops.batches(fd)
+    if u.select is None:
+        return names
+    owns = u.select.owns
+    return ([n for n in batch if owns(n)] for batch in names)
 
 
 # ---------------------------------------------------------------------------------------

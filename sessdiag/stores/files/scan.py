@@ -13,6 +13,7 @@ from sessdiag.stores.files import pool
 from sessdiag.stores.files.fsinfo import FsInfo, fs_info
 from sessdiag.stores.files.fsops import mounts_below
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.walker import (
     Progress,
     ScanParams,
@@ -58,6 +59,7 @@ def scan_file_store(
     sid_pattern: str | None = None,
     now: float | None = None,
     progress: Progress | None = None,
+    partition: Partition | None = None,
 ) -> FileScan:
     t0 = time.perf_counter()
     root, warnings = resolve_root(path)
@@ -71,6 +73,7 @@ def scan_file_store(
         root=root, layout=layout, now=time.time() if now is None else now,
         max_lifetime=max_lifetime, age_edges=age_edges, sample_k=sample_k, deep=deep,
         seed=seed, root_dev=os.stat(root).st_dev, mounts=mounts_below(root),
+        partition=partition,
     )
     check = emptiness_check(layout.profile)
     census, units = plan_units(params, threads=jobs if model == "threads" else 1)

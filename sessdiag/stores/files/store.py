@@ -26,14 +26,16 @@ class FileStore:
 
     def scan(self, settings: ScanSettings, progress: Progress | None = None) -> dict:
         from sessdiag.report import default_lifetime_warning, file_scan_report
+        from sessdiag.stores.files.partition import Partition
         from sessdiag.stores.files.scan import scan_file_store
 
+        part = Partition(*settings.partition) if settings.partition else None
         result = scan_file_store(
             self.target, profile=settings.profile, max_lifetime=settings.max_lifetime,
             age_edges=settings.age_edges, jobs=settings.jobs, worker_model=settings.workers,
             deep=settings.deep, sample_k=settings.sample, seed=settings.seed,
             php_depth=self.php_depth, sid_pattern=self.sid_pattern, now=settings.now,
-            progress=progress,
+            progress=progress, partition=part,
         )
         result.warnings.extend(settings.notes)
         if not settings.max_lifetime_given:

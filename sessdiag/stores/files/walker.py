@@ -26,6 +26,7 @@ from sessdiag.stores.files import fsops, pool
 from sessdiag.stores.files.classify import SESSION, Classifier, open_failure, walk_off_layout
 from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES, S_IFDIR, S_IFMT, S_IFREG
 from sessdiag.stores.files.layout import Layout
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.pool import Unit, UpperListing
 
 
@@ -41,6 +42,7 @@ class ScanParams:
     seed: int | None = None
     root_dev: int = 0
     mounts: frozenset[str] = frozenset()  # root-relative mount points inside the store
+    partition: Partition | None = None  # --partition K/N: only what that part owns
 
     @property
     def expire_cut(self) -> int:
@@ -168,7 +170,7 @@ class _Walker:
 
     def _scan_dir(self, fd: int, rel: str, shard_key: str, u: Unit) -> int:
         c = self.c
-        c.dirs += u.part == 0
+        c.dirs += u.owns_dir
         prefix = rel + "/" if rel else ""
         mounted = self._mounted_names(rel)
         subdirs: list[str] = []
@@ -491,7 +493,8 @@ def plan_units(p: ScanParams, *, threads: int = 1) -> tuple[Census, list[Unit]]:
     """List the levels above the shard depth in-process; return their census and the units."""
     root_fd = fsops.open_root(p.root)
     try:
-        top, units = pool.plan_units(p.classifier(), root_fd, threads=threads)
+        top, units = pool.plan_units(p.classifier(), root_fd, threads=threads,
+                                     partition=p.partition)
     finally:
         os.close(root_fd)
     return upper_census(p, top), units

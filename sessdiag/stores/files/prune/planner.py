@@ -136,7 +136,7 @@ class PlanWorker:
             shard = self.clf.shard_key(u.rel)
             if shard is None:
                 return self._walk_off_layout(fd, None, u.rel)
-            if u.part == 0:
+            if u.owns_dir:
                 t.dirs += 1
             subdirs: list[str] = []
             try:

@@ -181,9 +181,10 @@ def findings(r: dict) -> list[str]:
         )
     old = r["other_anomalies"]["old_non_sessions"]
     if old and r["target"]["profile"] == "beego-file":
+        ex = ", ".join((r.get("anomaly_examples", {}).get("old_non_sessions") or [])[:2])
         out.append(
             f"{old} non-session {'entry' if old == 1 else 'entries'} (foreign files, symlinks) "
-            f"older than {life}: "
+            f"older than {life}{f' ({ex})' if ex else ''}: "
             "beego's GC deletes any old non-directory in the tree, not only sessions"
         )
     an = r["anomalies"]

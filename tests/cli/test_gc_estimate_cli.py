@@ -164,3 +164,29 @@ def test_gc_estimate_value_errors_name_the_flag(cli, tmp_path, flag, what):
     res = cli("gc-estimate", tmp_path, flag, "30x")
     assert res.code == 2, res.err
     assert f"sessdiag: error: {flag}: not a {what}: '30x'" in res.err
+
+
+def test_old_non_session_finding_names_only_entries_past_the_lifetime(cli, tmp_path):
+    """The demo store named README.txt0 (27 days old) among what a 30-day GC deletes."""
+    root = tmp_path / "tmp"
+    now = 1_790_000_000
+    make_tree(str(root), FixtureSpec.from_mapping(dict(
+        profile="beego-file", sessions=50, seed=4, max_lifetime=LIFE, now=now,
+        expired_fraction=0.0, empty_fraction=1.0)))
+    for name, days in (("README.txt0", 27), ("notes-29d.txt", 29), ("stale-40d.txt", 40)):
+        (root / name).write_text("x")
+        os.utime(root / name, (now - days * 86400, now - days * 86400))
+    (root / "a" / "b").mkdir(parents=True, exist_ok=True)
+    (root / "a" / "b" / "old.bin").write_text("x")
+    os.utime(root / "a" / "b" / "old.bin", (now - 31 * 86400, now - 31 * 86400))
+    r = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--now", now,
+            "--no-probe").json()
+    assert r["old_non_sessions"] == 2
+    finding = next(f for f in r["findings"] if "non-session entries older" in f)
+    assert "stale-40d.txt" in finding and "old.bin" in finding
+    assert "README.txt0" not in finding and "notes-29d.txt" not in finding
+    scan = cli("scan", root, "--json", "--max-lifetime", "30d", "--now", now).json()
+    assert sorted(scan["anomaly_examples"]["old_non_sessions"]) == ["a/b/old.bin",
+                                                                    "stale-40d.txt"]
+    text = next(f for f in scan["findings"] if "non-session entries" in f)
+    assert "README.txt0" not in text and "stale-40d.txt" in text

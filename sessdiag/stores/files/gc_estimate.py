@@ -194,8 +194,9 @@ def gc_estimate_report(
         findings.append(f"{c.vanished} entries vanished during the census: an entry deleted "
                         "between beego's readdir and its lstat aborts that GC pass")
     if c.old_non_sessions:
-        kinds = [k for k in ("foreign", "symlinks", "misplaced") if c.examples.get(k)]
-        ex = ", ".join(c.examples[kinds[0]][:2]) if kinds else ""
+        # Examples of entries past the lifetime only (not every foreign entry: a 27-day-old
+        # README at a 30-day lifetime is not deleted).
+        ex = ", ".join((c.examples.get("old_non_sessions") or [])[:2])
         findings.append(
             f"{c.old_non_sessions} non-session "
             f"{'entry' if c.old_non_sessions == 1 else 'entries'} older than the max lifetime "

@@ -219,7 +219,8 @@ class _Walker:
                        st: os.stat_result, cut: int) -> None:
         c = self.c
         setattr(c, outcome, getattr(c, outcome) + 1)
-        c.add_example(outcome, self.clf.example(outcome, path, st))
+        example = self.clf.example(outcome, path, st)
+        c.add_example(outcome, example)
         if detail is not None:
             setattr(c, detail, getattr(c, detail) + 1)
             c.add_example(detail, path)
@@ -227,6 +228,8 @@ class _Walker:
             c.foreign_dirs += 1
         elif st.st_mtime < cut:
             c.old_non_sessions += 1
+            # Its own examples: a finding about what the GC deletes names only those.
+            c.add_example("old_non_sessions", example)
 
     def _scan_sessions(self, fd: int, batch: list[str], shard_key: str, prefix: str,
                        mounted: set[str]) -> list[tuple[str, os.stat_result | None]]:
@@ -521,6 +524,7 @@ def upper_census(p: ScanParams, top: UpperListing) -> Census:
             c.foreign_dirs += outcome == "foreign"
         elif mtime < cut:
             c.old_non_sessions += 1
+            c.add_example("old_non_sessions", example)
     return c
 
 

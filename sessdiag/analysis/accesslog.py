@@ -1,6 +1,6 @@
 """Access logs streamed into compact rows: who asked, when, with which session cookie.
 
-One row per request: ``(client, t, request, status, presented, set)`` where
+One row per request: ``(client, t, request, status, presented, set, ua)`` where
 
 - ``client`` is the client key as bytes (the IP as written, ``IP UA``, the UA, or a field),
 - ``t`` is epoch seconds (float),
@@ -9,10 +9,18 @@ One row per request: ``(client, t, request, status, presented, set)`` where
   split only where a row is reported: see ``status_code``),
 - ``presented`` the session cookie value the request carried (``None`` without one),
 - ``set`` the session cookie value the response set (``None`` when it set none, ``DELETED``
-  when it cleared the cookie).
+  when it cleared the cookie),
+- ``ua`` the User-Agent as written (``b"-"`` without one).
 
-Formats: ``combined-cookies`` (nginx/Apache combined + ``"$cookie_NAME"
-"$sent_http_set_cookie"``), ``jsonl`` with a field mapping, and ``regex:…`` with named groups.
+Formats: ``combined-cookies`` (nginx/Apache combined + ``"$cookie_NAME"`` and, last, either
+``"$sent_http_set_cookie"`` — a whole Set-Cookie header — or ``"$upstream_cookie_NAME"`` — the
+bare value the upstream set for that cookie; which one a file holds is told from its first
+lines), ``jsonl`` with a field mapping, and ``regex:…`` with named groups.
+
+nginx before 1.23 puts only the *first* Set-Cookie header in ``$sent_http_set_cookie``: an
+app that sends another cookie first (Laravel's XSRF-TOKEN) never shows its session cookie
+there. The reader counts responses that set some cookie but not the session cookie, so the
+report can say so instead of counting no sessions at all.
 Files are read in 1 MiB chunks (plain, ``.gz``, or ``-`` for stdin); the combined format is
 matched chunk-wide by one compiled bytes regex, so the per-line work is a tuple and a few
 comparisons. Several files are merged by time (each file is time-ordered, as web servers write
@@ -133,6 +141,9 @@ class LogStats:
     cookie_name: str | None = None
     cookie_name_source: str = "flag"
     out_of_order: int = 0
+    set_cookie_field: str = "header"  # "header" ($sent_http_set_cookie) or "value"
+    session_sets: int = 0  # responses whose Set-Cookie field carried the session cookie
+    other_sets: int = 0  # responses that set cookies, none of them the session cookie
 
     def skip(self, line: bytes) -> None:
         self.skipped += 1
@@ -343,6 +354,16 @@ class CookieReader:
         return value
 
     @staticmethod
+    def set_value(raw: bytes) -> bytes | None:
+        """`$upstream_cookie_NAME`: the bare value the upstream set, DELETED for the
+        conventional clearing values."""
+        if raw == b"-" or not raw:
+            return None
+        if raw == b"deleted" or raw == b'""':
+            return DELETED
+        return raw
+
+    @staticmethod
     def _find(raw: bytes, eq: bytes, sep: bytes) -> bytes | None:
         i = _find_cookie_start(raw, eq)
         if i < 0:
@@ -363,6 +384,28 @@ def _find_cookie_start(raw: bytes, eq: bytes) -> int:
     return i
 
 
+# Cookies that are never the session cookie, though apps set them on every response (and,
+# sent first, they are all nginx < 1.23 logs of Set-Cookie): never guessed as its name.
+NOT_SESSION_COOKIES = frozenset({"XSRF-TOKEN", "csrftoken", "csrf_token", "_csrf", "CSRF-TOKEN"})
+_HEADER_FORM = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[^=]|$)")
+
+
+def set_cookie_form(sample: bytes) -> str:
+    """Is the last field of these combined-cookies lines a whole Set-Cookie header
+    (`$sent_http_set_cookie`: "name=value; Path=/…") or a bare value
+    (`$upstream_cookie_NAME`)? A header has a name= and nearly always attributes; a bare
+    value has neither. "header" when no line sets anything (nothing to tell by)."""
+    bare = 0
+    for m in COMBINED_COOKIES.finditer(sample, 0, 1 << 18):
+        sc = m.group(8)
+        if sc == b"-" or not sc:
+            continue
+        if b";" in sc or _HEADER_FORM.match(sc):
+            return "header"
+        bare += 1
+    return "value" if bare else "header"
+
+
 _SET_NAME = re.compile(rb'(?:^|"|, |;\s*)([A-Za-z0-9_.!#$%&\'*+^`|~-]+)=')
 
 
@@ -374,8 +417,9 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
             sc = m.group(8)
             if sc != b"-":
                 head = sc.split(b";", 1)[0]
-                name = head.split(b"=", 1)[0].strip()
-                if name:
+                name, eq, _v = head.partition(b"=")
+                name = name.strip()
+                if eq and name:  # a bare value ($upstream_cookie_NAME) names nothing
                     seen[name.decode("latin-1")] += 1
     else:
         for m in _SET_NAME.finditer(sample):
@@ -384,6 +428,8 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
     for name in preferred:
         if seen.get(name):
             return name, "detected from Set-Cookie"
+    for name in NOT_SESSION_COOKIES:
+        seen.pop(name, None)
     if fmt == "combined-cookies" and seen:
         # An app that names its own cookie (Rails' _myapp_session): what the log shows wins
         # over the profile's default, which would match nothing.
@@ -399,7 +445,7 @@ def detect_cookie_name(sample: bytes, fmt: str, profile: str | None) -> tuple[st
 # ---------------------------------------------------------------------------------------
 # Rows
 
-Row = tuple[bytes, float, bytes, bytes, bytes | None, bytes | None]
+Row = tuple[bytes, float, bytes, bytes, bytes | None, bytes | None, bytes]
 
 
 class LogReader:
@@ -453,11 +499,13 @@ class LogReader:
         self._ensure_cookie_name(first, getattr(fh, "name", "") or "")
         chunks = itertools.chain((first,), chunks)
         if self.spec.fmt == "combined-cookies":
-            return self._combined(chunks)
+            form = set_cookie_form(first)
+            self.stats.set_cookie_field = form
+            return self._combined(chunks, form)
         parse = self._jsonl if self.spec.fmt == "jsonl" else self._regex
         return itertools.chain.from_iterable(map(parse, chunks))
 
-    def _combined(self, chunks: Iterable[bytes]) -> Iterator[Row]:
+    def _combined(self, chunks: Iterable[bytes], form: str = "header") -> Iterator[Row]:
         """The hot path: split on quotes (nginx escapes `"` inside fields as \\x22, so a
         line has exactly 10 quotes); anything else goes through the full regex."""
         st = self.stats
@@ -466,8 +514,9 @@ class LogReader:
         assert ck is not None
         presented = ck.presented
         eq = ck.eq
-        setc = ck.set
+        setc = ck.set if form == "header" else ck.set_value
         key = self.spec.client_key
+        session_sets = other_sets = 0
         slow = COMBINED_COOKIES.match
         by_ip = key == "ip"
         last_raw = None
@@ -523,10 +572,20 @@ class LogReader:
                     cookie = None
                 elif eq in cookie or not cookie:
                     cookie = presented(cookie)
-                yield (client, t, req, status, cookie, None if sc == b"-" else setc(sc))
+                if sc == b"-":
+                    sc = None
+                else:
+                    sc = setc(sc)
+                    if sc is None:
+                        other_sets += 1
+                    else:
+                        session_sets += 1
+                yield (client, t, req, status, cookie, sc, ua)
             st.lines += len(lines)
             st.parsed += n
             st.skipped += bad
+        st.session_sets += session_sets
+        st.other_sets += other_sets
         if first_t is not None:
             self._seen_time(first_t)
             self._seen_time(last_t)
@@ -621,7 +680,7 @@ class LogReader:
         sc = vals.get("set_cookie")
         return (client, t, request, vals.get("status") or b"-",
                 None if not cookie or cookie == b"-" else ck.presented(cookie),
-                None if not sc or sc == b"-" else ck.set(sc))
+                None if not sc or sc == b"-" else ck.set(sc), ua)
 
 
 def _time_of(row: Row) -> float:

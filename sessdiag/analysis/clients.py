@@ -24,6 +24,13 @@ Memory stays bounded whatever the size of the logs:
   client's orphans with a known inclusion probability; the store share is exact while a
   client issued fewer than `SAMPLE_K` sessions and an unbiased estimate beyond.
 - At most `max_clients` client keys; later new keys are pooled under "(other clients)".
+- Who minted each session, for `routes` and `user_agents`: a session's table value is the
+  index of its *origin*, the (client, route template, user agent) of the request that
+  issued it. Origins are few (a client issues through a handful of routes with one or two
+  agents), shared by all their sessions, and capped at `MAX_ORIGINS` (then a client's new
+  combinations pool under "(other routes)"/"(other agents)"); presenting a session back
+  credits its client, route and agent at once. Route templates and agents are bounded
+  tables of their own (analysis.routes, analysis.agents).
 
 The store join is a targeted lookup per sampled id: the id from the cookie (beego: the value;
 PHP: the value; Spring `SESSION`: base64 of the id; connect.sid: `s:<id>.<sig>`), validated
@@ -46,8 +53,11 @@ from sessdiag.analysis.accesslog import (
     LogSpec,
     Row,
 )
+from sessdiag.analysis.agents import A_BACK, A_IDX, A_ISSUED, AgentTable
 from sessdiag.analysis.cadence import attach_store_cadence
+from sessdiag.analysis.minters import attach_minters
 from sessdiag.analysis.races import RaceDetector
+from sessdiag.analysis.routes import R_BACK, R_FIRST, R_IDX, R_ISSUED, R_LAST, RouteTable
 from sessdiag.analysis.settings import LogSettings
 from sessdiag.core import timefmt
 from sessdiag.core.errors import UsageError
@@ -60,13 +70,16 @@ SAMPLE_K = 2048
 MAX_TRACKED = 4_000_000
 MAX_CLIENTS = 200_000
 MAX_CLIENTS_SHOWN = 1000
+MAX_ORIGINS = 1_000_000
 OTHER = b"(other clients)"
 DONE = -1
 
 # Client state: one list per client, indexed by these constants (a list beats attributes
 # in the per-line loop).
 (REQ, NOCK, ISSUED, PBACK, PRELOG, FIRST, LAST, HOUR_END, HOURS, IHOURS, SAMPLE, THR,
- IDX, KEY, RACES, CLEARED, OPEN, G_LAST, G_N, G_MEAN, G_M2, LASTCK) = range(22)
+ IDX, KEY, RACES, CLEARED, OPEN, G_LAST, G_N, G_MEAN, G_M2, LASTCK, LASTORIG) = range(23)
+# An origin: (client, route counters, agent counters, its own index) — see the docstring.
+O_CLIENT, O_ROUTE, O_AGENT, O_IDX = range(4)
 _THR_ALL = 1 << 63  # every hash is below it: sample everything
 
 
@@ -95,6 +108,11 @@ class Attribution:
         self.retired_pending = 0
         self.races = RaceDetector(race_window, login_re)
         self.rows = 0
+        self.routes = RouteTable()
+        self.agents = AgentTable()
+        self.origins: list[list] = []
+        self.origin_of: dict[tuple[int, int, int], list] = {}
+        self.max_origins = MAX_ORIGINS
 
     def _client(self, key: bytes, t: float) -> list:
         if len(self.by_idx) >= self.max_clients:
@@ -107,7 +125,7 @@ class Attribution:
             key = OTHER
         idx = len(self.by_idx)
         c = [0, 0, 0, 0, 0, t, t, 0.0, 0, {}, {}, _THR_ALL, idx, key, None, 0, None,
-             None, 0, 0.0, 0.0, None]
+             None, 0, 0.0, 0.0, None, None]
         self.by_idx.append(c)
         self.clients[key] = c
         return c
@@ -118,13 +136,13 @@ class Attribution:
         cget = clients.get
         sessions = self.sessions
         sget = sessions.get
-        by_idx = self.by_idx
+        origins = self.origins
         races = self.races
         issue = self._issue
         deleted = DELETED
         window = races.window
         n = 0
-        for key, t, req, status, ck, sc in rows:
+        for key, t, req, status, ck, sc, ua in rows:
             n += 1
             c = cget(key)
             if c is None:
@@ -150,7 +168,10 @@ class Attribution:
                         if len(sessions) > self.max_tracked:
                             self._retire()
                     elif v != DONE:
-                        issuer = by_idx[v]
+                        o = origins[v]
+                        o[1][R_BACK] += 1
+                        o[2][A_BACK] += 1
+                        issuer = o[0]
                         issuer[PBACK] += 1
                         sessions[hk] = DONE
                         smp = issuer[SAMPLE]
@@ -173,16 +194,28 @@ class Attribution:
                 if sc is deleted:
                     c[CLEARED] += 1
                 else:
-                    issue(c, t, req, status, ck, sc)
+                    issue(c, t, req, status, ck, sc, ua)
         self.rows += n
 
     def _issue(self, c: list, t: float, req: bytes, status: bytes, ck: bytes | None,
-               sc: bytes) -> None:
+               sc: bytes, ua: bytes) -> None:
         sessions = self.sessions
         hk = hash(sc)
         if hk in sessions:
             return  # an id seen before: the cookie re-sent, not a new session
-        sessions[hk] = c[IDX]
+        lo = c[LASTORIG]  # a minting client repeats its request: one comparison, no lookups
+        if lo is not None and lo[0] == req and lo[1] == ua:
+            o = lo[2]
+        else:
+            o = self._origin(c, req, ua)
+            c[LASTORIG] = (req, ua, o)
+        sessions[hk] = o[O_IDX]
+        route = o[O_ROUTE]
+        route[R_ISSUED] += 1
+        if route[R_FIRST] is None:
+            route[R_FIRST] = t
+        route[R_LAST] = t
+        o[O_AGENT][A_ISSUED] += 1
         c[ISSUED] += 1
         ih = c[IHOURS]
         h = int(t // 3600)
@@ -215,6 +248,24 @@ class Attribution:
             c[OPEN] = [ck, t, [(t, req, status, sc)], []]
         if len(sessions) > self.max_tracked:
             self._retire()
+
+    def _origin(self, c: list, req: bytes, ua: bytes) -> list:
+        route = self.routes.of(req)
+        agent = self.agents.of(ua)
+        key = (c[IDX], route[R_IDX], agent[A_IDX])
+        o = self.origin_of.get(key)
+        if o is None:
+            if len(self.origins) >= self.max_origins:
+                route, agent = self.routes.other(), self.agents.other()
+                key = (c[IDX], route[R_IDX], agent[A_IDX])
+                o = self.origin_of.get(key)
+                if o is not None:
+                    return o
+            o = [c, route, agent, len(self.origins)]
+            self.origins.append(o)
+            self.origin_of[key] = o
+            self.agents.add_client(agent, c[IDX])
+        return o
 
     def finish(self) -> None:
         """End of the logs: close every open cluster on what was seen."""
@@ -376,6 +427,8 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
         "cookie_name": cookie, "cookie_name_source": st.cookie_name_source,
         "client_key": spec.client_key, "race_window_s": att.races.window,
         "out_of_order_lines": st.out_of_order,
+        "set_cookie_field": st.set_cookie_field,
+        "session_cookie_sets": st.session_sets, "other_cookie_sets": st.other_sets,
         "tracked_sessions": len(att.sessions), "retired_sessions": att.retired,
         "races_dismissed_shared_key": att.races.dismissed_shared,
         "race_bursts_ignored": att.races.dropped_bursts,
@@ -393,6 +446,7 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
             f"{st.skipped:,} of {st.lines:,} access-log lines did not parse as {spec.fmt}")
     attach_store_cadence(report)
     _client_findings(report)
+    attach_minters(report, att.routes, att.agents, st, profile)
     if skipped_share > SKIPPED_WARN_SHARE:
         # Put first: every count above rests on the parsed lines only.
         report.setdefault("findings", []).insert(0, (
@@ -443,7 +497,7 @@ def _session_ids(reader: LogReader, profile: str | None, secret: object) -> Iter
 
 
 def _map_row(row: Row, sid_of: Callable[[bytes], str | None], failed: list[int]) -> Row:
-    key, t, req, status, ck, sc = row
+    key, t, req, status, ck, sc, ua = row
     if ck is not None:
         sid = sid_of(ck)
         ck = sid.encode() if sid else UNMAPPED + ck[:24]
@@ -458,7 +512,7 @@ def _map_row(row: Row, sid_of: Callable[[bytes], str | None], failed: list[int])
         else:
             sc = sid.encode()
             failed[0] = 0
-    return key, t, req, status, ck, sc
+    return key, t, req, status, ck, sc, ua
 
 
 def logs_only_report(logs: LogSettings, profile: str | None = None) -> dict:

@@ -141,6 +141,7 @@ class Framework:
     sniff_value: Callable[[bytes, bytes, str], bool] | None = None
     orphans: str = "sessions that hold no attributes"  # what "orphan" means here
     orphan_fix: str = ""  # the fix to suggest for routes that mint orphan sessions
+    orphan_fix_doc: str = ""  # the framework documentation the fix was checked against
     _decoder: list[Decoder] = field(default_factory=list, compare=False, repr=False)
 
     def decoder(self) -> Decoder:

@@ -19,9 +19,14 @@ EMPTY_SESSION = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
 SID = r"[0-9a-f]{16,256}"
 EMPTY_PAYLOAD_SIZE = len(EMPTY_SESSION)  # 20
 COOKIES = ("beegosessionID", "casdoor_session_id")
-FIX = ("beego writes a session at the end of every request its session filter sees: leave "
-       "these routes out of the session filter (or answer them before it), or have the client "
-       "keep its cookie")
+# Checked against beego's router (router.go, v1.12 and v2 server/web): with SessionOn, every
+# request past the BeforeStatic filters gets SessionStart and a deferred SessionRelease;
+# SessionOn is global, there is no per-controller switch.
+FIX = ("beego starts and writes a session for every request once SessionOn is set (there is "
+       "no per-controller switch): answer health checks and machine endpoints in a filter at "
+       "beego.BeforeStatic (InsertFilter), which returns before the session starts, or have "
+       "the client keep its cookie")
+FIX_DOC = "https://github.com/beego/beego/blob/v1.12.3/router.go"
 ORPHANS = "sessions that hold the gob of an empty map (or 0 bytes)"
 
 
@@ -44,7 +49,7 @@ FILE = Framework(
                      empty_sizes=frozenset({0, EMPTY_PAYLOAD_SIZE}), vote=_vote,
                      describe=lambda depth: "beego file provider: ROOT/sid[0]/sid[1]/sid"),
     sniff_value=lambda low, head, fmt: fmt == "gob" or head[:1] == b"\x0e",
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )
 
 # Redis: the key is the bare id, no prefix.
@@ -55,5 +60,5 @@ REDIS = Framework(
                     key_for=lambda ns, sid: sid.encode(), scan_pattern=lambda ns: b"?" * 32),
     sniff_value=lambda low, head, fmt: fmt == "gob" and head.startswith(
         b"\x0e\xff\x81\x04\x01\x02\xff\x82"),
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

@@ -10,8 +10,12 @@ import re
 
 from sessdiag.frameworks.base import Framework, RedisKeys, escape_glob
 
-FIX = ("Django saves a session only when something writes to it: find what writes "
-       "request.session on these routes (a middleware, a CSRF token with CSRF_USE_SESSIONS)")
+# Checked against Django's "When sessions are saved": only a modified session is saved,
+# unless SESSION_SAVE_EVERY_REQUEST is True.
+FIX = ("Django saves a session only when something writes to it: keep "
+       "SESSION_SAVE_EVERY_REQUEST = False and find what writes request.session on these "
+       "routes (a middleware, a CSRF token with CSRF_USE_SESSIONS)")
+FIX_DOC = "https://docs.djangoproject.com/en/stable/topics/http/sessions/#when-sessions-are-saved"
 
 DJANGO_CACHE = Framework(
     name="django-cache", family="Django", medium="redis", cookie_names=("sessionid",),
@@ -25,5 +29,5 @@ DJANGO_CACHE = Framework(
         default_prefixes=(":1:django.contrib.sessions.cache",
                           ":1:django.contrib.sessions.cached_db")),
     sniff_value=lambda low, head, fmt: fmt == "pickle" and b"sess" in low and b"django" in low,
-    orphan_fix=FIX,
+    orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

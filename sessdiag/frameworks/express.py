@@ -11,8 +11,13 @@ import re
 
 from sessdiag.frameworks.base import Framework, RedisKeys, ns_key, ns_pattern, unquote_cookie
 
-FIX = ("set saveUninitialized: false (and resave: false) in express-session, and mount the "
-       "session middleware only on routes that use it rather than app.use() for every route")
+# Checked against express-session's README (its documentation): saveUninitialized "forces a
+# session that is uninitialized to be saved to the store. A session is uninitialized when it
+# is new but not modified"; middleware runs in the order it is mounted, so a route declared
+# before app.use(session(...)) never reaches it.
+FIX = ("set saveUninitialized: false (and resave: false) in express-session, and declare "
+       "health checks and machine endpoints before app.use(session(…)) so they never reach it")
+FIX_DOC = "https://github.com/expressjs/session#saveuninitialized"
 
 
 def sid_from_cookie(raw: bytes) -> str | None:
@@ -35,4 +40,5 @@ CONNECT_REDIS = Framework(
                     key_for=ns_key, scan_pattern=ns_pattern, default_prefixes=("sess:",)),
     sniff_value=lambda low, head, fmt: head.startswith(b'{"cookie":'),
     orphans="uninitialised sessions (nothing but the cookie object)", orphan_fix=FIX,
+    orphan_fix_doc=FIX_DOC,
 )

@@ -11,8 +11,12 @@ import re
 
 from sessdiag.frameworks.base import Framework, RedisKeys, ns_key, ns_pattern
 
-FIX = ("do not touch flask.session on these routes; Flask-Session ≥ 0.6 stores no empty "
-       "session, and SESSION_PERMANENT = False stops the _permanent flag from making one")
+# Checked against Flask-Session's configuration and changes pages: SESSION_PERMANENT (default
+# True) puts the _permanent flag in every session; since 0.7 that flag alone does not make a
+# session non-empty, and an empty session is not stored.
+FIX = ("do not touch flask.session on these routes; Flask-Session ≥ 0.7 stores no session "
+       "holding only the _permanent flag, and SESSION_PERMANENT = False keeps the flag out")
+FIX_DOC = "https://flask-session.readthedocs.io/en/latest/config.html"
 
 FLASK_SESSION = Framework(
     name="flask-session", family="Flask-Session", medium="redis", cookie_names=("session",),
@@ -30,4 +34,5 @@ FLASK_SESSION = Framework(
     sniff_value=lambda low, head, fmt: b"sess" in low and (
         fmt == "msgpack" or (fmt == "pickle" and b"django" not in low)),
     orphans="sessions holding nothing but the _permanent flag", orphan_fix=FIX,
+    orphan_fix_doc=FIX_DOC,
 )

@@ -280,9 +280,12 @@ def _decode_error(msg: str) -> Exception:
 
 # The SessionGuard keeps the user id under login_<guard>_<sha1 of its class name>.
 LOGIN_KEY = "login_web_" + hashlib.sha1(b"Illuminate\\Auth\\SessionGuard").hexdigest()
+# Checked against Laravel's routing docs: routes/web.php is in the `web` middleware group,
+# "which provides session state"; routes/api.php routes "are stateless".
 FIX = ("every route in Laravel's `web` middleware group starts and saves a session: move "
        "health checks, webhooks and machine endpoints out of it (routes/api.php, or a group "
        "without `web`), and have API clients authenticate with tokens, not the session cookie")
+FIX_DOC = "https://laravel.com/docs/8.x/routing#the-default-route-files"
 ORPHANS = ("uninitialised sessions: nothing but what StartSession puts in every session "
            "(_token, _previous, _flash)")
 # A cache key that is a sha1 hex digest (the rate limiter's, cache tags') is 40 characters
@@ -318,7 +321,7 @@ FILES = Framework(
                      vote=_vote, describe=lambda depth: "Laravel file sessions: ROOT/<id>",
                      decode_for_empty=True),
     sniff_value=lambda low, head, fmt: head[:2] == b"a:",  # serialize() of the attribute array
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )
 
 REDIS = Framework(
@@ -328,7 +331,7 @@ REDIS = Framework(
     trivial_keys=TRIVIAL_KEYS, principal_keys=(LOGIN_KEY, *PRINCIPAL_KEYS),
     redis=RedisKeys(key_re=_REDIS_KEY, gate=b"_cache", key_for=ns_key, scan_pattern=ns_pattern,
                     default_prefixes=("laravel_database_laravel_cache:", "laravel_cache:")),
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )
 
 

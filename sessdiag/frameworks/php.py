@@ -22,8 +22,12 @@ from sessdiag.frameworks.base import (
 # session.sid_bits_per_character 4/5/6 alphabets; sid_length 22..256.
 SID = r"[0-9a-zA-Z,-]{22,256}"
 PREFIX = "sess_"
+# Checked against the PHP manual: session_start() "creates a session or resumes the current
+# one"; session.use_strict_mode rejects uninitialised ids (session.configuration).
 FIX = ("call session_start() only on routes that use the session (not on health checks, "
-       "APIs or static pages); with session.use_strict_mode=1 an unknown id is not adopted")
+       "APIs or static pages), and session.auto_start = 0; with session.use_strict_mode=1 an "
+       "unknown id is not adopted")
+FIX_DOC = "https://www.php.net/manual/en/function.session-start.php"
 ORPHANS = "sessions that hold nothing (a 0-byte file, an empty string in Redis)"
 
 
@@ -70,7 +74,7 @@ FILES = Framework(
     files=FileLayout(depth=0, prefix=PREFIX, sid_pattern=SID, empty_sizes=frozenset({0}),
                      vote=_vote, describe=_describe, variable_depth=True),
     sniff_value=lambda low, head, fmt: fmt == "php" or b"|" in head,
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )
 
 REDIS = Framework(
@@ -81,5 +85,5 @@ REDIS = Framework(
                     gate=b"PHPREDIS_", key_for=ns_key, scan_pattern=ns_pattern,
                     default_prefixes=("PHPREDIS_SESSION:",)),
     sniff_value=lambda low, head, fmt: fmt == "php" and b"sess" in low,
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

@@ -26,9 +26,13 @@ EXPIRATIONS_RE = re.compile(rb"^(.+):expirations:(\d{13})$", re.S)
 INDEX_RE = re.compile(rb"^(.+):index:" + re.escape(PRINCIPAL_INDEX) + rb":(.*)$", re.S)
 REACTIVE_RE = re.compile(rb"^(.+):sessions:(?:index:.+|[^:]+:idx)$", re.S)
 
+# Checked against Spring Security's session-management reference: STATELESS never creates
+# nor uses a session; NEVER creates none but uses one that exists.
 FIX = ("Spring creates a session only when something calls getSession(): make these routes "
        "stateless (a security filter chain with SessionCreationPolicy.STATELESS or NEVER for "
        "/api/** and /actuator/**, no request cache) so they stop creating one")
+FIX_DOC = ("https://docs.spring.io/spring-security/reference/servlet/authentication/"
+           "session-management.html")
 ORPHANS = "sessions never reused (creationTime == lastAccessedTime)"
 
 
@@ -52,10 +56,10 @@ KEYS = RedisKeys(
 INDEXED = Framework(
     name="spring-session", family="Spring Session", medium="redis", cookie_names=("SESSION",),
     sid_from_cookie=sid_from_cookie, default_lifetime_s=1800, redis=KEYS,
-    orphans=ORPHANS, orphan_fix=FIX,
+    orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )
 SIMPLE = Framework(
     name="spring-session-simple", family="Spring Session", medium="redis",
     cookie_names=("SESSION",), sid_from_cookie=sid_from_cookie, default_lifetime_s=1800,
-    redis=KEYS, orphans=ORPHANS, orphan_fix=FIX,
+    redis=KEYS, orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

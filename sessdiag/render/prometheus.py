@@ -73,6 +73,7 @@ def scan_metrics(m: Metrics, report: dict, *, top_clients: int = 10) -> None:
     for c in clients[:top_clients]:
         m.add("sessdiag_client_orphans", "Orphan sessions attributed to a client (top N).",
               c.get("orphans"), store=store, client=c.get("client", ""))
+    minters_metrics(m, report, store)
     gc = report.get("gc_estimate")
     if gc:
         gc_metrics(m, store, gc)
@@ -93,6 +94,44 @@ def gc_metrics(m: Metrics, store: str, fig: dict) -> None:
     m.add("sessdiag_gc_estimate_measured", "1 when the GC stall was measured on this "
           "filesystem (gc-estimate's probe), 0 for the static fallback.",
           1 if fig.get("measured") else 0, store=store, model=fig.get("model", ""))
+
+
+TOP_MINTERS = 10
+OTHER = "(other)"
+
+
+def minters_metrics(m: Metrics, report: dict, store: str, top: int = TOP_MINTERS) -> None:
+    """Sessions issued and orphaned per route and per user agent: the top N by orphans, the
+    rest summed under "(other)", so a log of a million paths or agents is N+1 series."""
+    for key, section, label, help_what in (("route", "routes", "route", "route template"),
+                                           ("user_agent", "user_agents", "user_agent",
+                                            "user agent")):
+        rows = report.get(section)
+        if not rows:
+            continue
+        summary = report.get("minters_summary") or {}
+        for name, field in (("issued", "issued"), ("orphans", "orphans")):
+            metric = f"sessdiag_{section}_{name}" if section == "routes" else \
+                f"sessdiag_user_agent_{name}"
+            help_text = (f"Sessions {'issued' if name == 'issued' else 'never presented back'}"
+                         f" per {help_what} (top {top} by orphans, the rest as {OTHER}).")
+            rest = 0
+            for i, row in enumerate(rows):
+                if i < top:
+                    labels = {label: row["template"] if key == "route" else row[key]}
+                    if key == "user_agent":
+                        labels["class"] = row["class"]
+                    m.add(metric, help_text, row[field], store=store, **labels)
+                else:
+                    rest += row[field]
+            if len(rows) > top or summary.get(f"{section}_shown", len(rows)) < summary.get(
+                    section, len(rows)):
+                extra = {"class": "mixed"} if key == "user_agent" else {}
+                m.add(metric, help_text, rest, store=store, **{label: OTHER}, **extra)
+    classes = (report.get("minters_summary") or {}).get("classes") or {}
+    for cls, t in classes.items():
+        m.add("sessdiag_user_agent_class_orphans", "Orphan sessions per user-agent class.",
+              t.get("orphans"), store=store, **{"class": cls})
 
 
 def prune_metrics(m: Metrics, report: dict) -> None:

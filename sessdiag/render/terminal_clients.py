@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sessdiag.core.units import format_bytes, format_count, format_duration, format_percent
+from sessdiag.render.terminal_minters import minters_parts
 
 BAR_WIDTH = 12
 
@@ -95,6 +96,7 @@ def clients_parts(r: dict, top: int = 15) -> list:
     t = clients_table(r, top)
     if t is not None:
         parts.append(t)
+    parts.extend(minters_parts(r))
     rt = races_table(r)
     if rt is not None:
         parts.append(rt)

@@ -219,7 +219,7 @@ def test_jsonl_defaults_are_nginx_escape_json_names(write_log):
            "tenant": "acme"}
     p = write_log([json.dumps(rec)])
     rows, _ = rows_of([p], fmt="jsonl")
-    assert rows == [(b"10.0.0.9", EPOCH0, b"GET / HTTP/1.1", b"200", None, b"zz")]
+    assert rows == [(b"10.0.0.9", EPOCH0, b"GET / HTTP/1.1", b"200", None, b"zz", b"curl/8")]
     rows, _ = rows_of([p], fmt="jsonl", key="tenant", fields="tenant=tenant")
     assert rows[0][0] == b"acme"
     rows, _ = rows_of([p], fmt="jsonl", key="ip+ua")

@@ -36,7 +36,7 @@ def machine_rows(n: int, start: float = T0, every: float = 1 / 3, ip: bytes = b"
     """A client that never sends the cookie: a new session on every call."""
     for i in range(n):
         yield (ip, start + i * every, b"GET /api/sync HTTP/1.1", b"200", None,
-               b"%032x" % (i * 2654435761 % (1 << 128)))
+               b"%032x" % (i * 2654435761 % (1 << 128)), b"sync/1.0")
 
 
 @pytest.mark.parametrize("fw", ["php", "express", "django"])
@@ -87,16 +87,16 @@ def test_memory_is_bounded_by_max_tracked():
 
 def test_presentation_after_retirement_counts_as_first_seen():
     att = Attribution(max_tracked=1000)
-    att.feed([(b"1.1.1.1", T0, b"GET / HTTP/1.1", b"200", None, b"old-session")])
+    att.feed([(b"1.1.1.1", T0, b"GET / HTTP/1.1", b"200", None, b"old-session", b"-")])
     att.feed(machine_rows(3000, start=T0 + 1))
-    att.feed([(b"1.1.1.1", T0 + 5000, b"GET / HTTP/1.1", b"200", b"old-session", None)])
+    att.feed([(b"1.1.1.1", T0 + 5000, b"GET / HTTP/1.1", b"200", b"old-session", None, b"-")])
     row = by_client(att)["1.1.1.1"]
     assert row["issued"] == 1 and row["orphans"] == 1 and row["presented_first_seen"] == 1
 
 
 def test_clients_beyond_the_cap_are_pooled():
     att = Attribution(max_clients=3)
-    att.feed((f"10.0.0.{i}".encode(), T0 + i, b"GET / HTTP/1.1", b"200", None, b"s%d" % i)
+    att.feed((f"10.0.0.{i}".encode(), T0 + i, b"GET / HTTP/1.1", b"200", None, b"s%d" % i, b"-")
              for i in range(10))
     rows = by_client(att)
     assert len(rows) == 4 and rows[OTHER.decode()]["issued"] == 7

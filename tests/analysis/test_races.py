@@ -29,7 +29,8 @@ def feed(rows: list[tuple], window: float = 2.0, login_re: str | None = None) ->
 
 
 def req(ip: str, dt: float, path: str, presented: bytes | None, issued: bytes | None = None):  # type: ignore[no-untyped-def]
-    return (ip.encode(), T0 + dt, f"GET {path} HTTP/1.1".encode(), b"200", presented, issued)
+    return (ip.encode(), T0 + dt, f"GET {path} HTTP/1.1".encode(), b"200", presented, issued,
+            b"Mozilla/5.0")
 
 
 @pytest.mark.parametrize("fw", ["php", "express"])

@@ -24,3 +24,37 @@ def test_scan_prom_for_a_store_with_an_undecodable_name(cli, tmp_path):
     assert res.code == 0, res.err
     text = prom.read_bytes().decode("utf-8")
     assert "st\\xffore" in text
+
+
+def test_minters_are_top_n_plus_other():
+    from sessdiag.render.prometheus import minters_metrics
+
+    routes = [{"route": f"GET /r{i}", "template": f"GET /r{i}", "issued": 100 - i,
+               "orphans": 50 - i} for i in range(25)]
+    agents = [{"user_agent": f"agent/{i}", "class": "tool", "issued": 10, "orphans": 10 - i % 3}
+              for i in range(12)]
+    report = {"routes": routes, "user_agents": agents,
+              "minters_summary": {"routes": 25, "routes_shown": 25, "user_agents": 12,
+                                  "user_agents_shown": 12,
+                                  "classes": {"tool": {"orphans": 99}}}}
+    m = Metrics()
+    minters_metrics(m, report, "s", top=10)
+    lines = m.render().splitlines()
+    orph = [ln for ln in lines if ln.startswith("sessdiag_routes_orphans{")]
+    assert len(orph) == 11
+    assert 'sessdiag_routes_orphans{store="s",route="GET /r0"} 50' in orph
+    assert orph[-1] == 'sessdiag_routes_orphans{store="s",route="(other)"} ' + str(
+        sum(50 - i for i in range(10, 25)))
+    ua = [ln for ln in lines if ln.startswith("sessdiag_user_agent_orphans{")]
+    assert len(ua) == 11 and 'class="mixed"' in ua[-1]
+    assert 'sessdiag_user_agent_class_orphans{store="s",class="tool"} 99' in lines
+
+
+def test_few_minters_have_no_other_series():
+    from sessdiag.render.prometheus import minters_metrics
+
+    report = {"routes": [{"route": "GET /", "template": "GET /", "issued": 2, "orphans": 1}],
+              "user_agents": [], "minters_summary": {"routes": 1, "routes_shown": 1}}
+    m = Metrics()
+    minters_metrics(m, report, "s")
+    assert 'route="(other)"' not in m.render()

@@ -19,3 +19,16 @@ def test_a_burst_is_not_shown_as_an_hourly_rate(cli, combined_log):
     assert "40 in <1m" in line and "40.0" not in line
     steady = next(ln for ln in out.splitlines() if "198.51.100.7" in ln)
     assert "6.3" in steady  # 19 orphans over 3 h
+
+
+def test_routes_and_agents_tables(cli, tmp_path):
+    ts = "02/Mar/2025:10:00:{:02d} +0000"
+    lines = [f'10.0.0.6 - - [{ts.format(i)}] "GET /health HTTP/1.1" 200 2 "-" "kube-probe/1.29" '
+             f'"-" "PHPSESSID=p{i:025d}; path=/"' for i in range(7)]
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(lines) + "\n")
+    out = cli("clients", "--access-log", log).out
+    route = next(ln for ln in out.splitlines() if "GET /health" in ln and "routes" not in ln)
+    assert route.split()[2:5] == ["7", "7", "100%"]
+    agent = next(ln for ln in out.splitlines() if ln.strip().startswith("kube-probe/1.29"))
+    assert agent.split()[1:] == ["monitor", "1", "7", "7"]

@@ -101,6 +101,7 @@ def file_scan_report(scan: FileScan) -> dict:
         "filesystem": _filesystem(scan, allocated),
         "scan": {"duration_s": round(scan.duration_s, 3), "jobs": scan.jobs,
                  "workers": scan.worker_model},
+        "walk": scan.walk,
     })
     report["findings"] = findings(report)
     return report

@@ -52,7 +52,11 @@ SidPatternOpt = Annotated[str | None, typer.Option(
     "--sid-pattern", help="Regex of a session id (default per profile).")]
 DeepOpt = Annotated[bool, typer.Option("--deep", help="Decode every payload, not a sample.")]
 RateOpt = Annotated[float | None, typer.Option(
-    "--rate", metavar="N", help="Redis: cap on commands per second (spare a busy server).")]
+    "--rate", metavar="N", help="Cap on operations per second: Redis commands, or "
+    "filesystem operations of a file store (spare a busy server).")]
+MaxInflightOpt = Annotated[int | None, typer.Option(
+    "--max-inflight", metavar="N", help="File stores: at most N filesystem operations in "
+    "flight (default: adaptive, up to 256; it backs off when the mount slows down).")]
 PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", metavar="VAR", help="Redis: password from this variable.")]
 NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]

@@ -18,6 +18,7 @@ from sessdiag.cli.options import (
     JsonOpt,
     LogFieldOpt,
     LogFormatOpt,
+    MaxInflightOpt,
     MaxLifetimeOpt,
     NoProgressOpt,
     NowOpt,
@@ -64,6 +65,7 @@ def scan(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the payload sample.")] = None,
     password_env: PasswordEnvOpt = None,
     rate: RateOpt = None,
+    max_inflight: MaxInflightOpt = None,
     pattern: Annotated[str | None, typer.Option(
         "--pattern", help="Redis: SCAN MATCH pattern of session keys.")] = None,
     access_log: AccessLogOpt = None,
@@ -100,6 +102,7 @@ def scan(
         sample=sample, age_edges=_edges(buckets), jobs=jobs, workers=workers, seed=seed,
         now=now, notes=tuple(life.notes), rate=rate, pattern=pattern,
         partition=parse_partition(partition),
+        max_inflight=max_inflight,
     )
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,

@@ -37,7 +37,8 @@ class ScanSettings:
     seed: int | None = None
     now: float | None = None
     notes: tuple[str, ...] = ()  # warnings the caller wants in the report
-    rate: float | None = None  # Redis: commands per second
+    rate: float | None = None  # Redis: commands per second; files: operations per second
+    max_inflight: int | None = None  # files: cap of the adaptive in-flight limit
     pattern: str | None = None  # Redis: SCAN MATCH pattern of session keys
     partition: tuple[int, int] | None = None  # files: (K, N) of --partition K/N
 

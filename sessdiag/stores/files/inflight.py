@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sessdiag.stores.files.limiter import BACK_OFF, REBASE, Limiter, LimitSettings, RateCap
+from sessdiag.stores.files.limiter import (
+    BACK_OFF,
+    PLATEAU,
+    REBASE,
+    Limiter,
+    LimitSettings,
+    RateCap,
+)
 
 T = TypeVar("T")
 
@@ -38,6 +45,7 @@ T = TypeVar("T")
 # cached lstat on a local disk takes 2-5 us; a LAN NFS round trip 100 us and more.
 FANOUT_LATENCY_S = 150e-6
 PROBE_OPS = 8
+MIN_CHUNK = 4
 MAX_CHUNK = 64
 SUB = 8  # latency histogram buckets per octave (9 % wide)
 TRACE_MAX = 200
@@ -57,6 +65,7 @@ class WalkStats:
     limit_final: int = 0
     back_offs: int = 0
     rebases: int = 0
+    plateaus: int = 0
     trace: list[list[float]] = field(default_factory=list)  # [t_s, limit, inflight, p50_us]
 
     def add(self, latency: float, inflight: int) -> None:
@@ -80,6 +89,7 @@ class WalkStats:
         self.limit_final = max(self.limit_final, o.limit_final)
         self.back_offs += o.back_offs
         self.rebases += o.rebases
+        self.plateaus += o.plateaus
         if not self.trace:
             self.trace = o.trace
 
@@ -110,6 +120,7 @@ class WalkStats:
                            "timed": timed},
             "back_offs": self.back_offs,
             "rebases": self.rebases,
+            "plateaus": self.plateaus,
             "limit_trace": self.trace,
         }
 
@@ -130,6 +141,20 @@ class EngineSettings:
             raise UsageError("--max-inflight must be at least 1")
         return LimitSettings(initial=min(base.initial, top) if self.fixed is None else top,
                              maximum=top)
+
+
+def engine_settings(max_inflight: int | None, rate: float | None) -> EngineSettings:
+    """--max-inflight and --rate, checked; SESSDIAG_FIXED_INFLIGHT=N (benchmarks) fixes the
+    limit at N instead of adapting it."""
+    from sessdiag.core.errors import UsageError
+
+    if max_inflight is not None and max_inflight < 1:
+        raise UsageError("--max-inflight must be at least 1")
+    if rate is not None and rate <= 0:
+        raise UsageError("--rate must be a positive number of operations per second")
+    fixed = os.environ.get("SESSDIAG_FIXED_INFLIGHT")
+    return EngineSettings(max_inflight=max_inflight, rate=rate,
+                          fixed=int(fixed) if fixed and fixed.isdigit() and int(fixed) else None)
 
 
 class _Batch:
@@ -241,12 +266,13 @@ class Engine:
         with self.cond:
             self.inflight -= 1
             lim = self.limiter
+            now = time.perf_counter()
             for lat in latencies:
                 self.stats.add(lat, inflight)
                 if not self.decided:
                     self._probe(lat)
                 if not self.fixed:
-                    action = lim.observe(lat)
+                    action = lim.observe(lat, now)
                     if action is not None:
                         self._acted(action)
             self.cond.notify(max(1, lim.current - self.inflight))
@@ -259,6 +285,8 @@ class Engine:
             st.back_offs += 1
         elif action == REBASE:
             st.rebases += 1
+        elif action == PLATEAU:
+            st.plateaus += 1
         if len(st.trace) < TRACE_MAX:
             med = self.limiter.last_median
             st.trace.append([round(time.perf_counter() - self.t0, 3), cur, self.inflight,
@@ -317,7 +345,9 @@ class Engine:
         with self.cond:
             self.stats.fanout = True
             cur = self.limiter.current
-            chunk = max(1, min(MAX_CHUNK, len(items) // (2 * cur)))
+            # Chunks of a few names: each costs a hand-over between threads (locks, a wake-up,
+            # the GIL), and the queue holds many batches' chunks anyway.
+            chunk = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // (2 * cur)))
             batch = _Batch(items, fn, chunk, on_done)
             for k in range(len(batch.ready)):
                 self.queue.append((batch, k))

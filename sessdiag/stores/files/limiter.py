@@ -7,7 +7,10 @@ window median seen:
 
 * at most `tolerance` x baseline: the mount keeps up, so more operations in flight buy
   throughput: grow (x1.5 per window until the first back-off, then + sqrt(limit), as
-  TCP's slow start and congestion avoidance do);
+  TCP's slow start and congestion avoidance do) -- as long as they do: when the window
+  after a growth completed operations no faster (by `gain`) than the one before, the
+  growth is undone (our own CPU, or a server's fixed thread pool, is the limit: more
+  threads would only queue);
 * above it: operations queue somewhere (the NFS server's threads, its disk, our own CPU):
   back off (x `backoff`), so a struggling server is not hammered;
 * above it again right after a back-off that did not bring the latency down by a
@@ -26,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-GROW, BACK_OFF, REBASE, HOLD = "grow", "back-off", "rebase", "hold"
+GROW, BACK_OFF, REBASE, PLATEAU, HOLD = "grow", "back-off", "rebase", "plateau", "hold"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class LimitSettings:
     tolerance: float = 2.0  # window median over baseline that counts as queueing
     backoff: float = 0.5
     relief: float = 0.15  # a back-off must lower the median by this share to count
+    gain: float = 0.05  # a growth must raise the throughput by this share to stay
     min_window: int = 32
 
 
@@ -46,6 +50,9 @@ class Limiter:
     limit: float = 0.0
     baseline: float | None = None
     last_median: float | None = None
+    last_rate: float | None = None
+    prev_limit: float = 0.0
+    _window_start: float | None = None
     last_action: str = HOLD
     slow_start: bool = True
     _window: list[float] = field(default_factory=list)
@@ -62,22 +69,36 @@ class Limiter:
     def window_size(self) -> int:
         return max(self.settings.min_window, 2 * self.current)
 
-    def observe(self, latency: float) -> str | None:
-        """One finished operation's latency (seconds); the action when a window closed."""
+    def observe(self, latency: float, now: float) -> str | None:
+        """One finished operation's latency (seconds) at `now` (a monotonic clock); the
+        action when a window closed."""
+        if self._window_start is None:
+            self._window_start = now
         self._window.append(latency)
         if len(self._window) < self.window_size():
             return None
         window, self._window = self._window, []
+        span = now - self._window_start
+        self._window_start = now
         window.sort()
-        return self.decide(window[len(window) // 2])
+        return self.decide(window[len(window) // 2], len(window) / span if span > 0 else None)
 
-    def decide(self, median: float) -> str:
-        """One step of the control law on a window's median latency."""
+    def decide(self, median: float, rate: float | None = None) -> str:
+        """One step of the control law on a window's median latency and its throughput
+        (operations per second; None: unknown)."""
         s = self.settings
         prev, self.last_median = self.last_median, median
+        prev_rate, self.last_rate = self.last_rate, rate
         if self.baseline is None or median < self.baseline:
             self.baseline = median
         if median <= self.baseline * s.tolerance:
+            if self.last_action == GROW and rate is not None and prev_rate is not None \
+                    and rate < prev_rate * (1 + s.gain) and self.prev_limit < self.limit:
+                self.limit = self.prev_limit
+                self.slow_start = False
+                self.last_action = PLATEAU
+                return PLATEAU
+            self.prev_limit = self.limit
             if self.slow_start:
                 self.limit = min(s.maximum, self.limit * 1.5)
             else:

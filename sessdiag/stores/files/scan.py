@@ -12,6 +12,7 @@ from sessdiag.frameworks import emptiness_check
 from sessdiag.stores.files import pool
 from sessdiag.stores.files.fsinfo import FsInfo, fs_info
 from sessdiag.stores.files.fsops import mounts_below
+from sessdiag.stores.files.inflight import Engine, EngineSettings, WalkStats
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
 from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.walker import (
@@ -34,6 +35,7 @@ class FileScan:
     worker_model: str
     duration_s: float
     sample_method: str  # "sample" or "deep"
+    walk: dict = field(default_factory=dict)  # how the walk ran (inflight.WalkStats.report)
     warnings: list[str] = field(default_factory=list)
     # The root was given as a symlink without a trailing slash: beego's Walk stops at it.
     root_is_link: bool = False
@@ -60,6 +62,7 @@ def scan_file_store(
     now: float | None = None,
     progress: Progress | None = None,
     partition: Partition | None = None,
+    engine: EngineSettings | None = None,
 ) -> FileScan:
     t0 = time.perf_counter()
     root, warnings = resolve_root(path)
@@ -74,17 +77,32 @@ def scan_file_store(
         max_lifetime=max_lifetime, age_edges=age_edges, sample_k=sample_k, deep=deep,
         seed=seed, root_dev=os.stat(root).st_dev, mounts=mounts_below(root),
         partition=partition,
+        engine=engine or EngineSettings(),
     )
     check = emptiness_check(layout.profile)
     census, units = plan_units(params, threads=jobs if model == "threads" else 1)
-    census.merge(run_units(params, units, jobs=jobs, mode=model, check=check, progress=progress),
-                 sample_k)
-    if not deep:
-        decode_sample(params.root, (rel for rel, _size in census.sample_paths()), census,
-                      check)
+    # One engine for the threads of this process; forked workers make their own, and the
+    # parent's serves the sample reads after them (it starts no thread before the fork).
+    eng = Engine(params.engine)
+    walk = WalkStats()
+    try:
+        census.merge(run_units(params, units, jobs=jobs, mode=model, check=check,
+                               progress=progress, walk=walk,
+                               engine=eng if model == "threads" else None), sample_k)
+        if not deep:
+            decode_sample(params.root, [rel for rel, _size in census.sample_paths()], census,
+                          check, engine=eng)
+    finally:
+        walk.merge(eng.close())
     return FileScan(
         location=path, layout=layout, params=params, census=census, fs=fs, jobs=jobs,
         worker_model=model, duration_s=time.perf_counter() - t0,
         sample_method="deep" if deep else "sample", warnings=warnings,
+        walk=walk.report(_files(census)),
         root_is_link=not path.endswith("/") and os.path.islink(path),
     )
+
+
+def _files(c: Census) -> int:
+    """Entries that are files (what ops_per_file divides by): sessions and non-directories."""
+    return c.sessions + c.misplaced + c.symlinks + c.foreign - c.foreign_dirs

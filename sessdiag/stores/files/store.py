@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sessdiag import frameworks
 from sessdiag.stores.base import Progress, ScanSettings, SessionLookup
+from sessdiag.stores.files.inflight import engine_settings
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
 
 
@@ -36,6 +37,7 @@ class FileStore:
             deep=settings.deep, sample_k=settings.sample, seed=settings.seed,
             php_depth=self.php_depth, sid_pattern=self.sid_pattern, now=settings.now,
             progress=progress, partition=part,
+            engine=engine_settings(settings.max_inflight, settings.rate),
         )
         result.warnings.extend(settings.notes)
         if not settings.max_lifetime_given:

@@ -16,7 +16,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from operator import floordiv
 
@@ -25,6 +26,7 @@ from sessdiag.core.errors import DecodeError
 from sessdiag.stores.files import fsops, pool
 from sessdiag.stores.files.classify import SESSION, Classifier, open_failure, walk_off_layout
 from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES, S_IFDIR, S_IFMT, S_IFREG
+from sessdiag.stores.files.inflight import Engine, EngineSettings, WalkStats
 from sessdiag.stores.files.layout import Layout
 from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.pool import Unit, UpperListing
@@ -43,6 +45,8 @@ class ScanParams:
     root_dev: int = 0
     mounts: frozenset[str] = frozenset()  # root-relative mount points inside the store
     partition: Partition | None = None  # --partition K/N: only what that part owns
+    # In-flight cap, rate cap, fan-out policy (inflight.py).
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     @property
     def expire_cut(self) -> int:
@@ -63,9 +67,13 @@ PayloadCheck = Callable[[bytes], bool]  # bytes -> is_empty; raises DecodeError
 class _Walker:
     """Scans units (root-relative directories) into one Census."""
 
-    def __init__(self, p: ScanParams, check: PayloadCheck | None, worker: int) -> None:
+    def __init__(self, p: ScanParams, check: PayloadCheck | None, worker: int,
+                 engine: Engine | None = None) -> None:
         self.p = p
         self.c = p.new_census()
+        # Threads share the process's engine; a forked worker makes its own.
+        self.own_engine = engine is None
+        self.engine = engine or Engine(p.engine)
         self.check = check
         self.root_fd = fsops.open_root(p.root)
         self.rnd = random.Random(None if p.seed is None else p.seed * 7919 + worker).random
@@ -86,16 +94,16 @@ class _Walker:
     def skip(self, u: Unit) -> None:
         pass
 
-    def finish(self) -> Census:
+    def finish(self) -> tuple[Census, WalkStats | None]:
         self.close()
-        return self.c
+        return self.c, self.engine.close() if self.own_engine else None
 
     def scan_unit(self, u: Unit) -> int:
         """Scan one unit and what lies below it; returns the entries seen (for progress)."""
         c = self.c
         rel = u.rel
         try:
-            chain = fsops.open_chain(self.root_fd, rel, self.p.root_dev)
+            chain = self.engine.op(fsops.open_chain, self.root_fd, rel, self.p.root_dev)
         except OSError as exc:
             self._open_failed(open_failure(exc), rel, exc)
             return 0
@@ -176,7 +184,7 @@ class _Walker:
         subdirs: list[str] = []
         seen = 0
         try:
-            for batch in pool.unit_names(fd, u):
+            for batch in self.engine.op(pool.unit_names, fd, u):
                 seen += len(batch)
                 others = self._scan_sessions(fd, batch, shard_key, prefix, mounted)
                 for name, st in others:
@@ -244,7 +252,9 @@ class _Walker:
         if mounted:
             bad |= mounted
         root_dev = p.root_dev
-        lstat = os.lstat
+        # os.lstat itself on a local disk; on a slow mount, the engine's results of the
+        # batch's names stat'ed many at once, handed back in this loop's order.
+        lstat = self.engine.lstats(fd, batch)
         empty_sizes = self.layout.empty_sizes
         rnd = self.rnd
         sample = c.sample
@@ -377,53 +387,75 @@ class _Walker:
 
 def read_payload(c: Census, dir_fd: int, name: str, st: os.stat_result) -> bytes | None:
     """Read one session payload by dir fd, never through a symlink; None if it can't be."""
+    return _count_read(c, _read_raw(dir_fd, name, st))
+
+
+_OVERSIZED, _UNREADABLE = "oversized", "unreadable"
+
+
+def _read_raw(dir_fd: int, name: str, st: os.stat_result) -> bytes | str | None:
+    """The payload, _OVERSIZED, _UNREADABLE or None (gone, or not the file lstat'ed)."""
     if st.st_size > MAX_PAYLOAD_BYTES:
-        c.oversized += 1
-        c.undecodable += 1
-        c.undecodable_reasons["oversized"] = c.undecodable_reasons.get("oversized", 0) + 1
-        return None
+        return _OVERSIZED
     try:
         got = fsops.read_payload(dir_fd, name, ino=st.st_ino)
     except FileNotFoundError:
         return None
     except fsops.PayloadTooLarge:  # grew since the lstat
+        return _OVERSIZED
+    except OSError:
+        return _UNREADABLE
+    return None if got is None else got[0]
+
+
+def _count_read(c: Census, got: bytes | str | None) -> bytes | None:
+    if got == _OVERSIZED:
         c.oversized += 1
         c.undecodable += 1
         c.undecodable_reasons["oversized"] = c.undecodable_reasons.get("oversized", 0) + 1
         return None
-    except OSError:
+    if got == _UNREADABLE:
         c.payload_unreadable += 1
         return None
-    return None if got is None else got[0]
+    return got  # type: ignore[return-value]
 
 
 def decode_sample(root: str, rels: Iterable[str], c: Census,
-                  check: PayloadCheck | None) -> None:
+                  check: PayloadCheck | None, engine: Engine | None = None) -> None:
     """Decode payloads named root-relative into c, every directory opened with O_NOFOLLOW.
 
     A path whose directories were swapped for symlinks since the walk is skipped, never
-    followed out of the store.
+    followed out of the store. On a slow mount the reads go out many at once (`engine`);
+    the decoding stays on this thread, in the sample's order.
     """
     root_fd = fsops.open_root(root)
+    eng = engine or Engine()
     try:
-        for rel in rels:
-            d, _, name = rel.rpartition("/")
-            try:
-                dir_fd = fsops.open_rel(root_fd, d) if d else os.dup(root_fd)
-            except OSError:
-                continue
-            try:
-                try:
-                    st = os.lstat(name, dir_fd=dir_fd)
-                except OSError:
-                    continue
-                data = read_payload(c, dir_fd, name, st)
-                if data is not None:
-                    classify_payload(c, check, data, rel)
-            finally:
-                os.close(dir_fd)
+        for rel, got in zip(rels := list(rels), eng.map(partial(_fetch, root_fd), rels),
+                            strict=True):
+            data = _count_read(c, got)
+            if data is not None:
+                classify_payload(c, check, data, rel)
     finally:
+        if engine is None:
+            eng.close()
         os.close(root_fd)
+
+
+def _fetch(root_fd: int, rel: str) -> bytes | str | None:
+    d, _, name = rel.rpartition("/")
+    try:
+        dir_fd = fsops.open_rel(root_fd, d) if d else os.dup(root_fd)
+    except OSError:
+        return None
+    try:
+        try:
+            st = os.lstat(name, dir_fd=dir_fd)
+        except OSError:
+            return None
+        return _read_raw(dir_fd, name, st)
+    finally:
+        os.close(dir_fd)
 
 
 def classify_payload(c: Census, check: PayloadCheck | None, data: bytes, path: str) -> bool:
@@ -532,15 +564,33 @@ Progress = Callable[[int], None]
 
 
 def run_units(p: ScanParams, units: list[Unit], *, jobs: int, mode: str,
-              check: PayloadCheck | None, progress: Progress | None = None) -> Census:
+              check: PayloadCheck | None, progress: Progress | None = None,
+              engine: Engine | None = None, walk: WalkStats | None = None) -> Census:
+    """The census of the units. Threads share `engine` (one is made when not given);
+    forked workers each run their own. `walk` receives how the walk ran."""
     if mode == "processes" and jobs > 1:
         # Largest shards first would need a stat per shard; shuffling spreads big ones instead.
         units = list(units)
         random.Random(p.seed).shuffle(units)
+    shared = engine
+    if shared is None and mode == "threads":
+        shared = Engine(p.engine)
+    stats = WalkStats()
+
+    def merge(total: Census, part: tuple[Census, WalkStats | None]) -> None:
+        total.merge(part[0], p.sample_k)
+        if part[1] is not None:
+            stats.merge(part[1])
+
     out = pool.run(units, jobs=jobs, model=mode,
-                   make_worker=lambda i: _Walker(p, check, worker=i),
-                   new_total=p.new_census, merge=lambda t, part: t.merge(part, p.sample_k),
-                   progress=progress, name="sessdiag-scan")
+                   make_worker=lambda i: _Walker(p, check, worker=i,
+                                                 engine=shared if mode == "threads" else None),
+                   new_total=p.new_census, merge=merge, progress=progress,
+                   name="sessdiag-scan")
+    if shared is not None and engine is None:
+        stats.merge(shared.close())
+    if walk is not None:
+        walk.merge(stats)
     if out.lost:
         raise RuntimeError("scan worker failed: " + "; ".join(out.lost))
     return out.total

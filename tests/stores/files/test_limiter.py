@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sessdiag.stores.files.limiter import BACK_OFF, GROW, REBASE, Limiter, LimitSettings
+from sessdiag.stores.files.limiter import (
+    BACK_OFF,
+    GROW,
+    PLATEAU,
+    REBASE,
+    Limiter,
+    LimitSettings,
+)
 
 MS = 1e-3
 
@@ -58,10 +65,24 @@ def test_stays_within_its_bounds():
 def test_observe_decides_once_per_window_on_its_median():
     lim = _lim(initial=16, min_window=32)
     assert lim.window_size() == 32
-    acts = [lim.observe(x * MS) for x in [1.0] * 31]
+    clock = iter(range(1000))  # a fake clock: one second per operation
+    acts = [lim.observe(x * MS, next(clock)) for x in [1.0] * 31]
     assert acts == [None] * 31
-    assert lim.observe(50 * MS) == GROW  # one outlier does not move the median
+    assert lim.observe(50 * MS, next(clock)) == GROW  # one outlier does not move the median
     assert lim.window_size() == 48  # two rounds of the new limit
+    assert lim.last_rate == 32 / 31
+
+
+def test_a_growth_that_buys_no_throughput_is_undone():
+    """Latency steady, but completions per second flat: our CPU (or the server's fixed
+    thread pool) is the limit; more in flight would only queue."""
+    lim = _lim(initial=32)
+    assert lim.decide(1 * MS, rate=10_000) == GROW and lim.current == 48
+    assert lim.decide(1 * MS, rate=14_000) == GROW and lim.current == 72  # +40 %: keep
+    assert lim.decide(1 * MS, rate=14_100) == PLATEAU and lim.current == 48
+    assert not lim.slow_start
+    assert lim.decide(1 * MS, rate=14_000) == GROW and lim.current == 54  # probe again
+    assert lim.decide(1 * MS, rate=None) == GROW  # no throughput known: latency alone
 
 
 @pytest.mark.parametrize("latency", [0.2 * MS, 1 * MS, 60 * MS])

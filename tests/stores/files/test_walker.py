@@ -182,3 +182,31 @@ def test_sample_is_uniform_over_files_and_walk_order(tmp_path):
     first = sum(counts[n] for n in order[:40])
     last = sum(counts[n] for n in order[-40:])
     assert abs(first - last) < 0.2 * (first + last) / 2
+
+
+def test_fanned_out_walk_gives_the_same_census(tmp_path):
+    """The engine's fan-out path (a slow mount's) counts exactly what the inline path does."""
+    from dataclasses import replace
+
+    from sessdiag.stores.files.inflight import EngineSettings, WalkStats
+
+    root = tmp_path / "t"
+    make_tree(str(root), FixtureSpec.from_mapping(
+        dict(sessions=1500, seed=8, now=NOW, max_lifetime=1440, expired_fraction=0.4,
+             empty_fraction=0.5, foreign=3, misplaced=2, symlinks=2)))
+    p = ScanParams(root=str(root), layout=beego_layout(), now=NOW, max_lifetime=1440,
+                   age_edges=DEFAULT_AGE_EDGES, root_dev=os.stat(root).st_dev, seed=3)
+    out = []
+    for fanout, jobs, mode in (("never", 1, "processes"), ("always", 3, "threads"),
+                               ("always", 2, "processes")):
+        q = replace(p, engine=EngineSettings(fanout=fanout, max_inflight=5))
+        walk = WalkStats()
+        top, units = plan_units(q)
+        c = top.merge(run_units(q, units, jobs=jobs, mode=mode, check=None, walk=walk),
+                      q.sample_k)
+        out.append((c.sessions, c.expired, c.empty, c.foreign, c.misplaced, c.symlinks,
+                    c.hist, c.oldest, c.newest))
+        assert walk.fanout == (fanout == "always")
+        assert walk.inflight_max <= 5
+        assert walk.ops + walk.untimed >= 1500
+    assert out[0] == out[1] == out[2]

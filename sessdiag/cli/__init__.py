@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from sessdiag.cli import check, clients, fixtures, gc_estimate, inspect, prune, scan
+from sessdiag.cli import check, clients, fixtures, gc_estimate, inspect, prune, restore, scan
 from sessdiag.core.errors import SessdiagError
 
 app = typer.Typer(
@@ -95,6 +95,7 @@ EXAMPLES = {
     "fixtures make": "sessdiag fixtures make /tmp/demo --spec fixtures/casdoor-incident.yaml",
     "gc-estimate": "sessdiag gc-estimate /srv/app/tmp --max-lifetime 30d --assume-latency 5ms",
     "prune": "sessdiag prune /srv/app/tmp --max-age 30d --apply --rate 500 --quiet",
+    "restore": "sessdiag restore /var/backups/prune.bak redis://127.0.0.1:6379/0 --apply",
     "check": "sessdiag check /srv/app/tmp --policy policy.yaml --max-lifetime 30d "
              "--prom /var/lib/node_exporter/textfile/sessdiag.prom --quiet",
     "clients": "sessdiag clients /srv/app/tmp --access-log /var/log/nginx/access.log",
@@ -112,13 +113,14 @@ app.add_typer(fixtures_app, name="fixtures")
 fixtures_app.command("make", epilog=_epilog("fixtures make"))(fixtures.fixtures_make)
 app.command("gc-estimate", epilog=_epilog("gc-estimate"))(gc_estimate.gc_estimate)
 app.command("prune", epilog=_epilog("prune"))(prune.prune)
+app.command("restore", epilog=_epilog("restore"))(restore.restore)
 app.command("check", epilog=_epilog("check"))(check.check)
 app.command("clients", epilog=_epilog("clients"))(clients.clients)
 
 # One metavar style: UPPERCASE words naming what a value is. Values whose options do not
 # declare a metavar get it here (typer would print <str>, <int>, {target}).
 METAVARS = {
-    "target": "TARGET", "tree": "TREE", "sid": "SID", "directory": "TARGET",
+    "target": "TARGET", "tree": "TREE", "backup": "BACKUP", "sid": "SID", "directory": "TARGET",
     "--max-lifetime": "DUR", "--age-max": "DUR", "--gc-interval": "DUR",
     "--race-window": "DUR", "--buckets": "DUR,…", "--app-conf": "FILE", "--policy": "FILE",
     "--spec": "FILE", "--access-log": "FILE", "--profile": "PROFILE", "--workers": "MODEL",

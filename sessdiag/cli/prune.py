@@ -1,4 +1,4 @@
-"""`sessdiag prune TARGET --max-age DUR`: flags, signals, rendering, exit code."""
+"""`sessdiag prune TARGET`: flags, signals, rendering, exit code (backend: stores.pruning)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from sessdiag.cli.options import (
     AppConfOpt,
     JsonOpt,
     NoProgressOpt,
+    NowOpt,
     OutputOpt,
+    PasswordEnvOpt,
     PhpDepthOpt,
     PromOpt,
     QuietOpt,
@@ -24,21 +26,24 @@ from sessdiag.cli.options import (
     resolve_lifetime,
     show_progress,
 )
-from sessdiag.core.errors import SafetyRefusal, UsageError
+from sessdiag.core.errors import SafetyRefusal
 
 
 def prune(
-    target: Annotated[str, typer.Argument(help="Session directory (beego or PHP file store).")],
+    target: Annotated[str, typer.Argument(
+        help="Session directory (beego or PHP file store), or redis://… (docs/prune.md).")],
     max_age: Annotated[str | None, typer.Option(
         "--max-age", "--max-lifetime", metavar="DUR",
-        help="Delete sessions not touched for longer than this (e.g. 30d). Default: "
-             "sessiongcmaxlifetime from --app-conf.")] = None,
+        help="Files: delete sessions not touched for longer than this (e.g. 30d; default: "
+             "sessiongcmaxlifetime from --app-conf). Redis: the lifetime of frameworks that "
+             "record no access time (default: the framework's own).")] = None,
     app_conf: AppConfOpt = None,
     apply: Annotated[bool, typer.Option(
         "--apply", help="Really delete. Without it: a dry run that changes nothing.")] = False,
-    grace: Annotated[str, typer.Option(
-        "--grace", metavar="DUR", help="Extra margin on top of --max-age (clock skew, NFS "
-                                       "attribute cache, longest request).")] = "60s",
+    grace: Annotated[str | None, typer.Option(
+        "--grace", metavar="DUR", help="Files: extra margin on top of --max-age (clock skew, "
+                                       "NFS attribute cache, longest request; default 60s).")
+    ] = None,
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     prom: PromOpt = None,
@@ -52,8 +57,8 @@ def prune(
     workers: Annotated[str | None, typer.Option(
         "--workers", help="threads or processes (default by filesystem type).")] = None,
     rate: Annotated[float | None, typer.Option(
-        "--rate", metavar="N", help="At most N deletions per second, all workers together.")
-    ] = None,
+        "--rate", metavar="N", help="At most N deletions (Redis: changes) per second, all "
+                                    "workers together.")] = None,
     max_delete: Annotated[int | None, typer.Option(
         "--max-delete", metavar="N", help="Stop after N deletions.")] = None,
     max_runtime: Annotated[str | None, typer.Option(
@@ -61,9 +66,10 @@ def prune(
     max_fraction: Annotated[float, typer.Option(
         "--max-fraction", help="Refuse (exit 4) when a larger share of sessions would go.")
     ] = 0.95,
-    max_skew: Annotated[str, typer.Option(
-        "--max-skew", metavar="DUR", help="Refuse (exit 4) when the filesystem clock is "
-                                          "further than this from the local clock.")] = "300s",
+    max_skew: Annotated[str | None, typer.Option(
+        "--max-skew", metavar="DUR", help="Files: refuse (exit 4) when the filesystem clock is "
+                                          "further than this from the local clock (default "
+                                          "300s).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Apply despite --max-fraction and root-looks-wrong refusals.")] = False,
     lock: Annotated[str | None, typer.Option(
@@ -86,39 +92,56 @@ def prune(
     seed: Annotated[int | None, typer.Option("--seed", hidden=True)] = None,
     no_process_check: Annotated[bool, typer.Option(
         "--no-process-check", help="Do not look for processes using the store.")] = False,
+    password_env: PasswordEnvOpt = None,
+    namespace: Annotated[list[str] | None, typer.Option(
+        "--namespace", metavar="NS", help="Redis: only keys of this namespace (repeatable; "
+                                          "e.g. spring:session).")] = None,
+    drop_namespace: Annotated[list[str] | None, typer.Option(
+        "--drop-namespace", metavar="NS", help="Redis: delete every key of this stale "
+                                               "namespace (repeatable; explicit only).")
+    ] = None,
+    fix_ttl: Annotated[bool, typer.Option(
+        "--fix-ttl", help="Redis: give live sessions without a TTL the lifetime their "
+                          "framework would have left them.")] = False,
+    backup: Annotated[str | None, typer.Option(
+        "--backup", metavar="FILE", help="Redis: append each key's DUMP and TTL (and each "
+                                         "removed index member) to FILE before changing it; "
+                                         "`sessdiag restore FILE TARGET` undoes.")] = None,
+    lock_ttl: Annotated[str | None, typer.Option(
+        "--lock-ttl", metavar="DUR", help="Redis: TTL of the lock key, refreshed while the "
+                                          "run lives (default 60s).")] = None,
+    now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
     store_name: StoreOpt = None,
 ) -> None:
-    """Delete expired sessions safely; a dry run unless --apply."""
+    """Delete expired sessions (Redis: leaked keys) safely; a dry run unless --apply."""
     del store_name  # expand_argv already turned it into TARGET and flags
     from sessdiag.core.units import parse_duration
     from sessdiag.render.progress import StderrProgress
-    from sessdiag.stores import target_kind
-    from sessdiag.stores.files.prune import (
-        PruneOptions,
-        StopControl,
-        apply_priority,
-        prune_file_store,
-    )
+    from sessdiag.stores.files.prune import StopControl, apply_priority
+    from sessdiag.stores.pruning import PruneFlags, prune_target
 
-    if target_kind(target) != "files":
-        raise UsageError("prune supports file stores only in this version")
-    age = resolve_lifetime(max_age, app_conf, required_flag="--max-age").seconds
+    age = (resolve_lifetime(max_age, app_conf, required_flag="--max-age").seconds
+           if max_age is not None or app_conf is not None else None)
     check_sample(sample)
     check_php_depth(php_depth)
-    opts = PruneOptions(
-        target=target, max_age=age, grace=parse_duration(grace, flag="--grace"), apply=apply,
-        profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs,
-        workers=workers, rate=rate, max_delete=max_delete,
+    flags = PruneFlags(
+        target=target, max_age=age, apply=apply, rate=rate, max_delete=max_delete,
         max_runtime=(parse_duration(max_runtime, flag="--max-runtime")
                      if max_runtime is not None else None),
-        max_fraction=max_fraction, max_skew=parse_duration(max_skew, flag="--max-skew"),
-        force=force,
+        max_fraction=max_fraction, force=force, sample_k=sample,
+        grace=parse_duration(grace, flag="--grace") if grace is not None else None,
+        profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs,
+        workers=workers,
+        max_skew=parse_duration(max_skew, flag="--max-skew") if max_skew is not None else None,
         lock_path=lock, journal=journal, quarantine=quarantine, direct_unlink=direct_unlink,
-        sample_k=sample, seed=seed, check_processes=not no_process_check,
+        seed=seed, check_processes=not no_process_check, password_env=password_env,
+        namespaces=tuple(namespace or ()), drop_namespaces=tuple(drop_namespace or ()),
+        fix_ttl=fix_ttl, backup=backup,
+        lock_ttl=parse_duration(lock_ttl, flag="--lock-ttl") if lock_ttl is not None else None,
+        now=now,
     )
-    opts.validate()
     notes = apply_priority(ionice, nice)
 
     stop = StopControl()
@@ -127,7 +150,7 @@ def prune(
     try:
         tasks = {"plan": "entries checked"} | ({"apply": "sessions removed"} if apply else {})
         with StderrProgress(show_progress(no_progress, quiet, as_json), tasks) as prog:
-            result = prune_file_store(opts, stop=stop, progress=_prune_progress(prog))
+            result = prune_target(flags, stop=stop, progress=_prune_progress(prog))
     finally:
         for s, h in old.items():
             signal.signal(s, h)

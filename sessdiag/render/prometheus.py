@@ -140,7 +140,13 @@ def prune_metrics(m: Metrics, report: dict) -> None:
                            ("deleted", "Sessions deleted by the last prune."),
                            ("skipped_fresh", "Candidates touched again before deletion."),
                            ("errors", "Deletions that failed."),
-                           ("bytes_freed", "Bytes freed by the last prune.")):
+                           ("bytes_freed", "Bytes freed by the last prune."),
+                           # Redis only (None elsewhere: no sample written)
+                           ("companions_deleted", "Companion keys (Spring shadows, "
+                            "expirations sets) deleted by the last prune."),
+                           ("index_members_removed", "Index members pointing at no session, "
+                            "removed by the last prune."),
+                           ("ttl_set", "Live sessions without a TTL given one (--fix-ttl).")):
         value = report.get(key)
         if isinstance(value, list):
             value = len(value)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
-from typing import Any
 
-from sessdiag.core.errors import SafetyRefusal, UsageError
+from sessdiag.core.errors import UsageError
+from sessdiag.core.prune_contract import SCHEMA, PruneResult
 
-SCHEMA = "sessdiag.prune/1"
+__all__ = ["AGE_EDGES", "ANOMALY_KINDS", "EXAMPLES", "SCHEMA", "PruneOptions", "PruneResult"]
 AGE_EDGES = (3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400, 365 * 86400)
 EXAMPLES = 5
 # The report's anomaly kinds: the contract's (classify.CONTRACT_KINDS), the details of
@@ -63,25 +62,3 @@ class PruneOptions:
             raise UsageError("--max-skew must not be negative")
         if self.quarantine and self.direct_unlink:
             raise UsageError("--quarantine and --direct-unlink exclude each other")
-
-
-@dataclass
-class PruneResult:
-    report: dict[str, Any]
-    refusals: list[str]
-    stopped_by: str | None
-    errors: int
-    applied: bool
-    dry_run: bool
-    unreadable: int = 0  # entries never examined (permission denied)
-
-    @property
-    def exit_code(self) -> int:
-        """Contract: 4 refused (nothing deleted), 128+n stopped by signal n, 1 failures or
-        parts of the store never examined (as a failed deletion: not everything expired
-        could be removed), 0."""
-        if self.refusals and not self.dry_run:
-            return SafetyRefusal.exit_code
-        if self.stopped_by in ("SIGINT", "SIGTERM"):
-            return 128 + int(getattr(signal, self.stopped_by))
-        return 1 if self.errors or self.unreadable else 0

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from sessdiag.core.prune_contract import prune_report
 from sessdiag.core.timefmt import iso
 from sessdiag.stores.files.layout import Layout
 from sessdiag.stores.files.prune.env import ClockProbe
-from sessdiag.stores.files.prune.options import AGE_EDGES, ANOMALY_KINDS, SCHEMA, PruneOptions
+from sessdiag.stores.files.prune.options import AGE_EDGES, ANOMALY_KINDS, PruneOptions
 from sessdiag.stores.files.prune.tally import Tally
 
 
@@ -43,43 +43,37 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
     opts, root, layout, fs, clock, action = (run.opts, run.root, run.layout, run.fs, run.clock,
                                              run.action)
     duration = run.duration
-    now = time.time()
     hist = []
     for i, c in enumerate(t.hist):
         upper = AGE_EDGES[i] if i < len(AGE_EDGES) else None
         hist.append({"upper_s": upper, "count": c})
     sample = [p for _k, p in sorted(t.sample, reverse=True)]
     anomalies = {k: t.anomalies.get(k, 0) for k in ANOMALY_KINDS}
-    r: dict[str, Any] = {
-        "schema": SCHEMA,
-        "target": {"kind": "files", "location": root, "profile": layout.profile,
-                   "layout": layout.describe()},
-        "generated_at": iso(now),
-        "dry_run": not opts.apply,
-        "applied": run.applied,
+    r = prune_report(
+        target={"kind": "files", "location": root, "profile": layout.profile,
+                "layout": layout.describe()},
+        dry_run=not opts.apply, applied=run.applied, sessions=t.sessions,
+        candidates=t.candidates, deleted=t.deleted, skipped_fresh=t.skipped_fresh,
+        vanished=t.vanished, not_attempted=t.not_attempted, errors=t.errors,
+        error_examples=t.examples.get("errors", []),
+        bytes_freed=0 if action == "quarantine" else t.deleted_blocks * 512, sample=sample,
+        max_fraction=opts.max_fraction, forced=opts.force, refusals=run.refusals,
+        rate=opts.rate, max_delete=opts.max_delete, started=run.started, duration=duration,
+        stopped_by=run.stopped_by, warnings=run.warnings)
+    r.update({
         "action": {"stage": "unlink", "direct": "unlink", "quarantine": "quarantine"}[action],
         "protocol": {"stage": "recheck+rename+verify+unlink", "direct": "recheck+unlink",
                      "quarantine": "recheck+rename+verify"}[action],
         "max_age_s": opts.max_age,
         "grace_s": opts.grace,
         "cutoff": iso(run.cutoff_ns / 1e9),
-        "sessions": t.sessions,
         "session_bytes": t.session_bytes,
         "expired": t.expired,
-        "candidates": t.candidates,
-        "candidate_fraction": round(t.candidates / t.sessions, 6) if t.sessions else 0.0,
         "candidate_bytes": t.candidate_bytes,
         "candidate_allocated_bytes": t.candidate_blocks * 512,
-        "deleted": t.deleted,
-        "skipped_fresh": t.skipped_fresh,
         "restored": t.restored,
         "skipped_other": t.skipped_other,
         "skip_reasons": dict(sorted(t.skipped.items())),
-        "vanished": t.vanished,
-        "not_attempted": t.not_attempted,
-        "errors": t.errors,
-        "error_examples": t.examples.get("errors", []),
-        "bytes_freed": 0 if action == "quarantine" else t.deleted_blocks * 512,
         "payload_bytes_removed": t.deleted_bytes,
         "bytes_quarantined": t.deleted_blocks * 512 if action == "quarantine" else 0,
         "age_spread": {
@@ -87,7 +81,6 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
             "newest": iso(t.newest_ns / 1e9) if t.newest_ns is not None else None,
             "histogram": hist,
         },
-        "sample": sample,
         "anomalies": anomalies,
         "anomaly_examples": {k: v for k, v in t.examples.items() if k in ANOMALY_KINDS},
         "entries": t.entries,
@@ -95,8 +88,6 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
         "plan": run.planned,
         "clock": {"source": clock.source, "fs_minus_local_s": round(clock.offset_s, 3),
                   "max_skew_s": opts.max_skew},
-        "safety": {"max_fraction": opts.max_fraction, "forced": opts.force,
-                   "refusals": run.refusals},
         "lock": run.lock_path,
         "journal": os.path.abspath(opts.journal) if opts.journal else None,
         "journal_reconciled": run.reconciled or {},
@@ -106,13 +97,6 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
                        "latency_bound": fs.latency_bound},
         "jobs": run.jobs,
         "workers": run.model,
-        "rate_limit_per_s": opts.rate,
-        "max_delete": opts.max_delete,
-        "started_at": iso(run.started),
-        "duration_s": round(duration, 3),
-        "rate_per_s": round(t.deleted / duration, 1) if duration > 0 else 0.0,
-        "stopped_by": run.stopped_by,
         "leftovers_finished": t.leftovers_finished,
-        "warnings": run.warnings,
-    }
+    })
     return r

@@ -1,0 +1,48 @@
+"""What a Redis prune is asked to do (RedisPruneOptions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sessdiag.core.errors import UsageError
+
+LOCK_KEY = b"sessdiag:prune:lock"
+
+
+@dataclass(frozen=True)
+class RedisPruneOptions:
+    target: str
+    password_env: str | None = None
+    apply: bool = False
+    max_lifetime: int | None = None  # the lifetime of `idle`-ruled frameworks (else theirs)
+    namespaces: tuple[str, ...] = ()  # --namespace: only these
+    drop_namespaces: tuple[str, ...] = ()  # --drop-namespace: every key of these
+    fix_ttl: bool = False
+    backup: str | None = None
+    rate: float | None = None  # changes (deletions, SREMs, PEXPIREs) per second
+    max_delete: int | None = None
+    max_runtime: float | None = None
+    max_fraction: float = 0.95
+    force: bool = False
+    lock_ttl: float = 60.0
+    sample_k: int = 10
+    now: float | None = None  # tests: judge ages as of this time
+
+    def validate(self) -> None:
+        if self.rate is not None and self.rate <= 0:
+            raise UsageError("--rate must be a positive number of changes per second")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise UsageError("--max-delete must not be negative")
+        if self.max_runtime is not None and self.max_runtime <= 0:
+            raise UsageError("--max-runtime must be a positive duration")
+        if not 0 < self.max_fraction <= 1:
+            raise UsageError("--max-fraction must be in (0, 1]")
+        if self.max_lifetime is not None and self.max_lifetime <= 0:
+            raise UsageError("--max-lifetime must be a positive duration")
+        if self.lock_ttl < 5:
+            raise UsageError("--lock-ttl must be at least 5 s")
+        both = set(self.namespaces) & set(self.drop_namespaces)
+        if both:
+            raise UsageError(f"--namespace and --drop-namespace both name {sorted(both)[0]!r}")
+        if self.backup and not self.apply:
+            pass  # a dry run writes no backup; the report says so

@@ -28,7 +28,14 @@ def _is_redis(target: str) -> bool:
 
 
 def _is_rdb(target: str) -> bool:
-    """A Redis dump: a regular file that starts with `REDIS` and a 4-digit version."""
+    """A Redis dump: a regular file that starts with `REDIS` and a 4-digit version, the same
+    gzip-compressed, or `-` (standard input: only dumps are read from there)."""
+    if target == "-":
+        return True
+    if target.endswith(".gz"):
+        from sessdiag.stores.rdb.source import is_gzip_dump
+
+        return is_gzip_dump(target)
     try:
         fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -49,8 +56,9 @@ def _open_redis(target: str, **kw: Any) -> SessionStore:
 
 
 def _open_rdb(target: str, **kw: Any) -> SessionStore:
-    raise UsageError(f"{target} is a Redis dump (RDB); reading dumps is not supported by this "
-                     "version yet: load it into a redis-server and scan that")
+    from sessdiag.stores.rdb.store import RdbStore
+
+    return RdbStore(target)
 
 
 def _open_files(target: str, **kw: Any) -> SessionStore:

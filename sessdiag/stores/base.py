@@ -36,6 +36,7 @@ class ScanSettings:
     workers: str | None = None  # files: "threads" | "processes"
     seed: int | None = None
     now: float | None = None
+    as_of: float | None = None  # dumps: the time ages and expiry are counted at (--as-of)
     notes: tuple[str, ...] = ()  # warnings the caller wants in the report
     rate: float | None = None  # Redis: commands per second; files: operations per second
     max_inflight: int | None = None  # files: cap of the adaptive in-flight limit

@@ -36,8 +36,10 @@ def test_a_dump_is_recognised_by_its_magic_not_its_name(tmp_path: Path):
     dump = tmp_path / "backup.bin"
     dump.write_bytes(b"REDIS0011\xfa\tredis-ver")
     assert target_kind(str(dump)) == "rdb"
-    with pytest.raises(UsageError, match="is a Redis dump"):
-        open_store(str(dump))
+    store = open_store(str(dump))
+    assert store.kind == "rdb"
+    with pytest.raises(UsageError, match=r"backup\.bin: the dump ends inside a record"):
+        store.scan(ScanSettings())  # a dump cut short is bad input: exit 2
     fake = tmp_path / "dump.rdb"
     fake.write_bytes(b"REDISXX")  # no version digits: not a dump
     assert target_kind(str(fake)) == "files"

@@ -103,10 +103,10 @@ OnRecord = Callable[[Record], None]
 
 def parse(f: BinaryIO, want: Want, on_record: OnRecord) -> DumpInfo:
     """Read the whole dump; every key goes to `on_record`."""
-    return _Parser(Reader(f), want, on_record).run()
+    return Parser(Reader(f), want, on_record).run()
 
 
-class _Parser:
+class Parser:
     def __init__(self, r: Reader, want: Want, on_record: OnRecord) -> None:
         self.r = r
         self.want = want

@@ -93,6 +93,9 @@ class NodeScanner:
         self.p = params
         self.limiter = limiter
         self.topo = topo if topo is not None and topo.cluster else None
+        # Shadow keys' EXISTS goes in the same pipeline only when this node holds every key
+        # (standalone); otherwise, and for a dump read as a stream, through exists_check.
+        self.inline_exists = self.topo is None
         self.node_index = node_index
         self.connect = connect
         self.remote: dict[int, RedisConn] = {}
@@ -279,7 +282,7 @@ class NodeScanner:
         mem = self.mem_taken
         mem_cap = 1 << 62 if self.p.deep else max(self.p.sample, 1)
         mem_ok = self.mem_ok
-        inline_exists = self.topo is None
+        inline_exists = self.inline_exists
         add = cmds.append
         for k in keys:
             kind, prof, ns = P.forced_kind(forced, k) if forced else classify(k)
@@ -581,7 +584,7 @@ class NodeScanner:
         g.shadow += 1
         if pttl == -1:
             g.shadow_no_ttl += 1
-        if self.topo is None:
+        if self.inline_exists:
             exists = r[1]
             if len(r) > 2:
                 self.on_memory(g, "shadow")(r[2])

@@ -1,0 +1,173 @@
+"""The live Redis analysis, fed from a dump: records answer the scanner's own commands.
+
+`sessdiag.stores.redis.scanner.NodeScanner` classifies each key by name, plans the read-only
+commands that key needs (PTTL, HGETALL, GETRANGE, SCARD, MEMORY USAGE…) and turns the replies
+into group facts. `DumpScanner` is that same scanner with the medium swapped: it plans each
+key as it comes out of the dump (the plan decides how much of the value the parser decodes),
+answers every command from the record in hand — TTL from the absolute expiry and the dump's
+`as_of`, sizes from the lengths, memory from an estimate — and hands the replies to the same
+handlers. So classification, census, groups, samples and examples are the live scan's code.
+
+Cross-key questions (does the session of this shadow key exist? is this index member's session
+alive?) are answered when the dump has been read, from the session keys seen. To keep memory
+flat they are tracked by a 64-bit hash, and past `TRACK_LIMIT` tracked keys by a hash sample
+that halves as needed (the report says so): checks then cover that share of the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sessdiag.stores.rdb.parser import COUNT, FULL, HEAD, SKIP, Record
+from sessdiag.stores.rdb.replies import reply
+from sessdiag.stores.redis import profiles as P
+from sessdiag.stores.redis.census import GroupAgg
+from sessdiag.stores.redis.ratelimit import RateLimiter
+from sessdiag.stores.redis.scanner import GENERIC, NodeScanner, ScanParams, _show
+
+TRACK_LIMIT = 1 << 18
+# How much of the value each key kind needs (by the commands its plan holds).
+_WANT = {P.SPRING: FULL, P.STRING: HEAD, P.EXPIRATIONS: COUNT, P.INDEX: FULL,
+         P.SPRING_ZSET: COUNT, P.SHADOW: SKIP, P.SPRING_OTHER: SKIP, GENERIC: HEAD,
+         P.UNKNOWN: HEAD}
+_SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
+
+
+class _Medium:
+    """What NodeScanner knows of its connection: where it is."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+class DumpScanner(NodeScanner):
+    def __init__(self, location: str, params: ScanParams, as_of_ms: int,
+                 idle_offset_s: int = 0) -> None:
+        super().__init__(_Medium(location), params, RateLimiter(None))  # type: ignore[arg-type]
+        self.inline_exists = False
+        self.as_of_ms = as_of_ms
+        self.idle_offset_s = idle_offset_s
+        self.db: int | None = None
+        self.other_dbs: dict[int, int] = {}
+        self.expired_keys = 0
+        self.corrupt: dict[str, int] = {}
+        self.lookup_index: list[int] = []  # hash<<24 | min(bytes, 2^24-1) of session keys
+        self._cmds: list[tuple] = []
+        self._plan: list[tuple] = []
+        self._kind = P.UNKNOWN
+        self._rec: Record | None = None
+        self._last: tuple[GroupAgg, int, int] | None = None  # group, sessions, expired
+        # cross-key checks: sampled hashes of session-key names seen, and checks waiting
+        self.sample_shift = 0
+        self.seen: set[int] = set()
+        self.pending: list[tuple[int, Callable[[Any], None]]] = []
+
+    # -- the parser's two callbacks ----------------------------------------------------------
+    def want(self, db: int, key: bytes, rtype: int) -> int:
+        if self.db is None:
+            self.db = db  # the first database of the dump (Redis writes them in order)
+        if db != self.db:
+            self.other_dbs[db] = self.other_dbs.get(db, 0) + 1
+            return SKIP
+        cmds: list[tuple] = []
+        plan: list[tuple] = []
+        self.plan([key], cmds, plan)
+        self._cmds, self._plan = cmds, plan
+        kind = self._kind = plan[0][1]
+        if kind == P.SPRING:
+            self._track(key)
+        w = _WANT.get(kind, HEAD)
+        if w == HEAD and rtype != 0:
+            return SKIP  # GETRANGE of a non-string: WRONGTYPE, nothing to read
+        return w
+
+    def record(self, rec: Record) -> None:
+        if rec.db != self.db:
+            return
+        res = self.res
+        res.keys_seen += 1
+        if self.progress is not None and res.keys_seen % 10000 == 0:
+            self.progress(10000)
+        if rec.error is not None:
+            self.corrupt[rec.error] = self.corrupt.get(rec.error, 0) + 1
+            self.other(rec.key, "corrupt")
+            return
+        self._rec = rec
+        self._last = None
+        expired = 0 <= rec.expire_ms <= self.as_of_ms
+        if expired:
+            self.expired_keys += 1
+        answer = self.answer
+        self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
+        while self.deferred:
+            d, self.deferred = self.deferred, []
+            for cmd, cb in d:
+                cb(answer(cmd, rec))
+        if self._last is None:
+            return
+        g, sessions, expired_before = self._last
+        if g.sessions == sessions:
+            return  # named like a session, but not one (counted where the scanner put it)
+        if expired and g.expired == expired_before:
+            # Past its absolute expiry at as_of: a server would drop it on access. The
+            # framework's own clock (recorded times) did not say expired; the TTL does.
+            g.expired += 1
+            g.example("expired", _show(rec.key))
+        if len(self.lookup_index) < 50_000_000:
+            n = rec.length if rec.type_name == "string" else rec.raw
+            self.lookup_index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24)
+                                     | min(max(n, 0), 0xFFFFFF))
+
+    def answer(self, cmd: tuple, rec: Record) -> Any:
+        return reply(cmd, rec, self.as_of_ms, self.idle_offset_s)
+
+    # -- the handlers' hooks ----------------------------------------------------------------
+    def on_spring(self, k: bytes, g: GroupAgg, pttl: Any, h: Any, mem: Any) -> None:
+        self._last = (g, g.sessions, g.expired)
+        super().on_spring(k, g, pttl, h, mem)
+
+    def string_session(self, g: GroupAgg, k: bytes, prof: str, pttl: int, v: bytes) -> None:
+        self._last = (g, g.sessions, g.expired)
+        super().string_session(g, k, prof, pttl, v)
+
+    def ttl_age(self, g: GroupAgg, k: bytes, ttl: int, empty: bool) -> None:
+        if ttl >= 0:
+            g.infer_from_ttl(ttl, empty)
+            return
+        rec = self._rec
+        idle = rec.idle + self.idle_offset_s if rec is not None and rec.idle >= 0 else -1
+        g.add_idle(idle, empty)
+
+    def exists_check(self, key: bytes, cb: Callable[[Any], None]) -> None:
+        h = hash(key)
+        if h & ((1 << self.sample_shift) - 1):
+            return  # outside the sample: not checked
+        if h in self.seen:
+            cb(1)
+            return
+        self.pending.append((h, cb))
+        self._bound()
+
+    def _track(self, key: bytes) -> None:
+        h = hash(key)
+        if not h & ((1 << self.sample_shift) - 1):
+            self.seen.add(h)
+            self._bound()
+
+    def _bound(self) -> None:
+        while len(self.seen) + len(self.pending) > TRACK_LIMIT:
+            self.sample_shift += 1
+            mask = (1 << self.sample_shift) - 1
+            self.seen = {h for h in self.seen if not h & mask}
+            self.pending = [(h, cb) for h, cb in self.pending if not h & mask]
+
+    def finish(self) -> None:
+        """The dump is read: answer the cross-key checks still waiting."""
+        seen = self.seen
+        for h, cb in self.pending:
+            cb(1 if h in seen else 0)
+        self.pending = []
+        self.seen = set()
+        if self.progress is not None:
+            self.progress(self.res.keys_seen % 10000)

@@ -1,0 +1,120 @@
+"""The dump backend: sessions in every encoding a version wrote, expiry as of the dump's time,
+corrupt records counted, the target fields of the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rdb_vectors import W, path
+
+from sessdiag.stores import ScanSettings, open_store, target_kind
+from sessdiag.stores.rdb.errors import RdbError
+
+GOB_EMPTY = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
+SID = "0123456789abcdef0123456789abcdef"
+
+
+def _scan(p: Path | str, **kw: object) -> dict:
+    store = open_store(str(p))
+    try:
+        return store.scan(ScanSettings(**kw))  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def _groups(rep: dict) -> dict:
+    return {(g["profile"], g["namespace"]): g for g in rep["groups"]}
+
+
+def test_a_dump_is_its_own_kind_of_target():
+    assert target_kind(str(path("v12"))) == "rdb"
+    assert target_kind("-") == "rdb"
+
+
+@pytest.mark.parametrize("name", ["v4", "v9", "v10", "v12", "real-6.2.14", "real-7.0.15"])
+def test_sessions_in_every_encoding_are_found(name: str):
+    rep = _scan(path(name))
+    g = _groups(rep)
+    assert g[("beego-redis", "")]["sessions"] == 1 and g[("beego-redis", "")]["empty"] == 1
+    spring = {ns for (p, ns) in g if p.startswith("spring-session")}
+    want = {"spring:session"}
+    if name in ("v10", "v12"):
+        want.add("myapp")  # a listpack hash (RDB 10)
+    if name == "v12":
+        want |= {"lpex", "lpexrc", "meta", "metarc"}  # hashes with field expiry (RDB 12)
+    assert spring == want
+    for ns in want:
+        s = g[("spring-session-simple", ns)]
+        assert s["sessions"] == 1 and s["undecodable"] == 0 and s["age_source"] == "recorded"
+    t = rep["target"]
+    assert t["kind"] == "rdb" and t["rdb_version"] == int(rep["dump"]["rdb_version"])
+    assert t["as_of_source"] in ("ctime aux field", "file mtime (the dump has no ctime)")
+
+
+def _beego_dump(tmp_path: Path, expire_ms: int, ctime: int | None = None) -> Path:
+    w = W.RdbWriter(10)
+    if ctime is not None:
+        w.aux(b"ctime", str(ctime).encode())
+    w.select(0)
+    w.key(0, SID.encode(), W.string(GOB_EMPTY), expire_ms=expire_ms)
+    w.key(0, b"other", W.string(b"x"))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    return p
+
+
+def test_a_key_past_its_expiry_at_as_of_is_counted_expired(tmp_path: Path):
+    t = 1_790_000_000
+    p = _beego_dump(tmp_path, (t + 600) * 1000, ctime=t)
+    before = _scan(p)  # as of ctime: 10 minutes left
+    g = _groups(before)[("beego-redis", "")]
+    assert (g["sessions"], g["expired"], before["dump"]["keys_past_expiry"]) == (1, 0, 0)
+    assert before["target"]["as_of"] == "2026-09-21T14:13:20Z"
+    assert before["target"]["as_of_source"] == "ctime aux field"
+    after = _scan(p, as_of=t + 3600)
+    g = _groups(after)[("beego-redis", "")]
+    assert (g["sessions"], g["expired"], after["dump"]["keys_past_expiry"]) == (1, 1, 1)
+    assert after["target"]["as_of_source"] == "--as-of"
+    assert g["examples"]["expired"] == ["01234567…"]
+
+
+def test_without_ctime_the_file_mtime_is_the_time(tmp_path: Path):
+    import os
+
+    p = _beego_dump(tmp_path, 1_790_000_600_000)
+    os.utime(p, (1_790_000_000, 1_790_000_000))
+    rep = _scan(p)
+    assert rep["target"]["as_of"] == "2026-09-21T14:13:20Z"
+    assert rep["target"]["as_of_source"].startswith("file mtime")
+
+
+def test_a_corrupt_session_value_is_counted_and_the_scan_goes_on(tmp_path: Path):
+    w = W.RdbWriter(10)
+    bad = bytearray(W.listpack([b"creationTime", b"1"]))
+    bad[6] = 0xFE
+    w.key(16, b"spring:session:sessions:6b1b5d3c-2f0e-4b35-9a4c-0d7c5e0a9f11",
+          W.string(bytes(bad)))
+    w.key(0, SID.encode(), W.string(GOB_EMPTY))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    rep = _scan(p)
+    assert rep["keyspace"]["other_by_type"] == {"corrupt": 1}
+    assert rep["dump"]["corrupt_records"] == 1
+    assert any("does not add up" in x for x in rep["warnings"])
+    assert _groups(rep)[("beego-redis", "")]["sessions"] == 1
+
+
+def test_a_truncated_dump_is_one_error(tmp_path: Path):
+    data = path("real-7.0.15").read_bytes()
+    p = tmp_path / "cut.rdb"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RdbError, match=r"cut.rdb: the dump ends inside a record \(at byte"):
+        _scan(p)
+
+
+def test_memory_estimates_follow_the_encoding():
+    from sessdiag.stores.rdb.memory import size_class
+
+    assert [size_class(n) for n in (1, 8, 9, 17, 128, 129, 160, 161, 1025)] == [
+        8, 8, 16, 32, 128, 160, 160, 192, 1280]

@@ -113,6 +113,7 @@ RULE_TYPES: dict[str, Callable[[Any], Any]] = {
     "max_expired_fraction": _fraction,
     "max_empty_fraction": _fraction,
     "max_orphan_rate_per_hour": _positive,
+    "max_orphans_per_route_per_hour": _positive,
     "max_gc_stall_seconds": _positive,
     "max_no_ttl_keys": _count,
     "allowed_namespaces": _namespaces,
@@ -299,6 +300,8 @@ def evaluate(report: dict, rules: dict[str, Any]) -> list[RuleResult]:
             out.append(_limit(rule, frac, allowed, "empty fraction"))
         elif rule == "max_orphan_rate_per_hour":
             out.append(_limit(rule, orphan_rate_per_hour(report), allowed, "orphans per hour"))
+        elif rule == "max_orphans_per_route_per_hour":
+            out.append(_route_rule(report, allowed))
         elif rule == "max_gc_stall_seconds":
             gc = report.get("gc_estimate")
             # The scan report's figure (gcstall.gc_figure), never a figure of its own.
@@ -327,6 +330,28 @@ def evaluate(report: dict, rules: dict[str, Any]) -> list[RuleResult]:
         elif rule == "clients":
             out.extend(_client_rules(report, allowed))
     return out
+
+
+def _route_rule(report: dict, allowed: float) -> RuleResult:
+    """The worst route's orphans per hour (over the hours it minted, at least one)."""
+    rule = "max_orphans_per_route_per_hour"
+    routes = report.get("routes")
+    if not routes:
+        why = ("no route was issued a session in the access logs" if routes == [] else
+               "per-route rates need access logs (--access-log)")
+        return RuleResult(rule, "skipped", None, allowed, why)
+    worst = max(routes, key=lambda r: r.get("orphan_rate_per_hour") or 0)
+    rate = worst.get("orphan_rate_per_hour") or 0
+    bad = [r for r in routes if (r.get("orphan_rate_per_hour") or 0) > allowed]
+    if bad:
+        names = ", ".join(f"{r['route']} ({_fmt(r['orphan_rate_per_hour'])}/h)"
+                          for r in bad[:5])
+        return RuleResult(rule, "fail", rate, allowed,
+                          f"{len(bad)} route(s) mint more than {_fmt(allowed)} orphan sessions "
+                          f"an hour: {names}")
+    return RuleResult(rule, "pass", rate, allowed,
+                      f"every route within {_fmt(allowed)} orphan sessions an hour (worst "
+                      f"{worst['route']}: {_fmt(rate)})")
 
 
 def _namespaces_rule(report: dict, allowed: list[str]) -> RuleResult:

@@ -90,7 +90,8 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 # --- one policy with every rule kind, and an access log that exercises the per-client rules
 
 RULE_KINDS = ("max_sessions", "max_allocated_bytes", "max_bytes", "max_expired_fraction",
-              "max_empty_fraction", "max_orphan_rate_per_hour", "max_gc_stall_seconds",
+              "max_empty_fraction", "max_orphan_rate_per_hour",
+              "max_orphans_per_route_per_hour", "max_gc_stall_seconds",
               "max_no_ttl_keys", "allowed_namespaces", "max_anomalies", "clients")
 
 

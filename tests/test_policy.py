@@ -148,3 +148,30 @@ def test_rule_messages_write_numbers_as_the_views_do(tmp_path):
     results = {r.rule: r for r in evaluate(dict(REPORT, sessions=17_000), pol.rules)}
     assert results["max_sessions"].message == "sessions 17,000 exceeds the limit 500"
     assert results["max_sessions"].measured == 17_000  # the JSON keeps the number
+
+
+ROUTES = [{"route": "GET /health", "template": "GET /health", "issued": 300, "orphans": 300,
+           "orphan_rate_per_hour": 300.0},
+          {"route": "GET /", "template": "GET /", "issued": 40, "orphans": 2,
+           "orphan_rate_per_hour": 2.0}]
+
+
+def test_orphans_per_route_per_hour(tmp_path):
+    pol = _policy(tmp_path, "rules:\n  max_orphans_per_route_per_hour: 100\n")
+    (r,) = evaluate(dict(REPORT, routes=ROUTES), pol.rules)
+    assert (r.rule, r.status, r.measured, r.allowed) == (
+        "max_orphans_per_route_per_hour", "fail", 300.0, 100)
+    assert "GET /health (300/h)" in r.message and "GET /," not in r.message
+    pol = _policy(tmp_path, "rules:\n  max_orphans_per_route_per_hour: 500\n")
+    (r,) = evaluate(dict(REPORT, routes=ROUTES), pol.rules)
+    assert (r.status, r.measured) == ("pass", 300.0)
+    # Without logs it cannot be measured: skipped, never passed.
+    (r,) = evaluate(REPORT, pol.rules)
+    assert r.status == "skipped" and "--access-log" in r.message
+    (r,) = evaluate(dict(REPORT, routes=[]), pol.rules)
+    assert r.status == "skipped"
+
+
+def test_orphans_per_route_rule_wants_a_positive_number(tmp_path):
+    with pytest.raises(UsageError, match="max_orphans_per_route_per_hour"):
+        _policy(tmp_path, "rules:\n  max_orphans_per_route_per_hour: lots\n")

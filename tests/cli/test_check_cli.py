@@ -114,20 +114,23 @@ def test_scan_prom_is_written_atomically(cli, store, tmp_path):
 FILE_LOOSE = {
     "max_sessions": 1000, "max_allocated_bytes": "64MiB", "max_bytes": "10MB",
     "max_expired_fraction": 0.5, "max_empty_fraction": 0.9, "max_orphan_rate_per_hour": 1000,
-    "max_gc_stall_seconds": 30, "max_no_ttl_keys": 5, "allowed_namespaces": ["spring:session"],
+    "max_orphans_per_route_per_hour": 1000, "max_gc_stall_seconds": 30, "max_no_ttl_keys": 5,
+    "allowed_namespaces": ["spring:session"],
     "max_anomalies": {"symlinks": 5, "undecodable": 5},
     "clients": {"max_orphans": 1000, "max_orphan_rate_per_hour": 1000, "max_sessions": 1000},
 }
 FILE_TIGHT = {
     "max_sessions": 10, "max_allocated_bytes": "1KiB", "max_bytes": "1kB",
     "max_expired_fraction": 0.01, "max_empty_fraction": 0.1, "max_orphan_rate_per_hour": 1,
-    "max_gc_stall_seconds": 0, "max_no_ttl_keys": 0, "allowed_namespaces": ["spring:session"],
+    "max_orphans_per_route_per_hour": 1, "max_gc_stall_seconds": 0, "max_no_ttl_keys": 0,
+    "allowed_namespaces": ["spring:session"],
     "max_anomalies": {"symlinks": 0, "undecodable": 0},
     "clients": {"max_orphans": 1, "max_orphan_rate_per_hour": 1, "max_sessions": 1},
 }
 FILE_MEASURES = {"max_sessions", "max_allocated_bytes", "max_bytes", "max_expired_fraction",
                  "max_empty_fraction", "max_orphan_rate_per_hour", "max_gc_stall_seconds",
-                 "max_anomalies.symlinks", "max_anomalies.undecodable", "clients.max_orphans",
+                 "max_orphans_per_route_per_hour", "max_anomalies.symlinks",
+                 "max_anomalies.undecodable", "clients.max_orphans",
                  "clients.max_orphan_rate_per_hour", "clients.max_sessions"}
 REDIS_ONLY = {"max_no_ttl_keys", "allowed_namespaces"}
 
@@ -184,6 +187,7 @@ def test_every_rule_kind_both_outcomes_on_files(cli, tmp_path, every_rule_policy
         "max_expired_fraction": exp["expired_fraction"],
         "max_empty_fraction": 0.6,
         "max_orphan_rate_per_hour": 180.0,  # the clients' rate: 180 orphans in under an hour
+        "max_orphans_per_route_per_hour": 180.0,  # all through one route
         "max_anomalies.symlinks": 2,
         "max_anomalies.undecodable": 1,
         "clients.max_orphans": 180,

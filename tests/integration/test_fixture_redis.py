@@ -191,7 +191,7 @@ groups:
 LOOSE = {
     "max_sessions": 1000, "max_allocated_bytes": "64MiB", "max_bytes": "10MB",
     "max_expired_fraction": 0.5, "max_empty_fraction": 0.9, "max_orphan_rate_per_hour": 1000,
-    "max_gc_stall_seconds": 30, "max_no_ttl_keys": 5,
+    "max_orphans_per_route_per_hour": 1000, "max_gc_stall_seconds": 30, "max_no_ttl_keys": 5,
     "allowed_namespaces": ["spring:session", "myapp"],
     "max_anomalies": {"undecodable": 5, "symlinks": 0},
     "clients": {"max_orphans": 1000, "max_orphan_rate_per_hour": 1000, "max_sessions": 1000},
@@ -199,12 +199,14 @@ LOOSE = {
 TIGHT = {
     "max_sessions": 10, "max_allocated_bytes": "1KiB", "max_bytes": "1kB",
     "max_expired_fraction": 0.01, "max_empty_fraction": 0.1, "max_orphan_rate_per_hour": 1,
-    "max_gc_stall_seconds": 30, "max_no_ttl_keys": 0, "allowed_namespaces": ["spring:session"],
+    "max_orphans_per_route_per_hour": 1, "max_gc_stall_seconds": 30, "max_no_ttl_keys": 0,
+    "allowed_namespaces": ["spring:session"],
     "max_anomalies": {"undecodable": 0, "symlinks": 0},
     "clients": {"max_orphans": 1, "max_orphan_rate_per_hour": 1, "max_sessions": 1},
 }
 REDIS_MEASURES = {"max_sessions", "max_allocated_bytes", "max_bytes", "max_expired_fraction",
                   "max_empty_fraction", "max_orphan_rate_per_hour", "max_no_ttl_keys",
+                  "max_orphans_per_route_per_hour",
                   "allowed_namespaces", "max_anomalies.undecodable", "clients.max_orphans",
                   "clients.max_orphan_rate_per_hour", "clients.max_sessions"}
 FILE_ONLY = {"max_gc_stall_seconds", "max_anomalies.symlinks"}
@@ -269,6 +271,7 @@ def test_every_rule_kind_both_outcomes_on_redis(cli, redis_db, tmp_path, every_r
         "max_empty_fraction": round(24 / 62, 6),
         # With access logs the rate is the clients': 24 orphans in a log under an hour long.
         "max_orphan_rate_per_hour": 24.0,
+        "max_orphans_per_route_per_hour": 24.0,
         "max_no_ttl_keys": 2,
         "allowed_namespaces": ["myapp", "spring:session"],
         "max_anomalies.undecodable": 1,

@@ -1,11 +1,13 @@
-"""Who mints sessions: the `routes` and `user_agents` sections, and the findings that name
-the top minting routes and agents with the fix for the framework in use."""
+"""Who mints sessions: the `routes` and `user_agents` sections, the findings that name the
+top minting routes and agents with the fix for the framework in use, and where the minting
+leads (`projection`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sessdiag import frameworks
+from sessdiag.analysis import projection
 from sessdiag.analysis.agents import AgentTable, agent_rows, class_totals, data_version
 from sessdiag.analysis.routes import RouteTable, route_rows
 from sessdiag.core.units import format_count
@@ -37,6 +39,12 @@ def attach_minters(report: dict, route_table: RouteTable, agent_table: AgentTabl
                                             "documentation": fw.orphan_fix_doc or None}
     _missing_session_cookie(report, stats)
     _findings(report, routes, agents, fw)
+    span = (stats.last - stats.first) if stats.first is not None and stats.last is not None \
+        else 0.0
+    proj = projection.projection(report, sum(r["orphans"] for r in routes), span)
+    report["projection"] = proj
+    if proj is not None:
+        report.setdefault("findings", []).append(projection.finding(proj))
 
 
 def _framework(profile: str | None, cookie: str | None) -> frameworks.Framework | None:

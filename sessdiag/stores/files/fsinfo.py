@@ -23,6 +23,7 @@ class FsInfo:
     bytes_used: int
     inodes_total: int
     inodes_used: int
+    inodes_available: int = 0  # f_favail: what an unprivileged writer (the app) can still use
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,8 +49,9 @@ def fs_info(path: str) -> FsInfo:
         bytes_used = (sv.f_blocks - sv.f_bfree) * sv.f_frsize
         inodes_total = sv.f_files
         inodes_used = sv.f_files - sv.f_ffree
+        inodes_available = sv.f_favail
         bsize = sv.f_bsize
     except OSError:
-        bytes_total = bytes_used = inodes_total = inodes_used = bsize = 0
+        bytes_total = bytes_used = inodes_total = inodes_used = inodes_available = bsize = 0
     return FsInfo(mountpoint, fstype, device, latency, bsize, bytes_total, bytes_used,
-                  inodes_total, inodes_used)
+                  inodes_total, inodes_used, inodes_available)

@@ -11,6 +11,7 @@ import typer
 from sessdiag.cli.options import (
     AppConfOpt,
     JsonOpt,
+    MaxInflightOpt,
     NoProgressOpt,
     NowOpt,
     OutputOpt,
@@ -59,6 +60,7 @@ def prune(
     rate: Annotated[float | None, typer.Option(
         "--rate", metavar="N", help="At most N deletions (Redis: changes) per second, all "
                                     "workers together.")] = None,
+    max_inflight: MaxInflightOpt = None,
     max_delete: Annotated[int | None, typer.Option(
         "--max-delete", metavar="N", help="Stop after N deletions.")] = None,
     max_runtime: Annotated[str | None, typer.Option(
@@ -133,7 +135,7 @@ def prune(
         max_fraction=max_fraction, force=force, sample_k=sample,
         grace=parse_duration(grace, flag="--grace") if grace is not None else None,
         profile=profile, php_depth=php_depth, sid_pattern=sid_pattern, jobs=jobs,
-        workers=workers,
+        workers=workers, max_inflight=max_inflight,
         max_skew=parse_duration(max_skew, flag="--max-skew") if max_skew is not None else None,
         lock_path=lock, journal=journal, quarantine=quarantine, direct_unlink=direct_unlink,
         seed=seed, check_processes=not no_process_check, password_env=password_env,

@@ -38,6 +38,7 @@ class PruneFlags:
     sid_pattern: str | None = None
     jobs: int | None = None
     workers: str | None = None
+    max_inflight: int | None = None
     max_skew: float | None = None
     lock_path: str | None = None
     journal: str | None = None
@@ -58,6 +59,7 @@ class PruneFlags:
 # Flags one backend only has: (field, flag) — given to the other, exit 2.
 FILES_ONLY = (("grace", "--grace"), ("profile", "--profile"), ("php_depth", "--php-depth"),
               ("sid_pattern", "--sid-pattern"), ("jobs", "--jobs"), ("workers", "--workers"),
+              ("max_inflight", "--max-inflight"),
               ("max_skew", "--max-skew"), ("lock_path", "--lock"), ("journal", "--journal"),
               ("quarantine", "--quarantine"), ("direct_unlink", "--direct-unlink"))
 REDIS_ONLY = (("password_env", "--password-env"), ("namespaces", "--namespace"),
@@ -84,6 +86,7 @@ def _files(flags: PruneFlags, stop: Any, progress: ProgressFn | None) -> PruneRe
         grace=60 if flags.grace is None else flags.grace, apply=flags.apply,
         profile=flags.profile, php_depth=flags.php_depth, sid_pattern=flags.sid_pattern,
         jobs=flags.jobs, workers=flags.workers, rate=flags.rate, max_delete=flags.max_delete,
+        max_inflight=flags.max_inflight,
         max_runtime=flags.max_runtime, max_fraction=flags.max_fraction,
         max_skew=300.0 if flags.max_skew is None else flags.max_skew, force=flags.force,
         lock_path=flags.lock_path, journal=flags.journal, quarantine=flags.quarantine,

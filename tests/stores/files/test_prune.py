@@ -532,3 +532,33 @@ def test_unreadable_directories_are_unreadable_warned_and_exit_1(store, sessdiag
     assert set(r["anomaly_examples"]["unreadable"]) == {"a", "b/c"}
     assert any("never examined" in w for w in r["warnings"])
     assert "never examined" in res.stderr
+
+
+@pytest.mark.parametrize(("jobs", "workers"), [(3, "threads"), (2, "processes")])
+def test_fanned_out_prune_deletes_the_same_and_reports_its_walk(store, popts, snapshot,
+                                                                monkeypatch, jobs, workers):
+    """As on a slow mount (every operation counts as slow): the plan's lstats fan out, the
+    apply pass goes through the same gate, and the result is the same, byte for byte."""
+    from sessdiag.stores.files import inflight
+
+    monkeypatch.setattr(inflight, "FANOUT_LATENCY_S", -1.0)
+    root, expired, _fresh = store(sessions=600, foreign=3, symlinks=2, misplaced=2)
+    before = snapshot(root)
+    keep = {k: v for k, v in before.items() if k not in expired}
+    res = prune_file_store(popts(root, apply=True, jobs=jobs, workers=workers,
+                                 max_inflight=4))
+    r = res.report
+    assert res.exit_code == 0, r
+    assert r["deleted"] == len(expired) == 300 and _balanced(r)
+    assert snapshot(root) == keep
+    w = r["walk"]
+    assert w["mode"] == "fan-out"
+    assert 1 <= w["inflight"]["max"] <= 4 and w["inflight"]["limit_max"] <= 4
+    # plan: an lstat per entry; apply: re-check, rename, lstat, unlink per deletion
+    assert w["operations"] >= r["entries"] + 4 * 300
+    assert w["latency_us"]["p50"] is not None
+
+
+def test_max_inflight_is_validated(tmp_path):
+    with pytest.raises(UsageError):
+        PruneOptions(target=str(tmp_path), max_age=60, max_inflight=0).validate()

@@ -19,6 +19,7 @@ from sessdiag.core.units import format_percent
 from sessdiag.stores.files import fsops, pool
 from sessdiag.stores.files import lock as store_lock
 from sessdiag.stores.files.fsinfo import fs_info
+from sessdiag.stores.files.inflight import Engine, WalkStats, engine_settings
 from sessdiag.stores.files.layout import layout_for, resolve_root
 from sessdiag.stores.files.pool import Unit
 from sessdiag.stores.files.prune.control import Shared, StopControl
@@ -53,6 +54,9 @@ def _safety(t: Tally, opts: PruneOptions, root: str, clock: ClockProbe,
                    f"{profile} layout vs {t.sessions:,} sessions; check TARGET and --profile, "
                    "or --force")
     return out
+
+
+APPLY_THREADS = 128
 
 
 def _run_id() -> str:
@@ -136,7 +140,13 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
         parts = jobs if model == "processes" else min(jobs, 8)
         top, units = plan_units(plan, root_fd, parts if layout.depth == 0 else 1,
                                 threads=jobs if model == "threads" else 1)
-        tally = run_pass("plan", plan, shared, stop, root_fd, units, jobs, model, progress)
+        # --rate stays deletions per second (the token bucket in Shared); the engine caps
+        # operations in flight. Threads share this engine; forked workers make their own.
+        settings = engine_settings(opts.max_inflight, None)
+        eng = Engine(settings)
+        walk = WalkStats()
+        tally = run_pass("plan", plan, shared, stop, root_fd, units, jobs, model, progress,
+                         eng, settings, walk)
         tally.merge(top, plan.sample_k)
         unread = tally.anomalies.get("unreadable", 0)
         if unread:
@@ -148,16 +158,18 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
                       clock=clock, action=action, cutoff_ns=plan.plan_cutoff_ns,
                       started=started, planned=_snapshot(tally),
                       refusals=_safety(tally, opts, root, clock, layout.profile),
-                      warnings=warnings, lock_path=lock_path, reconciled=reconciled)
+                      warnings=warnings, lock_path=lock_path, reconciled=reconciled,
+                      walk=walk)
         if opts.apply and not run.refusals and not stop.requested and tally.candidates + \
                 tally.anomalies.get("stage_leftovers", 0) > 0:
             if q_dir is not None:
                 run.q_run = os.path.join(q_dir, run_id)
                 os.mkdir(run.q_run, 0o700)
             plan = replace(plan, apply=True, journal=opts.journal, quarantine_run=run.q_run)
-            _apply(plan, shared, stop, root_fd, units, jobs, model, progress, tally, opts,
-                   spill_dir, run_id, action)
+            _apply(plan, shared, stop, root_fd, units, apply_jobs(jobs, model, opts), model,
+                   progress, tally, opts, spill_dir, run_id, action, eng, walk)
             run.applied = True
+        walk.merge(eng.close())
         run.stopped_by = stop.reason
         run.duration = time.perf_counter() - t0
         return PruneResult(build_report(run, tally), run.refusals, stop.reason, tally.errors,
@@ -185,9 +197,20 @@ def _clock(opts: PruneOptions, root_fd: int, root: str, lock_path: str | None) -
     return probe_clock(root_fd, root, lock_dir)
 
 
+def apply_jobs(jobs: int, model: str, opts: PruneOptions) -> int:
+    """Workers of the apply pass. On a latency-bound mount each works on one directory at a
+    time (the kernel serialises renames and unlinks within one anyway), so directories in
+    parallel are what overlaps the round trips: as many workers as the engine's limit may
+    use, and the limit decides how many operations really are in flight."""
+    if opts.jobs is not None or model != "threads":
+        return jobs
+    return max(jobs, min(APPLY_THREADS, opts.max_inflight or APPLY_THREADS))
+
+
 def _apply(plan: Plan, shared: Shared, stop: StopControl, root_fd: int, units: list[Unit],
            jobs: int, model: str, progress: ProgressFn | None, tally: Tally,
-           opts: PruneOptions, spill_dir: str | None, run_id: str, action: str) -> None:
+           opts: PruneOptions, spill_dir: str | None, run_id: str, action: str,
+           eng: Engine, walk: WalkStats) -> None:
     """The apply pass over the spilled candidates, bracketed by run-start/run-end records."""
     if opts.journal:
         j = Journal(opts.journal)
@@ -198,7 +221,8 @@ def _apply(plan: Plan, shared: Shared, stop: StopControl, root_fd: int, units: l
     tasks = apply_tasks(spill_dir, units)
     if progress is not None:  # the apply pass knows its total: a share and an ETA
         progress("apply:total", tally.candidates + tally.anomalies.get("stage_leftovers", 0))
-    atally = run_pass("apply", plan, shared, stop, root_fd, tasks, jobs, model, progress)
+    atally = run_pass("apply", plan, shared, stop, root_fd, tasks, jobs, model, progress,
+                      eng, eng.settings, walk)
     for name in ("deleted", "deleted_bytes", "deleted_blocks", "skipped_fresh", "restored",
                  "vanished", "errors", "not_attempted", "leftovers_finished"):
         setattr(tally, name, getattr(tally, name) + getattr(atally, name))

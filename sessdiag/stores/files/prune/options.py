@@ -28,6 +28,7 @@ class PruneOptions:
     jobs: int | None = None
     workers: str | None = None  # "threads" | "processes" | None (by filesystem type)
     rate: float | None = None  # deletions per second, all workers together
+    max_inflight: int | None = None  # filesystem operations in flight (adaptive below it)
     max_delete: int | None = None
     max_runtime: float | None = None
     max_fraction: float = 0.95
@@ -50,6 +51,8 @@ class PruneOptions:
             raise UsageError("--jobs must be at least 1")
         if self.workers not in (None, "threads", "processes"):
             raise UsageError(f"--workers must be 'threads' or 'processes', not {self.workers!r}")
+        if self.max_inflight is not None and self.max_inflight < 1:
+            raise UsageError("--max-inflight must be at least 1")
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be a positive number of deletions per second")
         if self.max_delete is not None and self.max_delete < 0:

@@ -24,6 +24,7 @@ from sessdiag.stores.files.classify import (
     walk_off_layout,
 )
 from sessdiag.stores.files.fsops import S_IFDIR, S_IFMT, S_IFREG
+from sessdiag.stores.files.inflight import Engine, EngineSettings, WalkStats
 from sessdiag.stores.files.layout import Layout
 from sessdiag.stores.files.pool import Unit, UpperListing
 from sessdiag.stores.files.prune.control import StopControl
@@ -94,8 +95,12 @@ def plan_units(plan: Plan, root_fd: int, parts: int,
 class PlanWorker:
     """The plan pass over units; the pool's Worker."""
 
-    def __init__(self, plan: Plan, stop: StopControl, root_fd: int, worker: int) -> None:
+    def __init__(self, plan: Plan, stop: StopControl, root_fd: int, worker: int,
+                 engine: Engine | None = None, settings: EngineSettings | None = None) -> None:
         self.plan = plan
+        # Threads share the process's engine; a forked worker makes its own.
+        self.own_engine = engine is None
+        self.engine = engine or Engine(settings)
         self.stop = stop
         self.t = Tally()
         # Our own open file description of the root: listdir on a shared one would race.
@@ -111,9 +116,9 @@ class PlanWorker:
     def skip(self, u: Unit) -> None:
         pass
 
-    def finish(self) -> Tally:
+    def finish(self) -> tuple[Tally, WalkStats | None]:
         os.close(self.root_fd)
-        return self.t
+        return self.t, self.engine.close() if self.own_engine else None
 
     def scan_unit(self, u: Unit) -> int:
         t = self.t
@@ -122,7 +127,7 @@ class PlanWorker:
             self.stop.request("max-runtime")
             return 0
         try:
-            chain = fsops.open_chain(self.root_fd, u.rel, plan.root_dev)
+            chain = self.engine.op(fsops.open_chain, self.root_fd, u.rel, plan.root_dev)
         except OSError as exc:
             kind = open_failure(exc)
             count(t, kind, None, u.rel if kind == "unreadable" else f"{u.rel}: {exc.strerror}",
@@ -140,7 +145,8 @@ class PlanWorker:
                 t.dirs += 1
             subdirs: list[str] = []
             try:
-                seen = self._scan_names(fd, u, shard, pool.unit_names(fd, u), subdirs)
+                seen = self._scan_names(fd, u, shard, self.engine.op(pool.unit_names, fd, u),
+                                        subdirs)
             except PermissionError:
                 t.anomaly("unreadable", u.rel or ".")
                 return 0
@@ -172,7 +178,7 @@ class PlanWorker:
         t = self.t
         plan = self.plan
         clf = self.clf
-        lstat = os.lstat
+        lstats = self.engine.lstats
         match = self.name_match
         plen = self.plen
         prefix = u.rel + "/" if u.rel else ""
@@ -191,6 +197,9 @@ class PlanWorker:
         oldest = t.oldest_ns if t.oldest_ns is not None else 1 << 62
         newest = t.newest_ns if t.newest_ns is not None else -(1 << 62)
         for batch in batches:
+            # os.lstat itself on a local disk; on a slow mount, the engine's results of the
+            # batch's names stat'ed many at once, handed back in this loop's order.
+            lstat = lstats(fd, batch)
             for name in batch:
                 seen += 1
                 try:

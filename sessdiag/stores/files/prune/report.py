@@ -37,6 +37,7 @@ class RunInfo:
     q_run: str | None = None
     reconciled: dict[str, int] | None = None
     duration: float = 0.0
+    walk: Any = None  # inflight.WalkStats of both passes
 
 
 def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
@@ -97,6 +98,7 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
                        "latency_bound": fs.latency_bound},
         "jobs": run.jobs,
         "workers": run.model,
+        "walk": run.walk.report(t.entries) if run.walk is not None else None,
         "leftovers_finished": t.leftovers_finished,
     })
     return r

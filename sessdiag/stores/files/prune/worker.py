@@ -20,6 +20,7 @@ from typing import Any
 from sessdiag.stores.files import fsops
 from sessdiag.stores.files.classify import OWN_PREFIX, STAGE_RE
 from sessdiag.stores.files.fsops import S_IFMT, S_IFREG, Chain, kind_name
+from sessdiag.stores.files.inflight import Engine, EngineSettings, WalkStats
 from sessdiag.stores.files.prune.control import Shared, StopControl
 from sessdiag.stores.files.prune.journal import Journal, iso_ns
 from sessdiag.stores.files.prune.planner import Plan
@@ -29,8 +30,16 @@ from sessdiag.stores.files.prune.tally import Tally
 class ApplyWorker:
     """The apply pass over spill files; the pool's Worker."""
 
-    def __init__(self, plan: Plan, shared: Shared, stop: StopControl, root_fd: int) -> None:
+    def __init__(self, plan: Plan, shared: Shared, stop: StopControl, root_fd: int,
+                 engine: Engine | None = None, settings: EngineSettings | None = None) -> None:
         self.plan = plan
+        # Every operation on the store goes through the engine: gated by the in-flight limit
+        # and timed. The protocol's order is the same; only how many directories are worked
+        # on at once changes (rename and unlink in one directory are serialised by the
+        # kernel anyway).
+        self.own_engine = engine is None
+        self.engine = engine or Engine(settings)
+        self.op = self.engine.op
         self.shared = shared
         self.stop = stop
         self.t = Tally()
@@ -50,7 +59,7 @@ class ApplyWorker:
     def skip(self, task: tuple[str, str, int]) -> None:
         self.t.not_attempted += spill_count(task[0])
 
-    def finish(self) -> Tally:
+    def finish(self) -> tuple[Tally, WalkStats | None]:
         fsops.close_chain(self._chain)
         self._chain = []
         for fd in self._q_dirs.values():
@@ -62,7 +71,7 @@ class ApplyWorker:
         if self.journal is not None:
             self.journal.close()
         os.close(self.root_fd)
-        return self.t
+        return self.t, self.engine.close() if self.own_engine else None
 
     def _unit_chain(self, rel: str, ino: int) -> Chain | None:
         if self._chain_rel == rel:
@@ -70,7 +79,7 @@ class ApplyWorker:
         fsops.close_chain(self._chain)
         self._chain, self._chain_rel = [], None
         try:
-            chain = fsops.open_chain(self.root_fd, rel, self.plan.root_dev)
+            chain = self.op(fsops.open_chain, self.root_fd, rel, self.plan.root_dev)
         except OSError as exc:
             self.t.anomaly("raced", f"{rel}: {exc.strerror}")
             return None
@@ -107,7 +116,7 @@ class ApplyWorker:
                 self.stop.request("max-runtime")
                 t.not_attempted += len(items) - start
                 break
-            if not fsops.chain_intact(self.root_fd, chain, plan.root_dev):
+            if not self.op(fsops.chain_intact, self.root_fd, chain, plan.root_dev):
                 t.anomaly("raced", f"{rel}: directory moved or replaced during the run")
                 t.skip("raced", len(items) - start)
                 break
@@ -173,9 +182,10 @@ class ApplyWorker:
         t = self.t
         plan = self.plan
         path = f"{plan.root.rstrip('/')}/{rel + '/' if rel else ''}{name}"
+        op = self.op
         # 1. The re-check, immediately before acting.
         try:
-            st = os.lstat(name, dir_fd=fd)
+            st = op(os.lstat, name, dir_fd=fd)
         except FileNotFoundError:
             t.vanished += 1
             self._result("vanished", path, inode=ino)
@@ -214,7 +224,7 @@ class ApplyWorker:
         # 2. Act.
         if plan.action == "direct" or (plan.action == "stage" and stage is None):
             try:
-                os.unlink(name, dir_fd=fd)
+                op(os.unlink, name, dir_fd=fd)
             except FileNotFoundError:
                 self._lost_race(path, ino)
                 return
@@ -233,7 +243,7 @@ class ApplyWorker:
             assert stage is not None
             dst_fd, dst = fd, stage
         try:
-            os.rename(name, dst, src_dir_fd=fd, dst_dir_fd=dst_fd)
+            op(os.rename, name, dst, src_dir_fd=fd, dst_dir_fd=dst_fd)
         except FileNotFoundError:
             self._lost_race(path, ino)
             return
@@ -242,7 +252,7 @@ class ApplyWorker:
             return
         # 3. The file is out of the app's reach: look at what we actually moved.
         try:
-            st2 = os.lstat(dst, dir_fd=dst_fd)
+            st2 = op(os.lstat, dst, dir_fd=dst_fd)
         except FileNotFoundError:
             # Someone (beego's own GC) removed it from under us: gone either way.
             self._lost_race(path, ino)
@@ -259,7 +269,7 @@ class ApplyWorker:
                           to=os.path.join(plan.quarantine_run or "", rel, name))
             return
         try:
-            os.unlink(dst, dir_fd=dst_fd)
+            op(os.unlink, dst, dir_fd=dst_fd)
         except FileNotFoundError:
             self._lost_race(path, ino)
             return

@@ -97,9 +97,10 @@ def check_deleted(label: str, root: str, before: set[str], old: set[str]) -> int
     return len(gone)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+                          env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])}… failed ({proc.returncode}): "
@@ -116,11 +117,20 @@ def find_cmd(root: str) -> list[str]:
     return ["find", root, "-type", "f", "-mmin", f"+{MAX_AGE_DAYS * 1440}", "-delete"]
 
 
+OLD: str | None = None  # --old DIR: variants named "old..." run that checkout (PYTHONPATH)
+
+
 def parse_variant(spec: str) -> tuple[str, list[str]]:
     if spec in VARIANTS:
         return spec, VARIANTS[spec]
     name, _, flags = spec.partition("=")
     return name, [f for f in flags.split(",") if f]
+
+
+def variant_env(label: str) -> dict[str, str] | None:
+    if OLD and label.removeprefix("prune ").startswith("old"):
+        return dict(os.environ, PYTHONPATH=OLD)
+    return None
 
 
 def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -> None:
@@ -152,7 +162,7 @@ def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) 
                 flags = dict(variants)[label.removeprefix("prune ")]
                 cmd = prune_cmd(root, flags)
             loads.append(os.getloadavg()[0])
-            t = timed(cmd)
+            t = timed(cmd, variant_env(label))
             times[label].append(t)
             deleted = check_deleted(label, root, before, old)
             print(f"  {label:<22} {t:8.2f}s  deleted {deleted:,}", file=sys.stderr)
@@ -201,7 +211,7 @@ def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -
                     cmd = prune_cmd(mnt, flags)
                 fs.reset()
                 loads.append(os.getloadavg()[0])
-                t = timed(cmd)
+                t = timed(cmd, variant_env(label))
                 st = fs.stats()
             deleted = check_deleted(label, srcs[label], before, old)
             times[label].append(t)
@@ -271,7 +281,11 @@ def main() -> None:
     ap.add_argument("--fuse-serial-dirops", action="store_true",
                     help="slowfs3 without FUSE_PARALLEL_DIROPS (lookups in one directory "
                          "one at a time, as on slowfs.py)")
+    ap.add_argument("--old", help="a checkout of another sessdiag: variants whose name starts "
+                    "with 'old' (e.g. old=) run it (PYTHONPATH)")
     args = ap.parse_args()
+    global OLD
+    OLD = args.old
     variants = [parse_variant(v) for v in (args.variant or ["default"])]
     os.makedirs(args.dir, exist_ok=True)
     if args.fuse_delay_ms is not None:

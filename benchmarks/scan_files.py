@@ -61,10 +61,11 @@ def build(root: str, total: int, seed: int) -> None:
     os.sync()
 
 
-def timed(cmd: list[str], *, sample_rss: bool = False) -> tuple[float, int]:
+def timed(cmd: list[str], *, sample_rss: bool = False,
+          env: dict[str, str] | None = None) -> tuple[float, int]:
     peak = 0
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     if sample_rss:
         ps = psutil.Process(proc.pid)
         stop = threading.Event()
@@ -92,7 +93,7 @@ def timed(cmd: list[str], *, sample_rss: bool = False) -> tuple[float, int]:
     return elapsed, peak
 
 
-def measure(root: str, runs: int) -> dict:
+def measure(root: str, runs: int, old: str | None = None) -> dict:
     sessdiag = [sys.executable, "-m", "sessdiag", "scan", root, "--json", "--max-lifetime", "30d",
                 "--no-progress"]
     tools = {
@@ -100,12 +101,16 @@ def measure(root: str, runs: int) -> dict:
         "find -printf": ["find", root, "-type", "f", "-printf", "%s %T@\n"],
         "sessdiag scan": sessdiag,
     }
+    envs: dict[str, dict[str, str] | None] = {k: None for k in tools}
+    if old:  # another checkout of sessdiag (e.g. `git archive OLD | tar -x -C DIR`)
+        tools["scan (old)"] = sessdiag
+        envs["scan (old)"] = dict(os.environ, PYTHONPATH=old)
     subprocess.run(["du", "-s", root], stdout=subprocess.DEVNULL, check=True)  # warm the cache
     times: dict[str, list[float]] = {k: [] for k in tools}
     peaks: list[int] = []
-    for _ in range(runs):
-        for name, cmd in tools.items():
-            t, _ = timed(cmd)
+    for run in range(runs):
+        for name in (list(tools) if run % 2 == 0 else list(tools)[::-1]):
+            t, _ = timed(tools[name], env=envs[name])
             times[name].append(t)
     # Peak RSS from runs of their own: the sampler walks /proc every 20 ms and, on a 2-core
     # machine, took enough CPU from the timed scan to add ~10 % to its wall time.
@@ -126,6 +131,9 @@ def report(label: str, res: dict) -> None:
     print(f"sessdiag peak RSS (parent + workers): {res['peak_rss'] / 2**20:.0f} MiB")
     print(f"ratio sessdiag/du = {med['sessdiag scan'] / du:.2f} (target <= 1.5); "
           f"sessdiag/find = {med['sessdiag scan'] / med['find -printf']:.2f} (target < 1)")
+    if "scan (old)" in med:
+        print(f"this checkout / old: median {med['sessdiag scan'] / med['scan (old)']:.3f}, "
+              f"min {res['min']['sessdiag scan'] / res['min']['scan (old)']:.3f}")
 
 
 def main() -> None:
@@ -135,14 +143,15 @@ def main() -> None:
     ap.add_argument("--grow-to", type=int, default=0, help="then grow the tree and measure again")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--old", help="a checkout of another sessdiag to time too (PYTHONPATH)")
     args = ap.parse_args()
     print(f"building {args.files:,} files under {args.dir}", file=sys.stderr)
     build(args.dir, args.files, args.seed)
-    first = measure(args.dir, args.runs)
+    first = measure(args.dir, args.runs, args.old)
     report(f"{args.files:,} files, warm cache, {os.cpu_count()} cores, {args.runs} runs", first)
     if args.grow_to > args.files:
         build(args.dir, args.grow_to, args.seed)
-        second = measure(args.dir, args.runs)
+        second = measure(args.dir, args.runs, args.old)
         report(f"{args.grow_to:,} files", second)
         growth = second["peak_rss"] / first["peak_rss"] - 1
         print(f"peak RSS growth {args.files:,} -> {args.grow_to:,} files: {growth:+.1%} "

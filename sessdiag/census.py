@@ -8,6 +8,7 @@ are a uniform sample of the union), so merging partial samples loses nothing.
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from dataclasses import dataclass, field
 
 DEFAULT_AGE_EDGES = (3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400)
@@ -65,9 +66,15 @@ class Census:
             self.hist = [0] * self.buckets
 
     def add_example(self, kind: str, path: str) -> None:
+        """Keep the EXAMPLES_PER_KIND smallest paths: the same whatever order workers
+        meet them in, and the examples of merged parts are the union's smallest."""
         lst = self.examples.setdefault(kind, [])
         if len(lst) < EXAMPLES_PER_KIND:
-            lst.append(path)
+            if path not in lst:
+                insort(lst, path)
+        elif path < lst[-1] and path not in lst:
+            insort(lst, path)
+            lst.pop()
 
     def merge(self, other: Census, sample_k: int) -> Census:
         for name in (

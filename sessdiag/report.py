@@ -4,8 +4,8 @@ store's own sections (payload check, shards, filesystem, empty-session timeline)
 
 from __future__ import annotations
 
+import math
 import socket
-import statistics
 
 from sessdiag.census import Census
 from sessdiag.core import contract
@@ -114,17 +114,32 @@ def _point(ts: float | None, now: float) -> dict | None:
 
 
 def _shards(c: Census) -> dict:
-    if not c.shards:
-        return {"count": 0, "largest": None, "smallest": None, "mean": 0, "stdev": 0}
-    counts = list(c.shards.values())
-    big = max(c.shards.items(), key=lambda kv: kv[1])
-    small = min(c.shards.items(), key=lambda kv: kv[1])
+    counts = c.shards.values()
+    largest = smallest = None
+    if c.shards:
+        largest = min(c.shards.items(), key=lambda kv: (-kv[1], kv[0]))
+        smallest = min(c.shards.items(), key=lambda kv: (kv[1], kv[0]))
+    return shard_summary(len(c.shards), sum(counts), sum(n * n for n in counts),
+                         largest, smallest)
+
+
+def shard_summary(count: int, total: int, sum_squares: int, largest: tuple[str, int] | None,
+                  smallest: tuple[str, int] | None) -> dict:
+    """Shard statistics from integer sums (so that the shards of merged parts give the same
+    figures): the largest shard and smallest shard (ties: the first path), mean, stdev."""
+    if not count:
+        return {"count": 0, "largest": None, "smallest": None, "mean": 0, "stdev": 0,
+                "sessions": 0, "sum_squares": 0}
+    assert largest is not None and smallest is not None
+    variance = (count * sum_squares - total * total) / (count * count)
     return {
-        "count": len(counts),
-        "largest": {"path": big[0], "sessions": big[1]},
-        "smallest": {"path": small[0], "sessions": small[1]},
-        "mean": round(statistics.fmean(counts), 2),
-        "stdev": round(statistics.pstdev(counts), 2),
+        "count": count,
+        "largest": {"path": largest[0], "sessions": largest[1]},
+        "smallest": {"path": smallest[0], "sessions": smallest[1]},
+        "mean": round(total / count, 2),
+        "stdev": round(math.sqrt(max(variance, 0.0)), 2),
+        "sessions": total,
+        "sum_squares": sum_squares,
     }
 
 

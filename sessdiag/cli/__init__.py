@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from sessdiag.cli import check, clients, fixtures, gc_estimate, inspect, prune, restore, scan
+from sessdiag.cli import (
+    check,
+    clients,
+    fixtures,
+    gc_estimate,
+    inspect,
+    merge,
+    prune,
+    restore,
+    scan,
+)
 from sessdiag.core.errors import SessdiagError
 
 app = typer.Typer(
@@ -99,6 +109,7 @@ EXAMPLES = {
     "check": "sessdiag check /srv/app/tmp --policy policy.yaml --max-lifetime 30d "
              "--prom /var/lib/node_exporter/textfile/sessdiag.prom --quiet",
     "clients": "sessdiag clients /srv/app/tmp --access-log /var/log/nginx/access.log",
+    "merge": "sessdiag merge part1.json part2.json part3.json --output fleet.json",
 }
 
 
@@ -116,6 +127,7 @@ app.command("prune", epilog=_epilog("prune"))(prune.prune)
 app.command("restore", epilog=_epilog("restore"))(restore.restore)
 app.command("check", epilog=_epilog("check"))(check.check)
 app.command("clients", epilog=_epilog("clients"))(clients.clients)
+app.command("merge", epilog=_epilog("merge"))(merge.merge)
 
 # One metavar style: UPPERCASE words naming what a value is. Values whose options do not
 # declare a metavar get it here (typer would print <str>, <int>, {target}).

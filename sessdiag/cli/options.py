@@ -61,7 +61,7 @@ PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", metavar="VAR", help="Redis: password from this variable.")]
 NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]
 PartitionOpt = Annotated[str | None, typer.Option(
-    "--partition", metavar="K/N", help="File trees: only the K-th of N disjoint parts (by "
+    "--partition", metavar="PART", help="K/N (file trees): only the K-th of N disjoint parts (by "
     "first-level shard), so N machines share one tree; join the reports with `merge`.")]
 
 

@@ -18,7 +18,7 @@ def _bar(n: int, most: int, style: str = "cyan") -> Text:
 
 
 def scan_view(r: dict) -> Group:
-    if r["target"]["kind"] == "redis":
+    if r["target"]["kind"] == "redis" or r["target"].get("part_kind") == "redis":
         from sessdiag.render.terminal_redis import redis_scan_view
         return redis_scan_view(r)
     t = r["target"]
@@ -28,7 +28,8 @@ def scan_view(r: dict) -> Group:
     head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
     part = t.get("partition")
     head.add_row("store", f"{t['location']}  ({t['profile']}: {t.get('layout', '')})"
-                 + (f"  part {part['index']}/{part['count']}" if part else ""))
+                 + (f"  part {part['index']}/{part['count']}" if part else "")
+                 + (f"  merged from {len(t['parts'])} reports" if t.get("parts") else ""))
     head.add_row("sessions", f"{n:,}")
     head.add_row("payload", f"{format_bytes(r['bytes'])}  (allocated on disk "
                             f"{format_bytes(r['allocated_bytes'])})")

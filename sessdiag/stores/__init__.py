@@ -61,6 +61,18 @@ def _open_rdb(target: str, **kw: Any) -> SessionStore:
     return RdbStore(target)
 
 
+def _is_report(target: str) -> bool:
+    from sessdiag.stores.saved import is_report
+
+    return is_report(target)
+
+
+def _open_report(target: str, **kw: Any) -> SessionStore:
+    from sessdiag.stores.saved import SavedReport
+
+    return SavedReport(target)
+
+
 def _open_files(target: str, **kw: Any) -> SessionStore:
     from sessdiag.stores.files.store import FileStore
 
@@ -71,12 +83,13 @@ def _open_files(target: str, **kw: Any) -> SessionStore:
 BACKENDS: list[tuple[str, Callable[[str], bool], Callable[..., SessionStore]]] = [
     ("redis", _is_redis, _open_redis),
     ("rdb", _is_rdb, _open_rdb),
+    ("report", _is_report, _open_report),
     ("files", lambda target: True, _open_files),
 ]
 
 
 def target_kind(target: str) -> str:
-    """The backend a target names ("redis", "rdb", "files"), without opening it."""
+    """The backend a target names ("redis", "rdb", "report", "files"), without opening it."""
     for kind, claims, _factory in BACKENDS:
         if claims(target):
             return kind

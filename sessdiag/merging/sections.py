@@ -1,0 +1,241 @@
+"""One merge rule per field family of a scan report (docs/report.md).
+
+Each rule takes the field's value in every report (in the order given) and returns the
+merged value. Derived fields (fractions, rates, the GC figure, findings) are not merged but
+computed again from the merged numbers (derive.py), exactly as a single scan computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sessdiag.census import EXAMPLES_PER_KIND
+from sessdiag.merging.values import (
+    MIXED,
+    add,
+    add_counts,
+    add_histograms,
+    is_number,
+    merge_keyed,
+    merge_value,
+    same,
+    smallest,
+    union,
+)
+
+Values = Sequence[Any]
+
+
+def examples(values: Values) -> dict[str, list[str]]:
+    """Up to EXAMPLES_PER_KIND paths per kind: the smallest of the union (each scan keeps
+    its smallest, census.add_example), so parts give what one scan gives."""
+    kinds = union((v or {}).keys() for v in values)
+    return {k: smallest(((v or {}).get(k, []) for v in values), EXAMPLES_PER_KIND)
+            for k in kinds}
+
+
+def extreme(values: Values, oldest: bool) -> dict | None:
+    """The oldest (or newest) last access: the part's own point, mtime then age ordering."""
+    points = [v for v in values if v]
+    if not points:
+        return None
+    if oldest:
+        return min(points, key=lambda p: (p["mtime"], -p["age_s"]))
+    return max(points, key=lambda p: (p["mtime"], -p["age_s"]))
+
+
+def timeline(values: Values) -> list[dict]:
+    """`[{"hour", "count"}]` rows added hour by hour (ISO hours sort as times)."""
+    hours: dict[str, int] = {}
+    for rows in values:
+        for row in rows or []:
+            hours[row["hour"]] = hours.get(row["hour"], 0) + row["count"]
+    return [{"hour": h, "count": n} for h, n in sorted(hours.items())]
+
+
+def shards(values: Values) -> dict:
+    """Shard statistics from the parts' integer sums. A flat store's one shard (".") is split
+    between partitions and is one shard again; every other shard has a single owner."""
+    from sessdiag.report import shard_summary
+
+    present = [v for v in values if v and v.get("count")]
+    if not present:
+        return shard_summary(0, 0, 0, None, None)
+    if all(v["count"] == 1 and v["largest"]["path"] == "." for v in present):
+        total = sum(v["sessions"] for v in present)
+        return shard_summary(1, total, total * total, (".", total), (".", total))
+    largest = min(((v["largest"]["path"], v["largest"]["sessions"]) for v in present),
+                  key=lambda kv: (-kv[1], kv[0]))
+    small = min(((v["smallest"]["path"], v["smallest"]["sessions"]) for v in present),
+                key=lambda kv: (kv[1], kv[0]))
+    return shard_summary(sum(v["count"] for v in present), sum(v["sessions"] for v in present),
+                         sum(v["sum_squares"] for v in present), largest, small)
+
+
+PAYLOAD_SETTINGS = ("method", "classification", "empty_sizes")
+
+
+def payload_check(values: Values) -> dict:
+    """Counts and reasons add; the method and sizes must agree (else "mixed")."""
+    present = [v for v in values if v]
+    out: dict[str, Any] = {}
+    for key in union(v.keys() for v in present):
+        vals = [v.get(key) for v in present]
+        if key in PAYLOAD_SETTINGS or key == "note":
+            out[key] = same(vals)
+        elif key == "undecodable_reasons":
+            out[key] = dict(sorted((add_counts(vals) or {}).items()))
+        elif all(is_number(x) or x is None for x in vals):
+            out[key] = add(vals)
+        else:
+            out[key] = merge_value(vals)
+    if out.get("method") == "sample":
+        out["note"] = (f"sizes classify every session; {out.get('decoded', 0)} random payloads "
+                       f"decoded in {len(present)} parts, each a sample of its part, so "
+                       "'undecodable' counts those samples only (use --deep for all)")
+    return out
+
+
+FS_PLACE = ("mountpoint", "fstype", "device", "latency_bound", "block_size")
+FS_STATE = ("bytes_total", "bytes_used", "inodes_total", "inodes_used")
+
+
+def filesystem(values: Values) -> dict | None:
+    """One filesystem (a shared tree): its description from the latest part (its use is
+    measured at scan time), store inodes added. Several: the list, and no shares."""
+    from sessdiag.core.contract import frac
+
+    present = [v for v in values if v]
+    if not present:
+        return None
+    places = union([tuple(v.get(k) for k in FS_PLACE)] for v in present)
+    entries = sum(v.get("store_inodes") or 0 for v in present)
+    if len(places) == 1:
+        out = {k: present[-1].get(k) for k in (*FS_PLACE, *FS_STATE)}
+    else:
+        out = {k: None for k in (*FS_PLACE, *FS_STATE)}
+        out["filesystems"] = [dict(zip(FS_PLACE, p, strict=True)) for p in places]
+    out["store_inodes"] = entries
+    used, total = out.get("inodes_used"), out.get("inodes_total")
+    out["store_inode_share_of_used"] = frac(entries, used) if used else None
+    out["store_inode_share_of_total"] = frac(entries, total) if total else None
+    return out
+
+
+def scan_run(values: Values) -> dict:
+    """How the parts ran: the longest duration, workers added (per run, never compared)."""
+    present = [v for v in values if v]
+    out: dict[str, Any] = {"parts": len(present)}
+    for key in union(v.keys() for v in present):
+        vals = [v.get(key) for v in present]
+        if key == "duration_s":
+            out[key] = max(x for x in vals if x is not None)
+        elif all(is_number(x) or x is None for x in vals):
+            out[key] = add(vals)
+        else:
+            out[key] = same(vals)
+    return out
+
+
+# -- keyed sections: groups, clients, routes, user agents, races ------------------------
+
+GROUP_COUNTS = ("sessions", "bytes", "allocated_bytes", "expired", "empty", "orphans", "no_ttl",
+                "undecodable", "decoded", "oversized", "future_last_access", "bad_timestamps",
+                "allocated_sample")
+
+
+def _rows(rows: list[dict], counts: Sequence[str], special: dict[str, Any]) -> dict:
+    out: dict[str, Any] = {}
+    for key in union(r.keys() for r in rows):
+        vals = [r.get(key) for r in rows]
+        if key in special:
+            out[key] = special[key](vals)
+        elif key in counts:
+            out[key] = add(vals)
+        else:
+            out[key] = merge_value(vals)
+    return out
+
+
+def _first(vals: Values) -> Any:
+    present = [v for v in vals if v is not None]
+    return min(present) if present else None
+
+
+def _last(vals: Values) -> Any:
+    present = [v for v in vals if v is not None]
+    return max(present) if present else None
+
+
+GROUP_SPECIAL = {"formats": add_counts, "undecodable_reasons": add_counts,
+                 "oldest_access": _first, "newest_access": _last, "examples": examples,
+                 "age_histogram": lambda v: add_histograms(v, "groups[].age_histogram"),
+                 "ttl_histogram": lambda v: merge_value(v)}
+
+
+def groups(values: Values) -> list[dict]:
+    """By (profile, namespace); counts add."""
+    return merge_keyed(values, lambda g: (g.get("profile"), g.get("namespace")),
+                       lambda rows: _rows(rows, GROUP_COUNTS, GROUP_SPECIAL))
+
+
+CLIENT_COUNTS = ("requests", "requests_without_cookie", "sessions", "issued", "presented_back",
+                 "presented_first_seen", "orphans", "active_hours", "cookie_cleared")
+
+
+def _client(rows: list[dict]) -> dict:
+    out = _rows(rows, CLIENT_COUNTS, {"first_seen": _first, "last_seen": _last})
+    if len(rows) > 1:
+        issued = out.get("issued") or 0
+        orphans = out.get("orphans") or 0
+        out["orphan_fraction"] = round(orphans / issued, 4) if issued else 0.0
+        # Cadence and store shares are per part; a client seen by several parts keeps none.
+        for key in ("cadence", "store", "orphan_rate_per_hour", "span_hours"):
+            if key in out and out[key] == MIXED:
+                out[key] = None
+    return out
+
+
+def clients(values: Values) -> list[dict]:
+    """By client; sorted as a scan sorts them (orphans, sessions, requests, then name)."""
+    rows = merge_keyed(values, lambda c: c.get("client"), _client)
+    return sorted(rows, key=lambda r: (-(r.get("orphans") or 0), -(r.get("sessions") or 0),
+                                       -(r.get("requests") or 0), str(r.get("client"))))
+
+
+def routes(values: Values) -> list[dict]:
+    rows = merge_keyed(values, lambda r: r.get("route"),
+                       lambda rs: _rows(rs, ("issued", "orphans"), {}))
+    return sorted(rows, key=lambda r: (-(r.get("orphans") or 0), -(r.get("issued") or 0),
+                                       str(r.get("route"))))
+
+
+def user_agents(values: Values) -> list[dict]:
+    rows = merge_keyed(values, lambda r: (r.get("user_agent"), r.get("class")),
+                       lambda rs: _rows(rs, ("clients", "issued", "orphans"), {}))
+    return sorted(rows, key=lambda r: (-(r.get("orphans") or 0), -(r.get("issued") or 0),
+                                       str(r.get("user_agent"))))
+
+
+def races(values: Values) -> list[dict]:
+    """Every part's events, each once, in time order."""
+    events = union(v or [] for v in values)
+    return sorted(events, key=lambda e: (str(e.get("at")), str(e.get("client"))))
+
+
+def counts_map(values: Values) -> dict | None:
+    """Maps of counts (anomalies, other_anomalies, keyspace figures): added key by key."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    out: dict[str, Any] = {}
+    for key in union(v.keys() for v in present):
+        vals = [v.get(key) for v in present]
+        if all(is_number(x) or x is None for x in vals):
+            out[key] = add(vals)
+        elif all(isinstance(x, dict) or x is None for x in vals):
+            out[key] = counts_map(vals)
+        else:
+            out[key] = merge_value(vals)
+    return out

@@ -36,7 +36,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-DEFAULT_BUDGET_S = 2.0
+from sessdiag.analysis.diskquiet import (
+    DIRTY_BUSY_KB,
+    DiskSample,
+    DiskWatch,
+    Settled,
+    busy_reasons,
+    settle,
+)
+
+# Seconds: ~1 s on a quiet local disk; the rest only waits for a busy disk to settle.
+DEFAULT_BUDGET_S = 4.0
 DEFAULT_BUDGET_OPS = 2000
 # Share of the time budget each phase may use (the unlink phase gets what is left).
 READDIR_SHARE = 0.2
@@ -44,12 +54,19 @@ LSTAT_SHARE = 0.35
 MAX_DIRS = 6
 MAX_LSTATS = 600
 LSTAT_BURSTS = 4
-MAX_UNLINKS = 160
+# Timed unlinks in UNLINK_BURSTS bursts, and files for up to EXTRA_BURSTS more when the
+# bursts disagree or the disk was busy (diskquiet.settle).
+UNLINK_BURSTS = 8
+EXTRA_BURSTS = 4
+MAX_UNLINKS = 240
 MIN_UNLINKS = 8
 # getdents64 fills a 32 KiB buffer: ~580 records of beego's 32-character names.
 NAMES_PER_GETDENTS = 580
-# Pause between the four bursts of timed unlinks (when the budget leaves time for it).
-QUARTER_GAP_S = 0.3
+# Pause between bursts of timed unlinks (when the budget leaves time for it): the window in
+# which the disk's own activity is read, with no I/O of the probe's.
+BURST_GAP_S = 0.12
+# Wait for quiet in steps of this (each a window of the disk's counters).
+QUIET_STEP_S = 0.1
 SCRATCH_PREFIX = ".sessdiag-gcprobe-"
 
 
@@ -87,9 +104,21 @@ class ProbeResult:
     unlink_status: str = "not run"  # measured | skipped
     unlink_file_bytes: list[int] = field(default_factory=list)
     unlink_setup_s: float = 0.0
-    # Mean of each quarter of the timed unlinks, in order: a burst of neighbours' I/O (a
-    # writeback burst, another process deleting) lands in one quarter, not in all.
-    unlink_quarter_means_us: list[float] = field(default_factory=list)
+    # Mean of each burst of timed unlinks, in order, and why the disk was busy around each
+    # ([] = quiet): a writeback burst or another process deleting spoils some, not all.
+    unlink_burst_means_us: list[float] = field(default_factory=list)
+    unlink_burst_busy: list[list[str]] = field(default_factory=list)
+    # The same without the time the probe waited for a CPU (its own run-queue wait), and
+    # that wait per unlink: the cost is the work, the wait is the machine's load.
+    unlink_burst_work_us: list[float] = field(default_factory=list)
+    unlink_cpu_wait_us: float = 0.0
+    unlink_settled: Settled | None = None
+    # The disk around the unlink probe: device, seconds waited for quiet, peaks seen.
+    disk_device: str | None = None
+    quiet_waited_s: float = 0.0
+    peak_dirty_kb: int | None = None
+    peak_writeback_kb: int | None = None
+    unlink_sync: str = ""  # syncfs | fdatasync per file
     scratch: str | None = None
     ops: int = 0
     seconds: float = 0.0
@@ -111,9 +140,25 @@ class ProbeResult:
 
     @property
     def unlink_robust_us(self) -> float | None:
-        """Median of the quarter means: the mean cost, unless one burst dominates it."""
-        q = self.unlink_quarter_means_us
-        return round(statistics.median(q), 3) if q else self.unlink.mean_us
+        """The cost per removal the bursts support (diskquiet.settle), else the mean."""
+        if self.unlink_settled is not None:
+            return self.unlink_settled.cost_us
+        return self.unlink.mean_us
+
+    def quiet_dict(self) -> dict | None:
+        """Was the disk quiet while the unlinks were timed, and if not, why and what then."""
+        st = self.unlink_settled
+        if self.unlink_status != "measured" or st is None:
+            return None
+        return {"state": st.state, "reason": st.reason, "device": self.disk_device,
+                "waited_s": round(self.quiet_waited_s, 3),
+                "bursts_us": self.unlink_burst_means_us,
+                "bursts_work_us": self.unlink_burst_work_us,
+                "cpu_wait_per_unlink_us": self.unlink_cpu_wait_us,
+                "busy_bursts": [i for i, r in enumerate(self.unlink_burst_busy) if r],
+                "used_bursts": st.used,
+                "peak_dirty_mib": _mib(self.peak_dirty_kb),
+                "peak_writeback_mib": _mib(self.peak_writeback_kb)}
 
     def to_dict(self) -> dict:
         per = self.readdir_per_entry_us
@@ -126,16 +171,21 @@ class ProbeResult:
                         "seconds": round(self.readdir_s, 6),
                         "per_entry_us": None if per is None else round(per, 3)},
             "unlink": {"status": self.unlink_status, **self.unlink.to_dict(),
-                       "quarter_means_us": self.unlink_quarter_means_us,
-                       "robust_us": self.unlink_robust_us,
+                       "burst_means_us": self.unlink_burst_means_us,
+                       "robust_us": self.unlink_robust_us, "sync": self.unlink_sync,
                        "files": len(self.unlink_file_bytes),
                        "file_bytes": _size_summary(self.unlink_file_bytes),
                        "setup_s": round(self.unlink_setup_s, 4), "scratch": self.scratch},
             "operations": self.ops,
             "seconds": round(self.seconds, 4),
             "budget": {"seconds": self.budget_s, "operations": self.budget_ops},
+            "quiet": self.quiet_dict(),
             "notes": list(self.notes),
         }
+
+
+def _mib(kb: int | None) -> float | None:
+    return None if kb is None else round(kb / 1024, 1)
 
 
 def _size_summary(sizes: list[int]) -> dict | None:
@@ -240,6 +290,7 @@ def run_probe(
     cold: bool = False,
     order: str = "after-census",
     per_file_sync: bool = False,
+    watch: DiskWatch | None = None,
 ) -> ProbeResult:
     """Measure readdir, lstat and unlink costs under ROOT within the budget.
 
@@ -247,7 +298,8 @@ def run_probe(
     sample_paths: root-relative session file paths (uniform sample) to lstat when cold, or
     when no shard could be listed. When both are empty, shards and paths come from a random
     descent from the root. per_file_sync: fdatasync each probe file (FUSE: syncfs does not
-    reach the backing filesystem, a per-file fsync does).
+    reach the backing filesystem, a per-file fsync does). watch: how the disk is read
+    (diskquiet.DiskWatch of ROOT by default).
     """
     rnd = random.Random(seed)
     res = ProbeResult(budget_s=budget_s, budget_ops=budget_ops,
@@ -332,7 +384,7 @@ def run_probe(
     # -- 3. unlink of durable probe files in a scratch directory. ---------------------
     if unlink:
         _probe_unlink(root, res, b, scratch, rnd, per_file_sync, next_burst,
-                      reserve_ops=sum(len(x) for x in bursts))
+                      reserve_ops=sum(len(x) for x in bursts), watch=watch)
     else:
         res.unlink_status = "skipped"
         res.notes.append("unlink probe skipped (--no-unlink-probe)")
@@ -404,10 +456,151 @@ def _descend(root: str, rnd: random.Random, b: _Budget) -> list[str]:
     return out
 
 
+def _peaks(res: ProbeResult, s: DiskSample) -> None:
+    if s.dirty_kb is not None:
+        res.peak_dirty_kb = max(res.peak_dirty_kb or 0, s.dirty_kb)
+    if s.writeback_kb is not None:
+        res.peak_writeback_kb = max(res.peak_writeback_kb or 0, s.writeback_kb)
+
+
+def _window(watch: DiskWatch, res: ProbeResult, seconds: float,
+            work: Callable[[float], None] | None = None) -> list[str]:
+    """Read the disk over `seconds` in which the probe does no I/O of its own (work() may
+    lstat cached entries); why it was busy, [] when quiet."""
+    a = watch.sample()
+    until = a.t + seconds
+    if work is not None:
+        work(until)
+    left = until - time.perf_counter()
+    if left > 0:
+        time.sleep(left)
+    b = watch.sample()
+    _peaks(res, b)
+    return busy_reasons(a, b)
+
+
+def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
+                   watch: DiskWatch, in_pause: Callable[[float], None]) -> None:
+    """Unlink `made` in bursts, reading the disk in the pauses between them; wait for a busy
+    disk to settle while the budget allows; run extra bursts when the bursts disagree."""
+    # 2 % of the budget for what follows the last unlink: the scratch directory's removal
+    # and a last operation started just before the deadline (one round trip on a mount).
+    deadline = b.t0 + b.seconds * 0.98
+    per = max(MIN_UNLINKS // 2, len(made) // (UNLINK_BURSTS + EXTRA_BURSTS))
+    planned = UNLINK_BURSTS
+    lat: list[int] = []
+    bursts: list[list[int]] = []
+    waits: list[int] = []  # ns this thread waited for a CPU during each burst
+    pauses: list[list[str]] = []  # pauses[i] is the window before burst i
+    spent = 0
+
+    def time_needed(n_files: int) -> float:
+        # Unlinking what is left must still fit before the deadline (on a 5 ms/op mount
+        # the leftovers' cleanup alone once overran the budget by 0.17 s).
+        return n_files * spent / len(lat) / 1e9 if lat else 0.0
+
+    while made and len(bursts) < planned:
+        left_s = deadline - time.perf_counter() - time_needed(len(made))
+        if len(lat) >= MIN_UNLINKS and left_s <= 0:
+            break
+        gap = min(BURST_GAP_S, max(0.0, left_s * 0.5 / max(planned - len(bursts), 1)))
+        reasons = _window(watch, res, gap, in_pause if bursts else None) if gap > 0.005 else []
+        # Busy: wait for quiet while the rest of the bursts still fit in the budget.
+        while reasons:
+            left_s = deadline - time.perf_counter() - time_needed(len(made))
+            need = (planned - len(bursts)) * (gap + (time_needed(per) if lat else 0.01))
+            if left_s - 2 * QUIET_STEP_S < need:
+                break
+            res.quiet_waited_s += QUIET_STEP_S
+            reasons = _window(watch, res, QUIET_STEP_S)
+        pauses.append(reasons)
+        burst: list[int] = []
+        rq0 = _runqueue_wait_ns()
+        for name in list(made[:per]):
+            p = os.path.join(scratch, name)
+            try:
+                os.lstat(p)  # gcpath has the entry's lstat in hand before it removes
+                t = time.perf_counter_ns()
+                os.unlink(p)
+                el = time.perf_counter_ns() - t
+            except OSError:
+                continue
+            finally:
+                b.ops += 2
+            made.remove(name)
+            burst.append(el)
+            lat.append(el)
+            spent += el
+        rq1 = _runqueue_wait_ns()
+        if burst:
+            bursts.append(burst)
+            waits.append(rq1 - rq0 if rq0 is not None and rq1 is not None else 0)
+        if len(bursts) == planned and planned < UNLINK_BURSTS + EXTRA_BURSTS and made:
+            means = _work_means(bursts, waits)
+            verdict = settle(means, _burst_busy([*pauses, []], len(bursts)))
+            if verdict.state in ("busy", "unsettled"):
+                planned += 1  # sample again: the disk may settle within the budget
+    # The window after the last burst, if the leftovers' removal still fits after it.
+    tail = deadline - time.perf_counter() - time_needed(len(made))
+    pauses.append(_window(watch, res, 0.05) if tail > 0.1 else [])
+    res.unlink = Latency.of(lat)
+    res.unlink_status = "measured" if lat else "skipped"
+    if not lat:
+        res.notes.append("unlink probe failed: no probe file could be removed")
+        return
+    res.unlink_burst_means_us = [round(statistics.fmean(x) / 1e3, 3) for x in bursts]
+    res.unlink_burst_work_us = [round(x, 3) for x in _work_means(bursts, waits)]
+    res.unlink_cpu_wait_us = round(sum(waits) / len(lat) / 1e3, 3)
+    res.unlink_burst_busy = _burst_busy(pauses, len(bursts))
+    res.unlink_settled = settle(res.unlink_burst_work_us, res.unlink_burst_busy,
+                                waited_s=res.quiet_waited_s,
+                                local_disk=watch.device is not None,
+                                cpu_wait_us=res.unlink_cpu_wait_us,
+                                wall_means_us=res.unlink_burst_means_us)
+    if res.quiet_waited_s:
+        res.notes.append(f"waited {res.quiet_waited_s:.1f} s for the disk to settle before "
+                         "timing unlinks")
+
+
+def _fdatasync_all(dir_fd: int, names: list[str], b: _Budget, deadline: float) -> bool:
+    for name in names:
+        if time.perf_counter() > deadline:
+            return False
+        fd = os.open(name, os.O_WRONLY, dir_fd=dir_fd)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        b.ops += 1
+    return True
+
+
+def _runqueue_wait_ns() -> int | None:
+    """Nanoseconds this thread has waited on a run queue (/proc/thread-self/schedstat)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            return int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _work_means(bursts: list[list[int]], waits: list[int]) -> list[float]:
+    """µs per unlink of each burst without the time spent waiting for a CPU: on a machine
+    whose CPUs are saturated a blocking unlink waits milliseconds to be scheduled again
+    after its I/O (measured: 1.4-2.2 ms of a 1.6-2.7 ms unlink at CPU pressure 95 %)."""
+    return [max(sum(x) - w, 0) / len(x) / 1e3 for x, w in zip(bursts, waits, strict=True)]
+
+
+def _burst_busy(pauses: list[list[str]], n: int) -> list[list[str]]:
+    """A burst is busy when the disk was busy in the pause before it or after it."""
+    return [sorted({*pauses[i], *(pauses[i + 1] if i + 1 < len(pauses) else [])})
+            for i in range(n)]
+
+
 def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
                   rnd: random.Random, per_file_sync: bool,
                   in_pause: Callable[[float], None] = lambda until: None,
-                  reserve_ops: int = 0) -> None:
+                  reserve_ops: int = 0, watch: DiskWatch | None = None) -> None:
     """in_pause(until) runs in each pause between the bursts of unlinks (the lstat bursts)
     and returns by `until`; reserve_ops operations of the budget are left for it."""
     base, why = find_scratch(root, wanted)
@@ -417,6 +610,14 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
                          f"filesystem ({why})")
         return
     sizes = res.sampled_expired_sizes or res.sampled_sizes or [20]
+    watch = watch or DiskWatch(root)
+    res.disk_device = watch.device
+    first = watch.sample()
+    _peaks(res, first)
+    # syncfs writes back every dirty page of the filesystem — with a neighbour's gigabytes
+    # dirty, the probe would make the disk busy itself: then one fdatasync per probe file.
+    per_file_sync = per_file_sync or (first.dirty_kb or 0) >= DIRTY_BUSY_KB
+    res.unlink_sync = "fdatasync per file" if per_file_sync else "syncfs"
     # Room for create (+ fdatasync) + lstat + unlink per file and the syncfs in the budget.
     k = min(MAX_UNLINKS,
             max(0, (b.left_ops() - reserve_ops - 4) // (4 if per_file_sync else 3)))
@@ -437,8 +638,8 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
     dir_fd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
     try:
         t_setup = time.perf_counter()
-        # Creating costs about what an unlink does: stop creating at half the time left.
-        create_deadline = time.perf_counter() + max(b.left_s(), 0) * 0.45
+        # Creating costs about what an unlink does: stop creating at 40 % of the time left.
+        create_deadline = time.perf_counter() + max(b.left_s(), 0) * 0.4
         for i in range(k):
             if i >= MIN_UNLINKS and time.perf_counter() > create_deadline:
                 break
@@ -457,59 +658,25 @@ def _probe_unlink(root: str, res: ProbeResult, b: _Budget, wanted: str | None,
             made.append(name)
             res.unlink_file_bytes.append(size)
             b.ops += 1
-        synced = _syncfs(dir_fd, max(b.left_s() * 0.5, 0.05))
-        b.ops += 1
+        synced = True
+        if not per_file_sync:
+            synced = _syncfs(dir_fd, max(b.left_s() * 0.3, 0.05))
+            b.ops += 1
+            if not synced:
+                # Heavy writeback on this filesystem (syncfs writes everyone's dirty pages):
+                # make just the probe files durable.
+                res.unlink_sync = "fdatasync per file (syncfs did not return in time)"
+                synced = _fdatasync_all(dir_fd, made, b, time.perf_counter() + b.left_s() * 0.4)
         res.unlink_setup_s = time.perf_counter() - t_setup
         if not synced:
             res.unlink_status = "skipped"
-            res.notes.append("unlink probe skipped: syncfs did not return within the budget "
-                             "(heavy writeback on this filesystem); unlinking files that were "
-                             "never written back would understate the cost")
+            res.notes.append("unlink probe skipped: the probe files could not be written back "
+                             "within the budget (heavy writeback on this filesystem); "
+                             "unlinking files that were never written back would understate "
+                             "the cost")
             return
-        lat: list[int] = []
-        # 2 % of the budget for what follows the last unlink: the scratch directory's removal
-        # and a last operation started just before the deadline (one round trip on a mount).
-        deadline = b.t0 + b.seconds * 0.98
         made.sort()  # gcpath visits names in sorted order
-        # Four bursts spread over the time the budget leaves (up to 0.3 s apart): a burst of
-        # the neighbours' I/O shorter than that spoils one quarter, not the estimate.
-        quarter = max(1, len(made) // 4)
-        gap = min(QUARTER_GAP_S, max(0.0, (deadline - time.perf_counter()) * 0.6 / 3))
-        spent = 0
-        for i, name in enumerate(list(made)):
-            # Stop while the files still made can be removed before the deadline (on a
-            # 5 ms/op mount the leftovers' cleanup alone overran the budget by 0.17 s).
-            clean_s = len(made) * spent / len(lat) / 1e9 if lat else 0.0
-            if len(lat) >= MIN_UNLINKS and not b.before(deadline - clean_s):
-                break
-            if i and i % quarter == 0 and i // quarter < 4:
-                t_pause = time.perf_counter()
-                in_pause(t_pause + gap)
-                left = min(gap - (time.perf_counter() - t_pause),
-                           deadline - clean_s - time.perf_counter())
-                if left > 0.001:
-                    time.sleep(left)
-            p = os.path.join(scratch, name)
-            try:
-                os.lstat(p)  # gcpath has the entry's lstat in hand before it removes
-                t = time.perf_counter_ns()
-                os.unlink(p)
-                lat.append(time.perf_counter_ns() - t)
-                spent += lat[-1]
-            except OSError:
-                continue
-            finally:
-                b.ops += 2
-            made.remove(name)
-        res.unlink = Latency.of(lat)
-        if len(lat) >= 8:
-            q = len(lat) // 4
-            res.unlink_quarter_means_us = [
-                round(statistics.fmean(lat[i * q:(i + 1) * q if i < 3 else len(lat)]) / 1e3, 3)
-                for i in range(4)]
-        res.unlink_status = "measured" if lat else "skipped"
-        if not lat:
-            res.notes.append("unlink probe failed: no probe file could be removed")
+        _timed_unlinks(scratch, made, res, b, watch, in_pause)
     finally:
         for name in made:
             with contextlib.suppress(OSError):

@@ -142,13 +142,19 @@ def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  
     readdir = DEFAULT_READDIR_PER_ENTRY_S if per is None else per / 1e6
     un = probe.unlink
     if probe.unlink_status == "measured" and un.mean_us is not None:
-        # A GC's removals add up, so the mean (tail included) is the cost per removal; the
-        # median of quarter means keeps one burst of neighbours' I/O from dominating it.
+        # A GC's removals add up, so a burst's mean (tail included) is the cost per removal;
+        # diskquiet.settle keeps the bursts a busy disk slowed down out of the point figure
+        # and puts them at the top of the range, saying why.
+        settled = getattr(probe, "unlink_settled", None)
         robust = probe.unlink_robust_us or un.mean_us
-        quarters = probe.unlink_quarter_means_us or [un.mean_us]
         unlink_s = robust / 1e6
-        unlink_low = min(min(quarters), un.median_us or robust) / 1e6 * (1 - UNLINK_MARGIN_LOW)
-        unlink_high = max(un.mean_us, robust) / 1e6 * (1 + UNLINK_MARGIN_HIGH)
+        floor = settled.low_us if settled is not None else robust
+        unlink_low = min(floor, un.median_us or robust) / 1e6 * (1 - UNLINK_MARGIN_LOW)
+        top = max(un.mean_us, robust)
+        if settled is not None and settled.state not in ("quiet", "waited"):
+            top = max(top, settled.high_us)  # if the disk stays as busy as it was
+            notes.append(f"unlink probe: {settled.reason}")
+        unlink_high = top / 1e6 * (1 + UNLINK_MARGIN_HIGH)
         source = "probe"
     elif latency_bound:
         unlink_s = lstat_s

@@ -74,7 +74,8 @@ def gc_estimate(
         "--scratch", metavar="DIR", help="Scratch directory for the unlink probe "
         "(same filesystem; default the store's parent).")] = None,
     probe_budget: Annotated[float, typer.Option(
-        "--probe-budget", metavar="SECONDS", help="Probe time budget.")] = 2.0,
+        "--probe-budget", metavar="SECONDS",
+        help="Probe time budget (~1s on a quiet disk; the rest waits for a busy one).")] = 4.0,
     probe_ops: Annotated[int, typer.Option(
         "--probe-ops", metavar="N", help="Probe operation budget.")] = 2000,
     profile: Annotated[str | None, typer.Option(

@@ -39,6 +39,10 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
                              f"{lst.get('p95_us') or 0:.1f}, n={lst.get('n', 0)}), listing "
                              f"{r['readdir_per_entry_us']:.2f} µs/entry, unlink "
                              f"{r['unlink_latency_us']:.1f} µs ({r['unlink_source']})")
+    q = r.get("quiet")
+    if q:
+        head.add_row("disk", f"{q['state']}" + (f": {q['reason']}" if q.get("reason") else "")
+                     + (f" (waited {q['waited_s']:.1f}s)" if q.get("waited_s") else ""))
     if p:
         head.add_row("probe", f"{p['operations']} operations in {p['seconds']:.2f}s "
                               f"(budget {p['budget']['operations']} / {p['budget']['seconds']}s)")

@@ -6,12 +6,14 @@ import os
 
 import pytest
 
-from sessdiag.analysis import gcprobe, gcstall
+from sessdiag.analysis import diskquiet, gcprobe, gcstall
+from sessdiag.analysis.diskquiet import settle
 from sessdiag.analysis.gcprobe import Latency, ProbeResult, run_probe
 from sessdiag.analysis.gcstall import GcCounts, OpCosts, stall
 from sessdiag.fixtures import FixtureSpec, make_tree
 
 LIFE = 30 * 86400
+d_quiet_keys = {"state", "reason", "device", "waited_s", "bursts_us", "busy_bursts"}
 
 
 def _costs(lstat=4e-6, readdir=1e-6, unlink=150e-6, overhead=1.5e-6) -> OpCosts:
@@ -58,23 +60,25 @@ def test_assumed_latency_adds_a_round_trip_to_each_operation():
     assert r["seconds"] == pytest.approx(walk, rel=0.02)
 
 
-def _probe(unlink_status="measured", mean=200.0, median=180.0, quarters=None) -> ProbeResult:
+def _probe(unlink_status="measured", mean=200.0, median=180.0, bursts=None) -> ProbeResult:
     p = ProbeResult()
     p.lstat = Latency(n=500, median_us=3.5, p95_us=5.0, mean_us=3.8, min_us=2.0)
     p.readdir_dirs, p.readdir_entries, p.readdir_s = 4, 800, 800e-6
     if unlink_status == "measured":
         p.unlink = Latency(n=100, median_us=median, p95_us=400.0, mean_us=mean, min_us=90.0)
-        p.unlink_quarter_means_us = quarters or [mean] * 4
+        p.unlink_burst_means_us = p.unlink_burst_work_us = bursts or [mean] * 8
+        p.unlink_settled = settle(p.unlink_burst_means_us, [[] for _ in p.unlink_burst_means_us])
     p.unlink_status = unlink_status
     return p
 
 
 def test_costs_from_probe_use_median_lstat_and_robust_unlink():
-    costs, notes = gcstall.costs_from_probe(_probe(quarters=[150, 160, 170, 2000]), False)
+    bursts = [150, 160, 170, 150, 165, 155, 160, 2000]
+    costs, notes = gcstall.costs_from_probe(_probe(bursts=bursts), False)
     assert costs.lstat_s == pytest.approx(3.5e-6)
     assert costs.readdir_per_entry_s == pytest.approx(1e-6)
-    # One burst (2000 µs quarter) does not make every removal cost it.
-    assert costs.unlink_s == pytest.approx(165e-6)
+    # One burst (2000 µs) of eight does not make every removal cost it.
+    assert costs.unlink_s == pytest.approx(160e-6)
     assert costs.unlink_low_s < costs.unlink_s < costs.unlink_high_s
     assert costs.unlink_source == "probe"
     assert notes == []
@@ -152,10 +156,11 @@ def test_probe_is_bounded_and_read_only_on_sessions(tree):
     assert r.seconds < 10.5
     assert r.lstat.n > 0 and r.lstat.median_us > 0
     assert r.readdir_dirs > 0 and r.readdir_entries > 0
-    assert r.unlink_status == "measured" and r.unlink.n >= gcprobe.MIN_UNLINKS
+    assert r.unlink_status == "measured" and r.unlink.n >= gcprobe.MIN_UNLINKS, r.notes
     # Probe files are sized like the sampled expired sessions (beego's 20-byte empty gob).
     assert set(r.unlink_file_bytes) == {20}
-    assert len(r.unlink_quarter_means_us) == 4
+    assert len(r.unlink_burst_means_us) >= gcprobe.UNLINK_BURSTS
+    assert d_quiet_keys <= set(r.quiet_dict() or {})
     d = r.to_dict()
     assert d["lstat"]["median_us"] == r.lstat.median_us
     assert d["budget"] == {"seconds": 10.0, "operations": 2000}
@@ -179,3 +184,26 @@ def test_scratch_must_be_on_the_store_filesystem(tree, tmp_path):
     assert path != "/proc"  # another filesystem: fall back to the store's parent
     assert path == str(tree.parent)
     assert "parent" in why
+
+
+class _BusyDisk:
+    """A DiskWatch whose every window shows heavy writeback."""
+
+    device = "fake0"
+
+    def sample(self) -> diskquiet.DiskSample:
+        import time
+
+        return diskquiet.DiskSample(time.perf_counter(), dirty_kb=10, writeback_kb=90 * 1024,
+                                    inflight=0, io_ticks_ms=0)
+
+
+def test_probe_on_a_busy_disk_says_so_instead_of_a_bare_figure(tree):
+    r = run_probe(str(tree), max_lifetime=LIFE, budget_s=3.0, seed=1, watch=_BusyDisk())
+    assert r.unlink_status == "measured", r.notes
+    q = r.quiet_dict()
+    assert q["state"] == "busy" and "kernel writeback 90 MiB" in q["reason"]
+    assert q["busy_bursts"] == list(range(len(q["bursts_us"])))
+    assert len(q["bursts_us"]) > gcprobe.UNLINK_BURSTS  # it sampled again
+    _, notes = gcstall.costs_from_probe(r, False)
+    assert any("busy throughout" in n for n in notes)

@@ -59,7 +59,8 @@ def test_json_carries_the_contract_fields(cli, tree):
     assert r["expired"] == exp["expired"] + truth["old_other"]
     assert r["model"] == "beego-walk/probed"
     assert r["stat_latency_us"] == r["probe"]["lstat"]["median_us"]
-    assert r["probe"]["operations"] <= 2000 and r["probe"]["seconds"] < 2.5
+    assert r["probe"]["operations"] <= 2000 and r["probe"]["seconds"] < 4.5
+    assert r["quiet"] == r["probe"]["quiet"] and r["quiet"]["state"]
     lo, hi = r["range_s"]
     assert 0 < lo <= r["seconds"] <= hi
     assert r["seconds"] == pytest.approx(sum(r["breakdown"].values()), abs=0.01)

@@ -52,7 +52,7 @@ def gc_estimate_report(
     probe: bool = True,
     unlink_probe: bool = True,
     scratch: str | None = None,
-    budget_s: float = 2.0,
+    budget_s: float = 4.0,
     budget_ops: int = 2000,
     profile: str | None = None,
     jobs: int | None = None,
@@ -220,6 +220,17 @@ def gc_estimate_report(
     else:
         notes.append("payloads not sampled on a latency-bound mount (corrupt sessions that "
                      "clients keep presenting are re-touched forever: run 'sessdiag scan')")
+    quiet = fig.get("quiet")
+    if quiet and quiet["state"] not in ("quiet", "waited") and not walks_nothing:
+        from sessdiag.core.units import format_duration
+
+        # Never a point figure several times off without saying so: the probe could not
+        # time the removals on a quiet machine.
+        findings.append(
+            f"the probe could not time removals on a quiet machine ({quiet['state']}): "
+            f"{quiet['reason']}; the GC may take anywhere in "
+            f"{format_duration(est['range_s'][0])}–{format_duration(est['range_s'][1])}: "
+            "re-run when the disk and CPUs are idle for a tighter figure")
     if seconds >= 1:
         from sessdiag.core.units import format_duration
 

@@ -290,6 +290,10 @@ class Attribution:
     # Results --------------------------------------------------------------------------------
 
     def client_rows(self, lookup: StoreLookup | None, store_totals: dict | None) -> list[dict]:
+        prefetch = getattr(lookup, "prefetch", None)
+        if prefetch is not None:  # a file store looks every sampled id up at once, not serially
+            prefetch([raw for c in self.by_idx if c[ISSUED] - c[PBACK]
+                      for raw in c[SAMPLE].values()])
         out = []
         for c in self.by_idx:
             out.append(self._row(c, lookup, store_totals))

@@ -65,6 +65,7 @@ def gc_estimate_report(
     from sessdiag.census import DEFAULT_AGE_EDGES
     from sessdiag.frameworks import emptiness_check
     from sessdiag.stores.files.fsinfo import fs_info
+    from sessdiag.stores.files.inflight import WalkStats
     from sessdiag.stores.files.layout import layout_for, resolve_root
     from sessdiag.stores.files.scan import choose_workers
     from sessdiag.stores.files.walker import ScanParams, plan_units, run_units
@@ -110,8 +111,9 @@ def gc_estimate_report(
         probed = do_probe([], [], "before-census")
     t_census = time.perf_counter()
     census, units = plan_units(params)
+    walk = WalkStats()
     census.merge(run_units(params, units, jobs=jobs, mode=model, check=None,
-                           progress=progress), params.sample_k)
+                           progress=progress, walk=walk), params.sample_k)
     census_s = time.perf_counter() - t_census
     sample = [p for p, _ in census.sample_paths()]
     if probe and probed is None:
@@ -269,7 +271,7 @@ def gc_estimate_report(
                    "symlinks": c.symlinks, "foreign": c.foreign, "misplaced": c.misplaced,
                    "unreadable": c.unreadable, "vanished": c.vanished,
                    "other_filesystem": c.other_fs, "payloads_decoded": decoded,
-                   "undecodable": undecodable},
+                   "undecodable": undecodable, "walk": walk.report(files)},
         "findings": findings + warnings,
         "notes": notes,
         "duration_s": round(time.perf_counter() - t0, 3),

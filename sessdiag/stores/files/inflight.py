@@ -344,8 +344,14 @@ class Engine:
                 yield self.op(fn, item)
             return
         batch = self._submit(items, fn, None)
-        for _ in range(len(items)):
-            yield batch.next()
+        try:
+            for _ in range(len(items)):
+                yield batch.next()
+        finally:
+            # Closed early (the reader failed): the chunks may use the caller's descriptors,
+            # which it closes next; let every one finish first.
+            for ev in batch.ready:
+                ev.wait()
 
     def _submit(self, items: list[Any], fn: Callable[[Any], Any],
                 on_done: Callable[[], None] | None) -> _Batch:

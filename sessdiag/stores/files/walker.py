@@ -16,6 +16,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -431,11 +432,13 @@ def decode_sample(root: str, rels: Iterable[str], c: Census,
     root_fd = fsops.open_root(root)
     eng = engine or Engine()
     try:
-        for rel, got in zip(rels := list(rels), eng.map(partial(_fetch, root_fd), rels),
-                            strict=True):
-            data = _count_read(c, got)
-            if data is not None:
-                classify_payload(c, check, data, rel)
+        rels = list(rels)
+        # closing(): every read has finished before root_fd is closed.
+        with closing(eng.map(partial(_fetch, root_fd), rels)) as got_all:
+            for rel, got in zip(rels, got_all, strict=True):
+                data = _count_read(c, got)
+                if data is not None:
+                    classify_payload(c, check, data, rel)
     finally:
         if engine is None:
             eng.close()

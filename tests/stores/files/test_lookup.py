@@ -64,3 +64,48 @@ def test_attribution_by_payload_attribute(tmp_path):
     assert un["sessions"] == len(sizes) - with_user and un["orphans"] == empty
     assert report["clients"][0]["client"] == "(unattributed)"  # sorted by orphans
     assert sum(r["sessions"] for r in rows.values()) == report["sessions"]
+
+
+def test_prefetched_lookups_answer_as_single_ones(tmp_path, monkeypatch):
+    """The clients report looks every sampled id up at once (fanned out on a slow mount):
+    the answers are those of one lookup at a time, symlinks and paths refused alike."""
+    from sessdiag.stores.files import inflight
+
+    root = tmp_path / "tmp"
+    make_tree(str(root), FixtureSpec.from_mapping({"sessions": 60, "seed": 4,
+                                                   "now": 1_790_000_000}))
+    sids = sorted(p.name for p in root.glob("*/*/*"))
+    victim = root / sids[1][0] / sids[1][1] / sids[1]
+    victim.unlink()
+    victim.symlink_to("/etc/hostname")
+    raws = [s.encode() for s in sids] + [b"0" * 32, b"../../etc/passwd", sids[0].encode()]
+    one = FileStoreLookup(str(root), beego_layout(), BEEGO_COOKIE)
+    try:
+        want = [one(r) for r in raws]
+    finally:
+        one.close()
+    monkeypatch.setattr(inflight, "FANOUT_LATENCY_S", -1.0)  # every mount counts as slow
+    many = FileStoreLookup(str(root), beego_layout(), BEEGO_COOKIE)
+    try:
+        many.prefetch(raws)
+        assert many.engine.fanout
+        assert [many(r) for r in raws] == want
+    finally:
+        many.close()
+    assert want[1] is None and want[0] is not None
+
+
+def test_fanned_out_attribution_counts_the_same(tmp_path, monkeypatch):
+    from sessdiag.stores.files import inflight
+    from sessdiag.stores.files.lookup import attribute_files
+
+    root = tmp_path / "tmp"
+    make_tree(str(root), FixtureSpec.from_mapping(
+        {"sessions": 300, "seed": 6, "now": 1_790_000_000, "empty_fraction": 0.3,
+         "zero_byte": 2, "payloads": ["string", "casdoor_login", "int"]}))
+    decode = frameworks.get("beego-file").decoder()
+    inline = attribute_files(str(root), beego_layout(), decode, "username", 300)
+    monkeypatch.setattr(inflight, "FANOUT_LATENCY_S", -1.0)
+    fanned = attribute_files(str(root), beego_layout(), decode, "username", 300)
+    assert fanned == inline
+    assert sum(r["sessions"] for r in inline) == 300

@@ -486,7 +486,8 @@ class LogReader:
                     raise UsageError(f"--access-log {path or '-'}: not in the {self.spec.fmt} "
                                      f"format (first line: '{show_line(first)}')")
                 raise UsageError("cannot tell the session cookie's name from the log's "
-                                 "Set-Cookie fields; pass --cookie-name")
+                                 "Set-Cookie fields (a log of \"$upstream_cookie_NAME\" "
+                                 "names none); pass --cookie-name")
             self.cookies = CookieReader(name)
             self.stats.cookie_name = name
             self.stats.cookie_name_source = source

@@ -1,5 +1,10 @@
 """Capture real apps' access logs for the test suite: `python tools/logapps/capture.py FW…`.
 
+`capture.py --minters [FW…]` runs minters_scenario instead (browsers, a health probe, an
+uptime monitor, a crawler and curl) and writes fixtures/logs/minters/<FW>/ with the truth per
+route and per user agent; its log's last field is `$upstream_cookie_NAME` where nginx can
+name the cookie (docs/clients.md).
+
 FW is php, php-lax, flask, django or express (default: all). For each, this starts a private
 redis-server where the app needs one, the app, and Debian's nginx with the contract's
 `log_format sessdiag` line in front of it; drives `scenario.run` through nginx; and writes
@@ -28,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
+import minters_scenario  # noqa: E402
 import scenario  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -128,7 +134,46 @@ def capture(fw: str, out_dir: str) -> dict:
     return exp
 
 
+def set_cookie_field(cookie: str) -> str:
+    """The log's last field for the minters captures: `$upstream_cookie_NAME` (every
+    nginx, whatever Set-Cookie header carries the cookie) where the name can be an nginx
+    variable; express's `connect.sid` cannot (the dot), and express sets no other cookie, so
+    its `$sent_http_set_cookie` is whole."""
+    return f"$upstream_cookie_{cookie}" if cookie.replace("_", "").isalnum() else \
+        "$sent_http_set_cookie"
+
+
+def capture_minters(fw: str, out_dir: str) -> dict:
+    """fixtures/logs/minters/<FW>/: the minters scenario, and the truth per route and agent."""
+    cookie = COOKIES[fw]
+    field = set_cookie_field(cookie)
+    with harness.workdir() as work, app(fw, work) as (port, _store):
+        log = os.path.join(work, "access.log")
+        ngx = harness.Nginx(work, port, cookie, log, set_cookie=field)
+        try:
+            truth = minters_scenario.run("127.0.0.1", ngx.port, cookie)
+        finally:
+            ngx.stop()
+        exp = harness.minters_expected(truth, minters_scenario.CLASSES)
+        exp.update({"framework": fw, "cookie_name": cookie, "log_set_cookie_field": field,
+                    "versions": versions(fw)})
+        exp["clients"] = {ip: {"issued": len(d["issued"]), "orphans": len(d["orphans"])}
+                          for ip, d in truth.per_client().items()}
+        os.makedirs(out_dir, exist_ok=True)
+        with open(log, "rb") as src, open(os.path.join(out_dir, "access.log"), "wb") as dst:
+            dst.write(src.read())
+        with open(os.path.join(out_dir, "expected.json"), "w") as fh:
+            json.dump(exp, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+    return exp
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--minters"]:
+        for fw in argv[1:] or ["php", "php-lax", "flask", "django", "express"]:
+            exp = capture_minters(fw, os.path.join(REPO, "fixtures", "logs", "minters", fw))
+            print(f"{fw} minters: routes {exp['routes']}")
+        return
     fws = argv or ["php", "php-lax", "flask", "django", "express"]
     for fw in fws:
         exp = capture(fw, os.path.join(REPO, "fixtures", "logs", fw))

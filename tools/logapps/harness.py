@@ -309,6 +309,7 @@ class Exchange:
     set_value: str | None  # the session cookie value the response set ('' when cleared)
     status: int
     t_done: float
+    ua: str = ""
 
 
 @dataclass
@@ -337,6 +338,34 @@ class Truth:
         for d in out.values():
             d["orphans"] = {v for v in d["issued"] if v not in seen}
         return out
+
+
+def minters_expected(truth: Truth, classes: dict[str, str]) -> dict:
+    """Who minted what, from the clients' own records: per route (method and path without
+    the query) and per user agent, the sessions each first set (`issued`: an id re-sent
+    later is not a new issue) and those nobody ever presented back (`orphans`), with the
+    class the driver gave each agent (`classes`: UA -> browser/crawler/monitor/tool)."""
+    presented = {e.presented for e in truth.exchanges if e.presented}
+    first: dict[str, Exchange] = {}
+    for e in sorted(truth.exchanges, key=lambda x: x.t_done):
+        if e.set_value and e.set_value != e.presented and e.set_value not in first:
+            first[e.set_value] = e
+    routes: dict[str, dict] = {}
+    agents: dict[str, dict] = {}
+    for sid, e in first.items():
+        route = f"{e.method} {e.path.split('?', 1)[0]}"
+        r = routes.setdefault(route, {"issued": 0, "orphans": 0})
+        a = agents.setdefault(e.ua, {"class": classes.get(e.ua, "unknown"), "clients": set(),
+                                     "issued": 0, "orphans": 0})
+        orphan = sid not in presented
+        for d in (r, a):
+            d["issued"] += 1
+            d["orphans"] += orphan
+        a["clients"].add(e.client)
+    for a in agents.values():
+        a["clients"] = len(a["clients"])
+    return {"routes": routes, "user_agents": agents,
+            "classes": {ua: classes[ua] for ua in sorted(classes)}}
 
 
 class Client:
@@ -394,7 +423,7 @@ class Client:
                     else:
                         self.jar[k.strip()] = v
             self.truth.add(Exchange(self.source_ip, method, path, value, set_value,
-                                    resp.status, time.time()))
+                                    resp.status, time.time(), self.ua))
         return resp.status, data
 
 

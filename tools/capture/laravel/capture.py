@@ -23,6 +23,8 @@ Laravel never clears its session cookie (logout issues a new session instead), s
 attributes that field drops are never needed.
 
 Usage: python3 tools/capture/laravel/capture.py [files] [redis]
+       python3 tools/capture/laravel/capture.py minters   (fixtures/laravel/minters/: who
+       mints sessions, logged with the bare "$upstream_cookie_laravel_session")
 Needs: nginx, php-fpm, php-redis (for the redis run), redis-server, php-laravel-framework,
 and the `redis` Python package. Loopback only; the system's nginx/php-fpm/redis are untouched.
 """
@@ -322,6 +324,10 @@ def _write_json(path: str, obj: object) -> None:
         fh.write("\n")
 
 
+m_note = ("minters/: files driver, tools/capture/laravel/laravel_scenario.py run_minters "
+          "(browsers, kube-probe on /ping, UptimeRobot, Googlebot, curl); access.log's last "
+          "field is the bare \"$upstream_cookie_laravel_session\"; expected.json has the "
+          "truth per route and per user agent")
 MANIFEST = {
     "what": "A hand-written Laravel 8 app on Debian's php-laravel-framework under php-fpm "
             "behind nginx, driven by tools/capture/laravel/laravel_scenario.py",
@@ -343,10 +349,46 @@ MANIFEST = {
         "redis.json": "redis driver: keys left (db, key, type, ttl_s, value_hex)",
     },
     "lifetime_s": LIFETIME_MIN * 60,
+    "minters": m_note,
 }
 
 
+def capture_minters(out_root: str = OUT) -> dict:
+    """fixtures/laravel/minters/: the minters traffic on the files driver, logged with the
+    line that works on every nginx: the bare "$upstream_cookie_laravel_session" (no map)."""
+    sys.path.insert(0, os.path.join(REPO, "tools", "logapps"))
+    import minters_scenario
+
+    with harness.workdir("sessdiag-laravel-") as work, contextlib.ExitStack() as stack:
+        app, dotenv = make_app(work, "files", None)
+        fpm = Fpm(work, app)
+        stack.callback(fpm.stop)
+        log = os.path.join(work, "access.log")
+        ngx = harness.Nginx(work, fpm.nginx_location(), COOKIE, log,
+                            set_cookie="$upstream_cookie_laravel_session")
+        try:
+            truth = scenario.run_minters("127.0.0.1", ngx.port, COOKIE)
+        finally:
+            ngx.stop()
+        exp = harness.minters_expected(truth, minters_scenario.CLASSES)
+        exp.update({"cookie_name": COOKIE, "versions": versions(),
+                    "log_set_cookie_field": "$upstream_cookie_laravel_session",
+                    "responses_setting_session_cookie": len(truth.sets)})
+        exp["clients"] = {ip: {"issued": len(d["issued"]), "orphans": len(d["orphans"])}
+                          for ip, d in truth.per_client().items()}
+        out = os.path.join(out_root, "minters")
+        os.makedirs(out, exist_ok=True)
+        shutil.copyfile(log, os.path.join(out, "access.log"))
+        shutil.copyfile(dotenv, os.path.join(out, "app.env"))
+        _write_json(os.path.join(out, "expected.json"), exp)
+        return exp
+
+
 def main(argv: list[str]) -> None:
+    if argv == ["minters"]:
+        exp = capture_minters()
+        print(f"laravel minters: routes {exp['routes']}")
+        return
     drivers = argv or ["files", "redis"]
     manifest = dict(MANIFEST)
     for d in drivers:

@@ -122,7 +122,7 @@ class Client:
                 presented = self.truth.raw2id.get(raw, UNKNOWN) if raw else None
             self.truth.add(Exchange(self.source_ip, "GET", path, presented,
                                     sid_header if set_raw is not None else None,
-                                    resp.status, time.time()))
+                                    resp.status, time.time(), self.ua))
         if resp.status != 200:
             raise RuntimeError(f"{self.source_ip} GET {path}: HTTP {resp.status}")
         return resp.status
@@ -228,6 +228,49 @@ def run(host: str, port: int, cookie_name: str, encrypt: Callable[[str], str],
         api.request("/api/items")
 
     truth.facts["login_deletes_old_session"] = logins
+    return truth
+
+
+def run_minters(host: str, port: int, cookie_name: str) -> Truth:
+    """Who mints sessions in Laravel (capture.py minters; tools/logapps/minters_scenario.py
+    has the same clients for the other frameworks):
+
+    | address | who | does |
+    | --- | --- | --- |
+    | 127.0.0.2-3 | browsers (Chrome, Firefox) | `/` twice, `/info`: 1 id each, presented back |
+    | 127.0.0.6 | kube-probe | `/ping` × 8 (`web` group: a session each), `/api/health` × 4 |
+    | 127.0.0.13 | UptimeRobot | `/` × 6 |
+    | 127.0.0.14 | Googlebot | `/?page=1`, `/?page=2`, `/info`, `/api/items` |
+    | 127.0.0.15 | curl | `/info` × 3 |
+
+    Every `web` response re-sends the cookie, freshly encrypted, for the same id: only the
+    first is an issue.
+    """
+    from minters_scenario import CHROME, CRAWLER, CURL, FIREFOX, MONITOR, PROBE
+
+    truth = Truth(cookie_name)
+
+    def client(ip: str, ua: str, jar: bool = False) -> Client:
+        return Client(truth, host, port, ip, jar=jar, ua=ua)
+
+    for ip, ua in (("127.0.0.2", CHROME), ("127.0.0.3", FIREFOX)):
+        b = client(ip, ua, jar=True)
+        for path in ("/", "/", "/info"):
+            b.request(path)
+    probe = client("127.0.0.6", PROBE)
+    for _ in range(8):
+        probe.request("/ping")
+    for _ in range(4):
+        probe.request("/api/health")
+    monitor = client("127.0.0.13", MONITOR)
+    for _ in range(6):
+        monitor.request("/")
+    crawler = client("127.0.0.14", CRAWLER)
+    for path in ("/?page=1", "/?page=2", "/info", "/api/items"):
+        crawler.request(path)
+    curl = client("127.0.0.15", CURL)
+    for _ in range(3):
+        curl.request("/info")
     return truth
 
 

@@ -12,6 +12,7 @@ from sessdiag.cli.options import (
     AppConfOpt,
     AppEnvOpt,
     AppKeyOpt,
+    AsOfOpt,
     ClientKeyOpt,
     CookieNameOpt,
     DeepOpt,
@@ -29,7 +30,9 @@ from sessdiag.cli.options import (
     RateOpt,
     StoreOpt,
     StrictOpt,
+    check_stdin,
     emit,
+    parse_as_of,
     resolve_lifetime,
     use_app_env,
 )
@@ -63,6 +66,7 @@ def check(
     app_env: AppEnvOpt = None,
     client_key: ClientKeyOpt = "ip",
     now: NowOpt = None,
+    as_of: AsOfOpt = None,
     quiet: QuietOpt = False,
     store_name: StoreOpt = None,
 ) -> None:
@@ -83,13 +87,14 @@ def check(
     suites: list[dict] = []
     metrics = Metrics()
     for t in targets:
+        check_stdin(t.target, access_log)
         t0 = time.perf_counter()
         settings = ScanSettings(
             max_lifetime=t.max_lifetime or life.seconds,
             max_lifetime_given=bool(t.max_lifetime) or life.given,
             max_lifetime_source=f"policy {policy}" if t.max_lifetime else life.source,
             profile=t.profile or profile, deep=deep, jobs=jobs, now=now, notes=tuple(life.notes),
-            rate=rate,
+            rate=rate, as_of=parse_as_of(as_of),
         )
         logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,
                            log_fields=log_field, cookie_name=cookie_name, client_key=client_key,

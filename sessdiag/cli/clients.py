@@ -14,6 +14,7 @@ from sessdiag.cli.options import (
     AccessLogOpt,
     AppEnvOpt,
     AppKeyOpt,
+    AsOfOpt,
     ClientKeyOpt,
     CookieNameOpt,
     JobsOpt,
@@ -31,7 +32,9 @@ from sessdiag.cli.options import (
     SidPatternOpt,
     StoreOpt,
     StrictOpt,
+    check_stdin,
     emit,
+    parse_as_of,
     resolve_lifetime,
     use_app_env,
 )
@@ -40,7 +43,8 @@ from sessdiag.core.errors import UsageError
 
 def clients(
     target: Annotated[str | None, typer.Argument(
-        help="Session directory, or redis:// URL (optional with --access-log: logs only).")
+        help="Session directory, redis:// URL or Redis dump (optional with --access-log: "
+        "logs only).")
     ] = None,
     access_log: AccessLogOpt = None,
     log_format: LogFormatOpt = "combined-cookies",
@@ -71,6 +75,7 @@ def clients(
     jobs: JobsOpt = None,
     password_env: PasswordEnvOpt = None,
     now: NowOpt = None,
+    as_of: AsOfOpt = None,
     quiet: QuietOpt = False,
     store_name: StoreOpt = None,
 ) -> None:
@@ -89,11 +94,13 @@ def clients(
         raise UsageError("give a TARGET store, --access-log FILE, or both")
     if target is None and client_attr:
         raise UsageError("--client-attr reads session payloads: it needs a TARGET store")
+    if target is not None:
+        check_stdin(target, access_log)
     life = resolve_lifetime(max_lifetime, None)
     app = use_app_env(app_key, app_env, cookie_name, life)
     life, cookie_name = app.life, app.cookie_name
     settings = ScanSettings(max_lifetime=life.seconds, max_lifetime_given=life.given,
-                            profile=profile, jobs=jobs, now=now)
+                            profile=profile, jobs=jobs, now=now, as_of=parse_as_of(as_of))
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
         cookie_name=cookie_name, client_key=client_key,

@@ -60,6 +60,36 @@ MaxInflightOpt = Annotated[int | None, typer.Option(
 PasswordEnvOpt = Annotated[str | None, typer.Option(
     "--password-env", metavar="VAR", help="Redis: password from this variable.")]
 NowOpt = Annotated[float | None, typer.Option("--now", hidden=True)]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", metavar="TIME", help="Redis dumps: count ages and expiry as of TIME (ISO 8601 "
+    "such as 2026-11-22T01:30:00Z, or epoch seconds); default: the dump's ctime, else its "
+    "file time.")]
+
+
+def check_stdin(target: str, access_logs: list[str] | None) -> None:
+    """Standard input is read once: it can carry the dump or an access log, not both."""
+    if target == "-" and access_logs and "-" in access_logs:
+        raise UsageError("standard input can carry the dump or an access log, not both: "
+                         "give one of them as a file")
+
+
+def parse_as_of(value: str | None) -> float | None:
+    """--as-of TIME -> epoch seconds (a time without an offset is UTC)."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    v = value.strip()
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--as-of {value!r}: not a time (ISO 8601 such as "
+                         "2026-11-22T01:30:00Z, or epoch seconds)") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 PartitionOpt = Annotated[str | None, typer.Option(
     "--partition", metavar="PART", help="K/N (file trees): only the K-th of N disjoint parts (by "
     "first-level shard), so N machines share one tree; join the reports with `merge`.")]

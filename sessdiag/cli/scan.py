@@ -11,6 +11,7 @@ from sessdiag.cli.options import (
     AppConfOpt,
     AppEnvOpt,
     AppKeyOpt,
+    AsOfOpt,
     ClientKeyOpt,
     CookieNameOpt,
     DeepOpt,
@@ -37,7 +38,9 @@ from sessdiag.cli.options import (
     WorkersOpt,
     check_php_depth,
     check_sample,
+    check_stdin,
     emit,
+    parse_as_of,
     parse_partition,
     resolve_lifetime,
     show_progress,
@@ -47,7 +50,9 @@ from sessdiag.core.errors import UsageError
 
 
 def scan(
-    target: Annotated[str, typer.Argument(help="Session directory, or redis:// URL.")],
+    target: Annotated[str, typer.Argument(
+        help="Session directory, redis:// URL, or Redis dump (dump.rdb, .rdb.gz, - for "
+             "standard input).")],
     as_json: JsonOpt = False,
     output: OutputOpt = None,
     max_lifetime: MaxLifetimeOpt = None,
@@ -80,6 +85,7 @@ def scan(
     prom: PromOpt = None,
     partition: PartitionOpt = None,
     now: NowOpt = None,
+    as_of: AsOfOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
     store_name: StoreOpt = None,
@@ -96,11 +102,13 @@ def scan(
     life, cookie_name = app.life, app.cookie_name
     check_sample(sample)
     check_php_depth(php_depth)
+    check_stdin(target, access_log)
     settings = ScanSettings(
         max_lifetime=life.seconds, max_lifetime_given=life.given,
         max_lifetime_source=life.source, profile=profile, deep=deep,
         sample=sample, age_edges=_edges(buckets), jobs=jobs, workers=workers, seed=seed,
-        now=now, notes=tuple(life.notes), rate=rate, pattern=pattern,
+        now=now, as_of=parse_as_of(as_of), notes=tuple(life.notes), rate=rate,
+        pattern=pattern,
         partition=parse_partition(partition),
         max_inflight=max_inflight,
     )

@@ -18,7 +18,8 @@ def _bar(n: int, most: int, style: str = "cyan") -> Text:
 
 
 def scan_view(r: dict) -> Group:
-    if r["target"]["kind"] == "redis" or r["target"].get("part_kind") == "redis":
+    # a dump is read by the Redis analysis, and shown as Redis
+    if r["target"]["kind"] in ("redis", "rdb") or r["target"].get("part_kind") == "redis":
         from sessdiag.render.terminal_redis import redis_scan_view
         return redis_scan_view(r)
     t = r["target"]

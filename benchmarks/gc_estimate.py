@@ -142,7 +142,10 @@ def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
         r.update(est_files=est["files"], est_expired=est["expired"],
                  stat_us=est["stat_latency_us"], unlink_us=est["unlink_latency_us"],
                  breakdown=est["breakdown"], probe_s=est["probe"]["seconds"] if est["probe"]
-                 else None, probe_ops=est["probe"]["operations"] if est["probe"] else None)
+                 else None, probe_ops=est["probe"]["operations"] if est["probe"] else None,
+                 quiet=(est.get("quiet") or {}).get("state"),
+                 quiet_reason=(est.get("quiet") or {}).get("reason"),
+                 cpu_wait_us=(est.get("quiet") or {}).get("cpu_wait_per_unlink_us"))
     r["cpu_s"] = round(oracle.get("cpu_user_s", 0) + oracle.get("cpu_sys_s", 0), 2)
     r["load1"] = round(os.getloadavg()[0], 1)
     r["note"] = extra
@@ -156,7 +159,7 @@ def print_row(r: dict) -> None:
     print(f"{r['case']:<44} est {r['estimate_s']:9.2f} [{rng}] oracle {r['oracle_s']:9.2f} "
           f"wait {r['first_request_wait_s']:9.2f} walked {r['files_walked']:>8} "
           f"deleted {r['deleted']:>8}  err {r['error_pct']:+6.1f}% {ok} cpu {r['cpu_s']:.1f}s "
-          f"load {r['load1']} {r['note']}", flush=True)
+          f"load {r['load1']} quiet={r.get('quiet') or '-'} {r['note']}", flush=True)
 
 
 def run_local(oracle: str, work: Path, n: int, fractions: list[float], results: list[dict],

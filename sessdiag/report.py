@@ -14,7 +14,9 @@ from sessdiag.core.units import format_bytes, format_count, format_duration, for
 from sessdiag.stores.files.scan import FileScan
 
 
-def file_scan_report(scan: FileScan) -> dict:
+def file_scan_report(scan: FileScan, *, gc_model=None) -> dict:  # type: ignore[no-untyped-def]
+    """gc_model: the GC stall's cost model (gcstall.GcModel) when the store was probed
+    (scan/check --gc-probe); else the static fallback."""
     c = scan.census
     p = scan.params
     allocated = c.blocks * 512
@@ -24,10 +26,10 @@ def file_scan_report(scan: FileScan) -> dict:
         from sessdiag.analysis.gcstall import static_model
         from sessdiag.stores.files.gc_estimate import tree_figure
 
-        # A scan is read-only: no probe (it writes scratch files), the labelled static
-        # fallback, the same figure gc-estimate --no-probe gives.
+        # A scan is read-only: no probe unless asked for (it writes scratch files), the
+        # labelled static fallback, the same figure gc-estimate --no-probe gives.
         gc = tree_figure(scan.location, c, now=p.now, max_lifetime=p.max_lifetime,
-                         model=static_model())
+                         model=gc_model or static_model())
     warnings = list(scan.warnings) + ([
         f"beego's GC walks nothing through a symlinked save path (no trailing slash): "
         f"sessions under {scan.location} never expire, and once the link itself is older "

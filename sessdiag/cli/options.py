@@ -31,6 +31,9 @@ OutputOpt = Annotated[str | None, typer.Option(
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No human report, no progress (errors still on stderr).")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Never show a progress bar.")]
+GcProbeOpt = Annotated[bool, typer.Option(
+    "--gc-probe", help="beego: measure the GC stall like gc-estimate (creates and removes "
+    "probe files beside the store) instead of the static fallback.")]
 PromOpt = Annotated[str | None, typer.Option(
     "--prom", metavar="FILE", help="Write Prometheus textfile metrics (atomically).")]
 

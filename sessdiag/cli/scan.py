@@ -15,6 +15,7 @@ from sessdiag.cli.options import (
     ClientKeyOpt,
     CookieNameOpt,
     DeepOpt,
+    GcProbeOpt,
     JobsOpt,
     JsonOpt,
     LogFieldOpt,
@@ -83,6 +84,7 @@ def scan(
     client_key: ClientKeyOpt = "ip",
     race_window: RaceWindowOpt = "2s",
     prom: PromOpt = None,
+    gc_probe: GcProbeOpt = False,
     partition: PartitionOpt = None,
     now: NowOpt = None,
     as_of: AsOfOpt = None,
@@ -110,7 +112,7 @@ def scan(
         now=now, as_of=parse_as_of(as_of), notes=tuple(life.notes), rate=rate,
         pattern=pattern,
         partition=parse_partition(partition),
-        max_inflight=max_inflight,
+        max_inflight=max_inflight, gc_probe=gc_probe,
     )
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,

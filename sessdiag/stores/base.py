@@ -42,6 +42,9 @@ class ScanSettings:
     max_inflight: int | None = None  # files: cap of the adaptive in-flight limit
     pattern: str | None = None  # Redis: SCAN MATCH pattern of session keys
     partition: tuple[int, int] | None = None  # files: (K, N) of --partition K/N
+    # beego file stores: price the GC with gc-estimate's probe (writes scratch files beside
+    # the store) instead of the static fallback.
+    gc_probe: bool = False
 
 
 class SessionLookup(Protocol):

@@ -59,3 +59,52 @@ def test_scan_gc_estimate_check_and_prometheus_give_one_figure(cli, tmp_path):
     # The human views say which model it is, and that it was not measured.
     text = cli("scan", root, *common).out
     assert "static fallback" in text
+
+
+def _recorded_probe(*_args, **_kwargs):
+    """A probe result as gc-estimate recorded it on some disk: the same for every command."""
+    from sessdiag.analysis.diskquiet import settle
+    from sessdiag.analysis.gcprobe import Latency, ProbeResult
+
+    p = ProbeResult(seconds=1.2, ops=900)
+    p.lstat = Latency(n=600, median_us=4.0, p95_us=6.0, mean_us=4.4, min_us=2.9)
+    p.readdir_dirs, p.readdir_entries, p.readdir_s = 6, 1200, 0.0012
+    p.unlink = Latency(n=160, median_us=170.0, p95_us=260.0, mean_us=180.0, min_us=120.0)
+    p.unlink_status = "measured"
+    p.unlink_burst_means_us = p.unlink_burst_work_us = [170, 175, 180, 172, 168, 190, 178, 171]
+    p.unlink_burst_busy = [[] for _ in range(8)]
+    p.unlink_settled = settle(p.unlink_burst_work_us, p.unlink_burst_busy)
+    p.disk_device = "vda"
+    return p
+
+
+def test_with_the_probe_every_command_renders_the_same_measured_figure(cli, tmp_path,
+                                                                       monkeypatch):
+    from sessdiag.analysis import gcprobe
+
+    monkeypatch.setattr(gcprobe, "run_probe", _recorded_probe)
+    root = tmp_path / "tmp"
+    make_tree(str(root), FixtureSpec.from_mapping(dict(
+        sessions=2000, seed=17, now=NOW, max_lifetime=LIFE, expired_fraction=0.3,
+        empty_fraction=1.0)))
+    common = ("--max-lifetime", LIFE, "--now", NOW)
+    scan = cli("scan", root, "--json", "--gc-probe", *common, "--prom", tmp_path / "s.prom")
+    assert scan.code == 0, scan.err
+    fig = scan.json()["gc_estimate"]
+    assert fig["measured"] is True and fig["model"] == "beego-walk/probed"
+    assert fig["quiet"]["state"] == "quiet"
+    est = cli("gc-estimate", root, "--json", *common, "--prom", tmp_path / "e.prom").json()
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  max_gc_stall_seconds: 1000\n")
+    chk = cli("check", root, "--policy", policy, "--json", "--gc-probe", *common,
+              "--prom", tmp_path / "c.prom")
+    assert chk.code == 0, chk.err
+    rule = chk.json()["targets"][0]["results"][0]
+    for key in ("seconds", "range_s", "files", "dirs", "expired", "model", "breakdown"):
+        assert est[key] == fig[key], key
+    assert rule["measured"] == fig["seconds"] and "static" not in rule["message"]
+    for prom in ("s.prom", "e.prom", "c.prom"):
+        assert _gauge(tmp_path / prom, "sessdiag_gc_estimate_seconds") == {"": fig["seconds"]}
+        assert _gauge(tmp_path / prom, "sessdiag_gc_estimate_measured") == {"": 1.0}
+    # Without --gc-probe the scan stays read-only: the static fallback, and it says so.
+    assert cli("scan", root, "--json", *common).json()["gc_estimate"]["measured"] is False

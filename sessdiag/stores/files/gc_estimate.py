@@ -40,6 +40,20 @@ def tree_figure(location: str, census, *, now: float, max_lifetime: int,  # type
                      root_link_old=root_link_old(location, now, max_lifetime))
 
 
+def probed_scan_model(scan, *, seed: int | None = None):  # type: ignore[no-untyped-def]
+    """gc-estimate's probe on a scanned tree (scan/check --gc-probe): the measured model."""
+    from sessdiag.analysis import gcprobe, gcstall
+
+    c = scan.census
+    shards = sorted(c.shards, key=lambda k: -c.shards[k])
+    probed = gcprobe.run_probe(
+        scan.params.root, shard_dirs=[s for s in shards if s != "."],
+        sample_paths=[p for p, _ in c.sample_paths()], max_lifetime=scan.params.max_lifetime,
+        now=scan.params.now, seed=seed, order="after-census",
+        per_file_sync=scan.fs.fstype.startswith("fuse"))
+    return gcstall.probed_model(probed, scan.fs.latency_bound)
+
+
 def gc_estimate_report(
     tree: str,
     *,

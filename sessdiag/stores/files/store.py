@@ -44,7 +44,12 @@ class FileStore:
             result.warnings.append(default_lifetime_warning(settings.max_lifetime,
                                                             result.layout.profile))
         self.root, self.layout = result.params.root, result.layout
-        report = file_scan_report(result)
+        gc_model = None
+        if settings.gc_probe and result.layout.profile == "beego-file":
+            from sessdiag.stores.files.gc_estimate import probed_scan_model
+
+            gc_model = probed_scan_model(result, seed=settings.seed)
+        report = file_scan_report(result, gc_model=gc_model)
         report["max_lifetime_source"] = (settings.max_lifetime_source
                                          if settings.max_lifetime_given else "default")
         self.sessions = report.get("sessions") or 0

@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = {
     "empty_timeline": sections.timeline,
     "filesystem": sections.filesystem,
     "scan": sections.scan_run,
+    # How the walk went (latencies, requests in flight): per run; kept where parts agree.
+    "walk": merge_value,
 }
 # Computed again from the merged numbers (derive.py), never merged.
 DERIVED = ("expired_fraction", "empty_fraction", "empty_rate", "gc_estimate", "cadence",

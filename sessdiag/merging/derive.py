@@ -29,8 +29,8 @@ def filesystem_shares(r: dict) -> None:
     fs = r.get("filesystem")
     if isinstance(fs, dict) and "bytes_used" in fs:
         used = fs.get("bytes_used")
-        fs["store_byte_share_of_used"] = (contract.frac(r.get("allocated_bytes") or 0, used)
-                                          if used else None)
+        fs["store_byte_share_of_used"] = (None if used is None else
+                                          contract.frac(r.get("allocated_bytes") or 0, used))
 
 
 def empty_rate(r: dict) -> None:

@@ -98,12 +98,14 @@ def payload_check(values: Values) -> dict:
 
 
 FS_PLACE = ("mountpoint", "fstype", "device", "latency_bound", "block_size")
-FS_STATE = ("bytes_total", "bytes_used", "inodes_total", "inodes_used")
+STORE_SHARES = ("store_inodes", "store_inode_share_of_used", "store_inode_share_of_total",
+                "store_byte_share_of_used")
 
 
 def filesystem(values: Values) -> dict | None:
-    """One filesystem (a shared tree): its description from the latest part (its use is
-    measured at scan time), store inodes added. Several: the list, and no shares."""
+    """One filesystem (a shared tree): its description and use from the latest part (use is
+    measured at scan time), the store's inodes added and its shares computed again. Several
+    filesystems: each listed in `filesystems`, no figure of use and no shares."""
     from sessdiag.core.contract import frac
 
     present = [v for v in values if v]
@@ -112,14 +114,15 @@ def filesystem(values: Values) -> dict | None:
     places = union([tuple(v.get(k) for k in FS_PLACE)] for v in present)
     entries = sum(v.get("store_inodes") or 0 for v in present)
     if len(places) == 1:
-        out = {k: present[-1].get(k) for k in (*FS_PLACE, *FS_STATE)}
+        out = {k: v for k, v in present[-1].items() if k not in STORE_SHARES}
     else:
-        out = {k: None for k in (*FS_PLACE, *FS_STATE)}
+        keys = union(v.keys() for v in present)
+        out = {k: None for k in keys if k not in STORE_SHARES}
         out["filesystems"] = [dict(zip(FS_PLACE, p, strict=True)) for p in places]
     out["store_inodes"] = entries
     used, total = out.get("inodes_used"), out.get("inodes_total")
-    out["store_inode_share_of_used"] = frac(entries, used) if used else None
-    out["store_inode_share_of_total"] = frac(entries, total) if total else None
+    out["store_inode_share_of_used"] = None if used is None else frac(entries, used)
+    out["store_inode_share_of_total"] = None if total is None else frac(entries, total)
     return out
 
 

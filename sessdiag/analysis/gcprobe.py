@@ -65,6 +65,8 @@ NAMES_PER_GETDENTS = 580
 # Pause between bursts of timed unlinks (when the budget leaves time for it): the window in
 # which the disk's own activity is read, with no I/O of the probe's.
 BURST_GAP_S = 0.12
+# On a loaded machine the bursts spread over the whole budget, up to this far apart.
+SPREAD_GAP_S = 0.6
 # Wait for quiet in steps of this (each a window of the disk's counters).
 QUIET_STEP_S = 0.1
 SCRATCH_PREFIX = ".sessdiag-gcprobe-"
@@ -493,6 +495,7 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
     waits: list[int] = []  # ns this thread waited for a CPU during each burst
     pauses: list[list[str]] = []  # pauses[i] is the window before burst i
     spent = 0
+    spread_out = False
 
     def time_needed(n_files: int) -> float:
         # Unlinking what is left must still fit before the deadline (on a 5 ms/op mount
@@ -503,7 +506,10 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
         left_s = deadline - time.perf_counter() - time_needed(len(made))
         if len(lat) >= MIN_UNLINKS and left_s <= 0:
             break
-        gap = min(BURST_GAP_S, max(0.0, left_s * 0.5 / max(planned - len(bursts), 1)))
+        if spread_out:  # the rest of the bursts over the rest of the budget
+            gap = min(SPREAD_GAP_S, max(0.0, left_s * 0.8 / max(planned - len(bursts), 1)))
+        else:
+            gap = min(BURST_GAP_S, max(0.0, left_s * 0.5 / max(planned - len(bursts), 1)))
         reasons = _window(watch, res, gap, in_pause if bursts else None) if gap > 0.005 else []
         # Busy: wait for quiet while the rest of the bursts still fit in the budget.
         while reasons:
@@ -535,11 +541,14 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
         if burst:
             bursts.append(burst)
             waits.append(rq1 - rq0 if rq0 is not None and rq1 is not None else 0)
-        if len(bursts) == planned and planned < UNLINK_BURSTS + EXTRA_BURSTS and made:
-            means = _work_means(bursts, waits)
-            verdict = settle(means, _burst_busy([*pauses, []], len(bursts)))
-            if verdict.state in ("busy", "unsettled"):
-                planned += 1  # sample again: the disk may settle within the budget
+        if not spread_out and len(bursts) >= UNLINK_BURSTS // 2 and made and lat:
+            verdict = settle(_work_means(bursts, waits), _burst_busy([*pauses, []], len(bursts)),
+                             cpu_wait_us=sum(waits) / len(lat) / 1e3)
+            if verdict.state not in ("quiet", "waited"):
+                # A loaded machine: every burst there is, spread over the whole budget, so the
+                # figure averages the load over seconds rather than catching one moment.
+                spread_out = True
+                planned = UNLINK_BURSTS + EXTRA_BURSTS
     # The window after the last burst, if the leftovers' removal still fits after it.
     tail = deadline - time.perf_counter() - time_needed(len(made))
     pauses.append(_window(watch, res, 0.05) if tail > 0.1 else [])

@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -240,10 +240,10 @@ class Engine:
         self.stats = WalkStats(limit_max=self.limiter.current)
         self.cond = threading.Condition()
         self.inflight = 0
-        self.queue: deque[tuple[_Batch, int]] = deque()
+        # Chunks to run; the engine's threads block in get() (in C, the GIL released) and
+        # then take a slot at the gate like any other operation. None stops a thread.
+        self.queue: queue.SimpleQueue[tuple[_Batch, int] | None] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
-        self.idle = 0
-        self.closed = False
         self.t0 = time.perf_counter()
         mode = self.settings.fanout
         # The walk starts inline; the first PROBE_OPS operations are timed to decide.
@@ -274,10 +274,16 @@ class Engine:
                 if not self.decided:
                     self._probe(lat)
                 if not self.fixed:
+                    before = lim.current
                     action = lim.observe(lat, now)
                     if action is not None:
                         self._acted(action)
-            self.cond.notify(max(1, lim.current - self.inflight))
+                        grown = lim.current - before
+                        if grown > 0:
+                            self.cond.notify(grown)
+            # One slot freed: wake one waiter (never all of them: a herd of threads woken
+            # on every completion costs more CPU than the walk itself).
+            self.cond.notify()
 
     def _acted(self, action: str) -> None:
         st = self.stats
@@ -358,16 +364,15 @@ class Engine:
         with self.cond:
             self.stats.fanout = True
             cur = self.limiter.current
-            # Chunks of a few names: each costs a hand-over between threads (locks, a wake-up,
-            # the GIL), and the queue holds many batches' chunks anyway.
-            chunk = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // (2 * cur)))
-            batch = _Batch(items, fn, chunk, on_done)
-            for k in range(len(batch.ready)):
-                self.queue.append((batch, k))
-            want = min(len(self.queue), cur - self.inflight)
-            while self.idle < want and len(self.threads) < self.limiter.settings.maximum:
+            want = min(cur, self.limiter.settings.maximum)
+            while len(self.threads) < want:
                 self._spawn()
-            self.cond.notify(max(1, min(len(batch.ready), cur - self.inflight)))
+        # Chunks of a few names: each costs a hand-over between threads (locks, a wake-up,
+        # the GIL), and the queue holds many batches' chunks anyway.
+        chunk = max(MIN_CHUNK, min(MAX_CHUNK, len(items) // (2 * cur)))
+        batch = _Batch(items, fn, chunk, on_done)
+        for k in range(len(batch.ready)):
+            self.queue.put((batch, k))
         return batch
 
     def _rated_lstat(self, name: str, dir_fd: int | None = None) -> os.stat_result:
@@ -378,34 +383,32 @@ class Engine:
         th = threading.Thread(target=self._serve, name=f"sessdiag-io-{len(self.threads)}",
                               daemon=True)
         self.threads.append(th)
-        self.idle += 1
         th.start()
 
     def _serve(self) -> None:
+        get = self.queue.get
         while True:
-            with self.cond:
-                while not self.closed and (not self.queue
-                                           or self.inflight >= self.limiter.current):
-                    self.cond.wait()
-                if self.closed and not self.queue:
-                    self.idle -= 1
-                    return
-                batch, k = self.queue.popleft()
-                self.idle -= 1
-                self.inflight += 1
-                inflight = self.inflight
+            task = get()
+            if task is None:
+                return
+            batch, k = task
             if self.rate_limited:
                 self.rate.take(batch.size(k))
-            lat = batch.run_chunk(k)
-            self._leave(lat, inflight)
             with self.cond:
-                self.idle += 1
+                while self.inflight >= self.limiter.current:
+                    self.cond.wait()
+                self.inflight += 1
+                inflight = self.inflight
+            self._leave(batch.run_chunk(k), inflight)
+
+    def new_phase(self) -> None:
+        with self.cond:
+            self.limiter.new_phase()
 
     def close(self) -> WalkStats:
         """Stop the threads (after the queue drains); the statistics of the walk."""
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
+        for _ in self.threads:
+            self.queue.put(None)  # after every chunk already queued
         for th in self.threads:
             th.join()
         self.threads.clear()

@@ -2,8 +2,8 @@
 
 The control law is pure (no clock, no I/O): the engine (inflight.py) feeds it the latency of
 each finished operation and reads `limit`. Every window of samples (at least two rounds of
-the current limit) it compares the window's median latency with the baseline, the lowest
-window median seen:
+the current limit) it compares the window's typical latency (the mean of its fastest 90 %)
+with the baseline, the lowest such value seen:
 
 * at most `tolerance` x baseline: the mount keeps up, so more operations in flight buy
   throughput: grow (x1.5 per window until the first back-off, then + sqrt(limit), as
@@ -11,8 +11,10 @@ window median seen:
   after a growth completed operations no faster (by `gain`) than the one before, the
   growth is undone (our own CPU, or a server's fixed thread pool, is the limit: more
   threads would only queue);
-* above it: operations queue somewhere (the NFS server's threads, its disk, our own CPU):
-  back off (x `backoff`), so a struggling server is not hammered;
+* above it, while the window also completed operations faster than any before (by
+  `gain`): the queueing buys throughput; hold the limit;
+* above it otherwise: operations queue somewhere (the NFS server's threads, its disk, our
+  own CPU) for nothing: back off (x `backoff`), so a struggling server is not hammered;
 * above it again right after a back-off that did not bring the latency down by a
   `relief` share: the mount itself got slower, not because of us (NFS server under other
   load, a longer network path): that latency becomes the new baseline, and the limit grows
@@ -38,10 +40,10 @@ class LimitSettings:
     minimum: int = 1
     maximum: int = 256
     tolerance: float = 2.0  # window median over baseline that counts as queueing
-    backoff: float = 0.5
+    backoff: float = 0.7
     relief: float = 0.15  # a back-off must lower the median by this share to count
     gain: float = 0.05  # a growth must raise the throughput by this share to stay
-    min_window: int = 32
+    min_window: int = 64
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Limiter:
     baseline: float | None = None
     last_median: float | None = None
     last_rate: float | None = None
+    best_rate: float | None = None
     prev_limit: float = 0.0
     _window_start: float | None = None
     last_action: str = HOLD
@@ -81,7 +84,20 @@ class Limiter:
         span = now - self._window_start
         self._window_start = now
         window.sort()
-        return self.decide(window[len(window) // 2], len(window) / span if span > 0 else None)
+        # The mean of the fastest 90 %: a pass mixes operations of one and two round trips
+        # (lstat, rename), whose median jumps between them with the mix; the slowest tenth
+        # is GIL and scheduler noise.
+        kept = window[:max(1, len(window) * 9 // 10)]
+        return self.decide(sum(kept) / len(kept), len(window) / span if span > 0 else None)
+
+    def new_phase(self) -> None:
+        """Another kind of work starts (prune's apply pass after its plan pass): its
+        operations have their own baseline; the limit stays where it got."""
+        self.baseline = None
+        self.last_median = self.last_rate = self.best_rate = None
+        self.last_action = HOLD
+        self._window = []
+        self._window_start = None
 
     def decide(self, median: float, rate: float | None = None) -> str:
         """One step of the control law on a window's median latency and its throughput
@@ -89,6 +105,9 @@ class Limiter:
         s = self.settings
         prev, self.last_median = self.last_median, median
         prev_rate, self.last_rate = self.last_rate, rate
+        best = self.best_rate
+        if rate is not None and (best is None or rate > best):
+            self.best_rate = rate
         if self.baseline is None or median < self.baseline:
             self.baseline = median
         if median <= self.baseline * s.tolerance:
@@ -104,9 +123,12 @@ class Limiter:
             else:
                 self.limit = min(s.maximum, self.limit + max(1.0, math.sqrt(self.limit)))
             self.last_action = GROW
+        elif rate is not None and best is not None and rate > best * (1 + s.gain):
+            self.last_action = HOLD
         elif self.last_action == BACK_OFF and prev is not None \
                 and median > prev * (1 - s.relief):
             self.baseline = median
+            self.best_rate = rate
             self.slow_start = True  # win back what the back-off gave away, quickly
             self.last_action = REBASE
         else:

@@ -7,6 +7,7 @@ import pytest
 from sessdiag.stores.files.limiter import (
     BACK_OFF,
     GROW,
+    HOLD,
     PLATEAU,
     REBASE,
     Limiter,
@@ -17,7 +18,7 @@ MS = 1e-3
 
 
 def _lim(**kw) -> Limiter:
-    return Limiter(LimitSettings(**{"initial": 16, "maximum": 256, **kw}))
+    return Limiter(LimitSettings(**{"initial": 16, "maximum": 256, "backoff": 0.5, **kw}))
 
 
 def test_grows_fast_then_gently_while_latency_stays_at_the_baseline():
@@ -62,15 +63,26 @@ def test_stays_within_its_bounds():
     assert _lim(initial=500, maximum=8).current == 8
 
 
-def test_observe_decides_once_per_window_on_its_median():
+def test_observe_decides_once_per_window_on_its_typical_latency():
     lim = _lim(initial=16, min_window=32)
     assert lim.window_size() == 32
     clock = iter(range(1000))  # a fake clock: one second per operation
-    acts = [lim.observe(x * MS, next(clock)) for x in [1.0] * 31]
-    assert acts == [None] * 31
-    assert lim.observe(50 * MS, next(clock)) == GROW  # one outlier does not move the median
+    acts = [lim.observe(x * MS, next(clock)) for x in [1.0] * 15 + [2.0] * 14]
+    assert acts == [None] * 29
+    acts = [lim.observe(x * MS, next(clock)) for x in (50, 60)]  # the slowest tenth: noise
+    assert acts == [None, None]
+    assert lim.observe(2.0 * MS, next(clock)) == GROW
+    assert lim.last_median == pytest.approx((15 * 1.0 + 13 * 2.0) / 28 * MS)
     assert lim.window_size() == 48  # two rounds of the new limit
     assert lim.last_rate == 32 / 31
+
+
+def test_a_new_phase_forgets_the_baseline_not_the_limit():
+    lim = _lim(initial=16)
+    lim.decide(1 * MS)
+    lim.new_phase()
+    assert lim.baseline is None and lim.current == 24
+    assert lim.decide(2.5 * MS) == GROW and lim.baseline == 2.5 * MS  # not a back-off
 
 
 def test_a_growth_that_buys_no_throughput_is_undone():
@@ -92,3 +104,22 @@ def test_steady_latency_converges_to_the_maximum(latency):
     for _ in range(40):
         lim.decide(latency)
     assert lim.current == 128
+
+
+def test_queueing_that_buys_throughput_is_held_not_backed_off():
+    """Latency over the tolerance while completions per second reach a new high: the
+    queueing is paying (a server with more threads than it looked); hold. Once it stops
+    paying, back off (by the default 0.7)."""
+    lim = Limiter(LimitSettings(initial=64))
+    assert lim.decide(1 * MS, rate=20_000) == GROW and lim.current == 96
+    assert lim.decide(3 * MS, rate=30_000) == HOLD and lim.current == 96
+    assert lim.decide(3 * MS, rate=30_500) == BACK_OFF and lim.current == 67
+    assert lim.decide(1.5 * MS, rate=29_000) == GROW
+
+
+def test_a_slower_mount_after_a_back_off_forgets_the_old_throughput():
+    lim = Limiter(LimitSettings(initial=64))
+    lim.decide(1 * MS, rate=50_000)
+    assert lim.decide(5 * MS, rate=12_000) == BACK_OFF
+    assert lim.decide(5 * MS, rate=9_000) == REBASE
+    assert lim.best_rate == 9_000 and lim.baseline == 5 * MS

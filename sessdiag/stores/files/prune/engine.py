@@ -221,6 +221,7 @@ def _apply(plan: Plan, shared: Shared, stop: StopControl, root_fd: int, units: l
     tasks = apply_tasks(spill_dir, units)
     if progress is not None:  # the apply pass knows its total: a share and an ETA
         progress("apply:total", tally.candidates + tally.anomalies.get("stage_leftovers", 0))
+    eng.new_phase()  # renames and unlinks: their own latency baseline
     atally = run_pass("apply", plan, shared, stop, root_fd, tasks, jobs, model, progress,
                       eng, eng.settings, walk)
     for name in ("deleted", "deleted_bytes", "deleted_blocks", "skipped_fresh", "restored",

@@ -153,7 +153,7 @@ def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  
         top = max(un.mean_us, robust)
         if settled is not None and settled.state not in ("quiet", "waited"):
             top = max(top, settled.high_us)  # if the disk stays as busy as it was
-            notes.append(f"unlink probe: {settled.reason}")
+            notes.append(f"unlink probe ({settled.state}): {settled.reason}")
         unlink_high = top / 1e6 * (1 + UNLINK_MARGIN_HIGH)
         source = "probe"
     elif latency_bound:

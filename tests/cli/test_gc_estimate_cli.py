@@ -191,3 +191,46 @@ def test_old_non_session_finding_names_only_entries_past_the_lifetime(cli, tmp_p
                                                                     "stale-40d.txt"]
     text = next(f for f in scan["findings"] if "non-session entries" in f)
     assert "README.txt0" not in text and "stale-40d.txt" in text
+
+
+def test_a_busy_disk_gives_a_finding_and_a_wide_range_not_a_bare_figure(cli, tree,
+                                                                        monkeypatch):
+    from sessdiag.analysis.diskquiet import settle
+    from sessdiag.analysis.gcprobe import Latency, ProbeResult
+
+    def busy_probe(*_a, **_kw):
+        p = ProbeResult(seconds=3.9, ops=1200)
+        p.lstat = Latency(n=600, median_us=4.0, p95_us=6.0, mean_us=4.4, min_us=2.9)
+        p.readdir_dirs, p.readdir_entries, p.readdir_s = 6, 1200, 0.0012
+        p.unlink = Latency(n=240, median_us=300.0, p95_us=600.0, mean_us=330.0, min_us=120.0)
+        p.unlink_status = "measured"
+        # The probe: half the bursts 3.7x slow, the kernel writing back meanwhile.
+        p.unlink_burst_means_us = p.unlink_burst_work_us = [520, 540, 510, 530] + [140] * 4
+        p.unlink_burst_busy = [["kernel writeback 300 MiB"]] * 4 + [[]] * 4
+        p.unlink_settled = settle(p.unlink_burst_work_us, p.unlink_burst_busy)
+        return p
+
+    root, _, truth = tree
+    monkeypatch.setattr(gcprobe, "run_probe", busy_probe)
+    r = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--now", truth["now"]).json()
+    # The point figure rests on the quiet bursts; the busy ones are the range's top.
+    assert r["unlink_latency_us"] == 140.0
+    assert r["range_s"][1] > 2 * r["seconds"]
+    assert r["quiet"]["busy_bursts"] == [0, 1, 2, 3]
+    text = " ".join(r["findings"])
+    assert "could not time removals on a quiet machine" not in text  # 4 quiet bursts: quiet
+    assert r["quiet"]["state"] == "quiet"
+
+    # Every burst busy: a finding names it, with the range.
+    def all_busy(*a, **kw):
+        p = busy_probe()
+        p.unlink_burst_busy = [["kernel writeback 300 MiB"]] * 8
+        p.unlink_settled = settle(p.unlink_burst_work_us, p.unlink_burst_busy)
+        return p
+
+    monkeypatch.setattr(gcprobe, "run_probe", all_busy)
+    r = cli("gc-estimate", root, "--json", "--max-lifetime", "30d", "--now", truth["now"]).json()
+    assert r["quiet"]["state"] == "busy"
+    f = next(x for x in r["findings"] if "could not time removals on a quiet machine" in x)
+    assert "kernel writeback 300 MiB" in f and "re-run" in f
+    assert r["range_s"][1] >= r["expired"] * 540e-6

@@ -237,7 +237,8 @@ def gc_estimate_report(
         notes.append("payloads not sampled on a latency-bound mount (corrupt sessions that "
                      "clients keep presenting are re-touched forever: run 'sessdiag scan')")
     quiet = fig.get("quiet")
-    if quiet and quiet["state"] not in ("quiet", "waited") and not walks_nothing:
+    if (quiet and quiet["state"] not in ("quiet", "waited") and not walks_nothing
+            and counts.deletions):
         from sessdiag.core.units import format_duration
 
         # Never a point figure several times off without saying so: the probe could not

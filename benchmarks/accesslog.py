@@ -12,12 +12,19 @@ the cookie. Then:
    CPU time and peak RSS (`ru_maxrss` of the child).
 
 Prints lines/s (wall and CPU: the machine is shared, CPU time is the steadier figure) and
-peak RSS. The target is >= 200 k lines/s with flat memory.
+peak RSS. The target is >= 200 k lines/s with flat memory, with every section on (clients,
+races, routes, user agents: the in-process pass is what `clients` runs).
+
+`--baseline REF` measures the in-process pass of the code at git REF in the same run (its
+tree extracted to a temporary directory, each side in its own child process, runs
+alternated so both see the same machine load): before/after figures of one change.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import random
 import resource
@@ -29,7 +36,9 @@ import time
 import psutil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+# A child measuring another tree (--baseline) imports sessdiag from there.
+CODE = sys.argv[sys.argv.index("--child-repo") + 1] if "--child-repo" in sys.argv else REPO
+sys.path.insert(0, CODE)
 
 from sessdiag.analysis.accesslog import LogReader, LogSpec  # noqa: E402
 from sessdiag.analysis.clients import Attribution  # noqa: E402
@@ -130,10 +139,59 @@ def in_process(path: str, max_tracked: int | None = None) -> dict:
     rows = att.client_rows(None, None)
     step = max(len(samples) / 20, 1.0)
     spread = [samples[int(i * step)] for i in range(min(20, len(samples)))]
-    return {"rows": att.rows, "wall": wall, "cpu": cpu, "samples": spread,
-            "tracked": len(att.sessions), "retired": att.retired, "clients": len(rows),
-            "top": rows[0],
-            "races": len(att.races.events(str, bytes.decode))}
+    out = {"rows": att.rows, "wall": wall, "cpu": cpu, "samples": spread,
+           "tracked": len(att.sessions), "retired": att.retired, "clients": len(rows),
+           "top": rows[0],
+           "races": len(att.races.events(str, bytes.decode))}
+    if hasattr(att, "routes"):  # the sections of issue 14 (absent from older trees)
+        from sessdiag.analysis.agents import agent_rows
+        from sessdiag.analysis.routes import route_rows
+
+        out["routes"] = len(route_rows(att.routes))
+        out["agents"] = len(agent_rows(att.agents))
+    return out
+
+
+def child_run(repo: str, path: str) -> dict:
+    """in_process() of the code in `repo`, in a fresh interpreter (JSON on stdout)."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child-repo", repo,
+                          "--path", path], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def compare(ref: str, path: str, runs: int) -> None:
+    import tarfile
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="sessdiag-bench-base-")
+    try:
+        archive = subprocess.run(["git", "-C", REPO, "archive", "--format=tar", ref],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+            tf.extractall(tmp, filter="data")
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", ref],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip() or "worktree"
+        sides: dict[str, list[dict]] = {"before": [], "after": []}
+        for _ in range(max(1, runs)):
+            sides["before"].append(child_run(tmp, path))
+            sides["after"].append(child_run(REPO, path))
+        for side, label in (("before", f"{ref} ({rev})"), ("after", f"this tree ({head})")):
+            rs = sides[side]
+            best = min(rs, key=lambda r: r["cpu"])
+            print(f"{side:6} {label}: " + ", ".join(
+                f"{r['rows'] / r['wall']:,.0f} wall / {r['rows'] / r['cpu']:,.0f} CPU"
+                for r in rs) + f" lines/s; best CPU {best['rows'] / best['cpu']:,.0f}"
+                + (f"; {best['routes']} routes, {best['agents']} user agents"
+                   if "routes" in best else ""))
+        b = min(r["cpu"] for r in sides["before"])
+        a = min(r["cpu"] for r in sides["after"])
+        print(f"after/before CPU time: {a / b:.3f} (best of {max(1, runs)} each)")
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def end_to_end(path: str) -> dict:
@@ -156,7 +214,17 @@ def main() -> None:
                     help="end-to-end runs (the median is reported; the machine is shared)")
     ap.add_argument("--max-tracked", type=int, default=100_000,
                     help="second in-process run with this bound on tracked ids")
+    ap.add_argument("--baseline", metavar="REF", default=None,
+                    help="also measure the code at git REF in the same run (before/after)")
+    ap.add_argument("--compare-runs", type=int, default=2,
+                    help="alternated child runs per side with --baseline")
+    ap.add_argument("--child-repo", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_repo:
+        r = in_process(args.path)
+        r.pop("top", None)
+        print(json.dumps(r))
+        return
     size = parse_size(args.size)
     path = args.path or f"/tmp/sessdiag-bench-{args.size}.log"
     if not os.path.exists(path):
@@ -169,6 +237,9 @@ def main() -> None:
     size_b = os.path.getsize(path)
     print(f"log: {path}, {format_bytes(size_b)}, {lines:,} lines, "
           f"{size_b / lines:.0f} bytes/line")
+
+    if args.baseline:
+        compare(args.baseline, path, args.compare_runs)
 
     for bound in (None, args.max_tracked):
         r = in_process(path, bound)

@@ -60,7 +60,7 @@ COMBINED_COOKIES = re.compile(
 # Groups: 1 ip, 2 time, 3 request, 4 status, 5 referer, 6 ua, 7 cookie, 8 set-cookie.
 
 LOG_FIELD_NAMES = ("client", "ip", "time", "request", "method", "path", "status", "ua",
-                   "cookie", "set_cookie")
+                   "cookie", "set_cookie", "set_cookie_value")
 _JSONL_DEFAULTS = {
     "ip": ("remote_addr", "client_ip", "ip", "remote_ip", "clientip"),
     "time": ("time_local", "time_iso8601", "time", "timestamp", "@timestamp", "ts", "msec"),
@@ -99,7 +99,7 @@ class LogSpec:
             names = set(spec.regex.groupindex)
             if not names & {"time", "ts"}:
                 raise UsageError("--log-format regex needs a named group 'time'")
-            if not names & {"cookie", "set_cookie", "setcookie"}:
+            if not names & {"cookie", "set_cookie", "setcookie", "set_cookie_value"}:
                 raise UsageError("--log-format regex needs named groups 'cookie' and/or "
                                  "'set_cookie'")
         elif fmt in ("combined-cookies", "jsonl"):
@@ -647,7 +647,8 @@ class LogReader:
                     if alias in names and d[alias] is not None:
                         vals[want] = d[alias]
                         break
-            for want in ("client", "request", "method", "path", "status", "cookie"):
+            for want in ("client", "request", "method", "path", "status", "cookie",
+                         "set_cookie_value"):
                 vals[want] = d.get(want)
             if key not in ("ip", "ip+ua", "ua"):
                 vals[key] = d.get(key)
@@ -679,9 +680,12 @@ class LogReader:
             request = method + b" " + path
         cookie = vals.get("cookie")
         sc = vals.get("set_cookie")
+        if sc and sc != b"-":
+            issued = ck.set(sc)
+        else:  # `$upstream_cookie_NAME` logged as its own field: the bare value
+            issued = ck.set_value(vals.get("set_cookie_value") or b"-")
         return (client, t, request, vals.get("status") or b"-",
-                None if not cookie or cookie == b"-" else ck.presented(cookie),
-                None if not sc or sc == b"-" else ck.set(sc), ua)
+                None if not cookie or cookie == b"-" else ck.presented(cookie), issued, ua)
 
 
 def _time_of(row: Row) -> float:
@@ -737,6 +741,8 @@ def _json_getters(spec: LogSpec, cookie_name: str) -> dict:
             getters[name] = path_getter(spec.fields[name])
         elif name == "cookie":
             getters[name] = first_of(("cookie_" + cookie_name, *_JSONL_DEFAULTS["cookie"]))
+        elif name == "set_cookie_value":
+            getters[name] = first_of(("upstream_cookie_" + cookie_name,))
         elif name in _JSONL_DEFAULTS:
             getters[name] = first_of(_JSONL_DEFAULTS[name])
         elif name == spec.client_key:

@@ -112,7 +112,8 @@ LogFormatOpt = Annotated[str, typer.Option(
     "--log-format", help="combined-cookies, jsonl or 'regex:…' with named groups.")]
 LogFieldOpt = Annotated[str | None, typer.Option(
     "--log-field", help="jsonl field mapping NAME=FIELD,… (names: client, ip, time, "
-                        "request, method, path, status, ua, cookie, set_cookie).")]
+                        "request, method, path, status, ua, cookie, set_cookie, "
+                        "set_cookie_value).")]
 CookieNameOpt = Annotated[str | None, typer.Option(
     "--cookie-name", help="Session cookie name (default: from the logs' Set-Cookie, "
                           "else per profile).")]

@@ -306,3 +306,17 @@ def test_show_line_escapes_and_truncates_binary():
     assert shown.startswith("\\x1b[2J\\xff\\x1b[2J")
     assert shown.endswith("… (500 bytes)") and len(shown) < 100
     assert "\x1b" not in shown and "\\x1" not in shown[-20:]  # no escape cut in half
+
+
+def test_jsonl_and_regex_read_a_bare_upstream_cookie_value(write_log):
+    rec = {"remote_addr": "10.0.0.9", "time_iso8601": "2025-03-02T10:00:00+00:00",
+           "request": "GET /ping HTTP/1.1", "status": "200", "http_user_agent": "kube-probe/1.29",
+           "cookie_PHPSESSID": "", "upstream_cookie_PHPSESSID": "zz"}
+    p = write_log([json.dumps(rec)])
+    rows, _ = rows_of([p], fmt="jsonl", cookie="PHPSESSID")
+    assert rows == [(b"10.0.0.9", EPOCH0, b"GET /ping HTTP/1.1", b"200", None, b"zz",
+                     b"kube-probe/1.29")]
+    p = write_log(["10.0.0.9 2025-03-02T10:00:00+00:00 GET /ping zz"])
+    rx = r"regex:(?P<ip>\S+) (?P<time>\S+) (?P<method>\S+) (?P<path>\S+) (?P<set_cookie_value>\S+)"
+    rows, _ = rows_of([p], fmt=rx, cookie="PHPSESSID")
+    assert [(r[0], r[2], r[5]) for r in rows] == [(b"10.0.0.9", b"GET /ping", b"zz")]

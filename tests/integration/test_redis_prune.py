@@ -28,7 +28,7 @@ def _removed(w: World) -> set[bytes]:
     return w.leaks | w.companions
 
 
-def test_dry_run_changes_nothing_and_finds_every_leak(cli, world):  # type: ignore[no-untyped-def]
+def test_dry_run_changes_nothing_and_finds_every_leak(cli, world, tmp_path):  # type: ignore[no-untyped-def]
     url, r, w = world
     before = snapshot(r)
     reidle(r, w)  # the snapshot's DUMPs reset the idle clocks the rules read
@@ -46,6 +46,14 @@ def test_dry_run_changes_nothing_and_finds_every_leak(cli, world):  # type: igno
     groups = {(g["profile"], g["namespace"]): g for g in rep["groups"]}
     assert groups[("rails-session", "myapp:session")]["candidates"] == 0  # no lifetime known
     assert rep["not_judged"]["unknown"] == 2
+    # The human view and the Prometheus textfile of the same run.
+    prom = tmp_path / "prune.prom"
+    res = cli("prune", url, "--fix-ttl", "--prom", prom)
+    assert res.code == 0, res.err
+    assert "DRY RUN" in res.out and "spring-session" in res.out and "why" in res.out
+    metrics = prom.read_text()
+    assert f'sessdiag_prune_candidates{{store="{url}"}} {len(w.leaks)}' in metrics
+    assert "sessdiag_prune_companions_deleted" in metrics
     assert not (d := differences(before, snapshot(r))), d
 
 
@@ -80,7 +88,8 @@ def test_apply_removes_exactly_the_leaks_and_restore_puts_them_back(cli, world, 
     res = cli("restore", bak, url, "--json")
     assert res.code == 0, res.err
     dry = res.json()
-    assert dry["dry_run"] and dry["restored"] == len(_removed(w))
+    assert dry["dry_run"] and dry["restored"] == len(_removed(w)) and dry["warnings"] == []
+    assert "DRY RUN" in cli("restore", bak, url).out
     assert not (d := differences(after, snapshot(r))), d  # the dry run restored nothing
     res = cli("restore", bak, url, "--apply", "--json")
     assert res.code == 0, res.err
@@ -240,3 +249,27 @@ def test_backup_reader_stops_at_the_last_whole_record(tmp_path: Path) -> None:
     (tmp_path / "other").write_bytes(b"hello")
     with pytest.raises(Exception, match="not a sessdiag backup"):
         B.BackupWriter(str(tmp_path / "other"), {})
+
+
+def test_restore_never_overwrites_and_never_revives_the_expired(cli, redis_db, tmp_path):  # type: ignore[no-untyped-def]
+    from sessdiag.stores.redis.prune import backup as B
+
+    url, r = redis_db
+    r.set("sess:a", b"old-a")
+    dump = r.dump("sess:a")
+    sec, _us = r.time()
+    bak = tmp_path / "hand.bak"
+    w = B.BackupWriter(str(bak), {"run": "t", "target": "redis://elsewhere:6379/0"})
+    w.add(B.key_record(b"sess:a", 5000, sec * 1000 + 3600_000, dump))  # exists: kept
+    w.add(B.key_record(b"sess:past", 5000, 1_000_000, dump))  # deadline in 1970
+    w.add(B.key_record(b"sess:new", -1, -1, dump))  # no TTL
+    w.close()
+    r.set("sess:a", b"new-a")
+    res = cli("restore", bak, url, "--apply", "--json")
+    assert res.code == 0, res.err
+    rep = res.json()
+    assert (rep["restored"], rep["skipped_existing"], rep["expired"]) == (1, 1, 1)
+    assert rep["skipped_existing_keys"] == ["sess:a"] and rep["expired_keys"] == ["sess:past"]
+    assert r.get("sess:a") == b"new-a" and not r.exists("sess:past")
+    assert r.get("sess:new") == b"old-a" and r.ttl("sess:new") == -1
+    assert "redis://elsewhere:6379/0" in rep["warnings"][0]

@@ -30,6 +30,9 @@ from sessdiag.stores.redis.topology import key_slot
 
 DEFAULT_BATCH = 500
 TOLERANCE_MS = 2000
+# MEMORY USAGE of the first keys of each kind deleted; the rest are counted at their average
+# (one command less per deletion: the prune's own load on the server, and its rate, matter).
+MEMORY_SAMPLE = 200
 
 
 class Stop(Protocol):
@@ -63,7 +66,8 @@ class Executor:
         self.backed_up = backed_up
         self.loaded: set[int] = set()
         self.mem_ok = True
-        self.sizes: dict[int, int] = {}  # DUMP sizes of the batch's snapshots
+        # kind -> [bytes measured, keys measured, keys asked]
+        self.mem: dict[str, list[int]] = {}
 
     def run(self, decisions: list[Decision]) -> None:
         by_node: dict[int, list[Decision]] = {}
@@ -127,7 +131,7 @@ class Executor:
             if d.op == "srem":
                 cmds.append(evalsha("srem", keys, [d.member]))
             else:
-                if d.op == "del" and self.mem_ok and j not in digests:
+                if d.op == "del" and self.mem_ok and self._measure(d.what):
                     cmds.append((b"MEMORY", b"USAGE", d.key, b"SAMPLES", b"0"))
                     mem = True
                 mode = "del" if d.op == "del" else "fixttl"
@@ -135,8 +139,8 @@ class Executor:
             plan.append((d, mem))
         replies = self._pipeline(node, conn, cmds)
         i = 0
-        for j, (d, mem) in enumerate(plan):
-            size = 0
+        for d, mem in plan:
+            size = None
             if mem:
                 m = replies[i]
                 i += 1
@@ -144,10 +148,7 @@ class Executor:
                     size = m
                 elif isinstance(m, ReplyError):
                     self.mem_ok = False
-                    self.t.note("MEMORY USAGE refused: bytes_freed counts only what the "
-                                "backup measured")
-            elif j in digests:
-                size = self.sizes.get(j, 0)
+                    self.t.note("MEMORY USAGE refused: bytes_freed is not measured")
             self._outcome(d, replies[i], size)
             i += 1
 
@@ -189,7 +190,6 @@ class Executor:
         replies = self._pipeline(None, conn, cmds)
         t = replies[0]
         server_ms = int(t[0]) * 1000 + int(t[1]) // 1000 if isinstance(t, list) else 0
-        self.sizes = {}
         i = 1
         for d in batch:
             if d.op == "del":
@@ -198,11 +198,10 @@ class Executor:
                 if isinstance(r, list):
                     dump, pttl, deadline, digest = r
                     digests[len(snapped)] = digest.decode()
-                    self.sizes[len(snapped)] = len(dump)
                     w.add(B.key_record(d.key, int(pttl), int(deadline), dump))
                     snapped.append(d)
                 else:
-                    self._outcome(d, r, 0)
+                    self._outcome(d, r, None)
             elif d.op == "srem":
                 w.add(B.member_record(d.key, d.member))
                 snapped.append(d)
@@ -224,13 +223,30 @@ class Executor:
             replies = conn.pipeline(cmds)
         return replies
 
-    def _outcome(self, d: Decision, r: Any, size: int) -> None:
+    def _measure(self, what: str) -> bool:
+        m = self.mem.setdefault(what, [0, 0, 0])
+        if m[2] < MEMORY_SAMPLE:
+            m[2] += 1  # asked
+            return True
+        return False
+
+    def _freed(self, what: str, size: int | None) -> None:
+        m = self.mem.setdefault(what, [0, 0, 0])
+        if size is not None:
+            m[0] += size
+            m[1] += 1
+            self.t.bytes_freed += size
+        elif m[1]:
+            self.t.bytes_freed += m[0] // m[1]
+            self.t.bytes_freed_estimated = True
+
+    def _outcome(self, d: Decision, r: Any, size: int | None) -> None:
         if isinstance(r, list) and d.op == "srem":
             self.t.done(d, emptied=r[1] == 0)
         elif r == 1:
             self.t.done(d)
-            if d.op == "del":
-                self.t.bytes_freed += size
+            if d.op == "del" and self.mem_ok:
+                self._freed(d.what, size)
         elif r == 0 and d.op == "fixttl":
             self.t.fresh(d, "gone")
         elif isinstance(r, bytes):

@@ -53,6 +53,7 @@ class RedisTally:
     errors: int = 0
     not_attempted: int = 0
     bytes_freed: int = 0
+    bytes_freed_estimated: bool = False  # past the MEMORY USAGE sample: averages
     backup_records: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     fresh_reasons: dict[str, int] = field(default_factory=dict)

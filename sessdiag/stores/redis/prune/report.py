@@ -50,6 +50,9 @@ def build_report(run: RedisRun, t: RedisTally) -> dict[str, Any]:
                     "the decision rests on" + (" (write-ahead backup first)"
                                                if opts.backup else ""),
         "judged_as_of": _iso(run.now),
+        "bytes_freed_method": ("MEMORY USAGE of the first 200 keys of each kind deleted, "
+                               "their average for the rest") if t.bytes_freed_estimated
+        else "MEMORY USAGE of every key deleted",
         "keys_seen": t.keys_seen,
         "companion_candidates": t.companions,
         "index_member_candidates": t.index_members,

@@ -87,6 +87,14 @@ def restore_backup(path: str, url: str, *, apply: bool = False,
     finally:
         conns.close()
     header = next((r.header for r in contents.records if r.kind == "H"), {})
+    warnings = []
+    made_for = {r.header.get("target") for r in contents.records if r.kind == "H"}
+    if made_for - {target.location}:
+        warnings.append(f"the backup was made from {', '.join(sorted(map(str, made_for)))}, "
+                        f"not {target.location}")
+    if contents.torn_bytes:
+        warnings.append(f"the backup ends with {contents.torn_bytes:,} bytes of a cut record "
+                        "(a run killed while writing): every whole record before it was used")
     return {
         "schema": SCHEMA,
         "target": {"kind": "redis", "location": target.location},
@@ -104,9 +112,7 @@ def restore_backup(path: str, url: str, *, apply: bool = False,
         "expired_keys": out.lists["expired"],
         "error_examples": out.lists["errors"][:5],
         "duration_s": round(time.monotonic() - t0, 3),
-        "warnings": ([f"the backup ends with {contents.torn_bytes:,} bytes of a cut record "
-                      "(a run killed while writing): every whole record before it was used"]
-                     if contents.torn_bytes else []),
+        "warnings": warnings,
     }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from sessdiag.core.contract import ANOMALY_KINDS
+from sessdiag.core.contract import POLICY_ANOMALY_KINDS
 from sessdiag.core.errors import UsageError
 from sessdiag.core.units import format_bytes, parse_duration, parse_size
 
@@ -124,7 +124,6 @@ CLIENT_RULES: dict[str, Callable[[Any], Any]] = {
     "max_sessions": _count,
 }
 TARGET_KEYS = ("target", "profile", "max_lifetime", "rules")
-# Anomalies of a directory tree; a Redis report only measures `undecodable`.
 
 
 def _line(node: yaml.Node) -> int:
@@ -149,9 +148,9 @@ def _parse_rules(node: yaml.Node, path: str, where: str) -> dict[str, Any]:
         if key == "max_anomalies":
             kinds: dict[str, int] = {}
             for ak, av in _mapping(vnode, "max_anomalies", path):
-                if ak.value not in ANOMALY_KINDS:
+                if ak.value not in POLICY_ANOMALY_KINDS:
                     raise UsageError(f"{path}:{_line(ak)}: unknown anomaly kind {ak.value!r} "
-                                     f"(known: {', '.join(ANOMALY_KINDS)})")
+                                     f"(known: {', '.join(POLICY_ANOMALY_KINDS)})")
                 try:
                     kinds[ak.value] = _count(_plain(av))
                 except ValueError as exc:

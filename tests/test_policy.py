@@ -175,3 +175,24 @@ def test_orphans_per_route_per_hour(tmp_path):
 def test_orphans_per_route_rule_wants_a_positive_number(tmp_path):
     with pytest.raises(UsageError, match="max_orphans_per_route_per_hour"):
         _policy(tmp_path, "rules:\n  max_orphans_per_route_per_hour: lots\n")
+
+
+def test_bad_timestamps_is_a_kind_a_policy_can_limit(tmp_path):
+    pol = _policy(tmp_path, "rules:\n  max_anomalies: {bad_timestamps: 0, undecodable: 5}\n")
+    clean = _by_rule(evaluate(REDIS_REPORT, pol.rules))
+    assert clean["max_anomalies.bad_timestamps"].status == "pass"
+    hostile = dict(REDIS_REPORT, anomalies=dict(REDIS_REPORT["anomalies"], bad_timestamps=1))
+    res = _by_rule(evaluate(hostile, pol.rules))
+    assert res["max_anomalies.bad_timestamps"].status == "fail"
+    assert res["max_anomalies.bad_timestamps"].measured == 1
+    assert res["max_anomalies.undecodable"].status == "pass"
+    # A file report has no such key: not applicable, never a pass.
+    files = _by_rule(evaluate(REPORT, pol.rules))
+    assert files["max_anomalies.bad_timestamps"].status == "skipped"
+
+
+def test_an_unknown_anomaly_kind_lists_every_kind_a_policy_knows(tmp_path):
+    with pytest.raises(UsageError) as exc:
+        _policy(tmp_path, "rules:\n  max_anomalies: {bad_timestamp: 0}\n")
+    assert "policy.yaml:2" in str(exc.value) and "'bad_timestamp'" in str(exc.value)
+    assert "bad_timestamps" in str(exc.value) and "symlinks" in str(exc.value)

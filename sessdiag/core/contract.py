@@ -21,6 +21,11 @@ SCAN_SCHEMA = "sessdiag.scan/1"
 # that cannot have one (Redis has no symlinks) reports it as None: not applicable, which a
 # policy skips, rather than a 0 that would read as "measured, none found".
 ANOMALY_KINDS = ("symlinks", "foreign", "misplaced", "zero_byte", "undecodable", "unreadable")
+# Kinds only some backends measure, as an extra key of the same table: a Redis or dump report
+# counts `bad_timestamps` (Spring/connect-redis times outside the sane window); a file report has
+# no such key, which a policy reads as not applicable. A policy may limit every kind of both.
+BACKEND_ANOMALY_KINDS = ("bad_timestamps",)
+POLICY_ANOMALY_KINDS = ANOMALY_KINDS + BACKEND_ANOMALY_KINDS
 
 # `last_24h_per_hour`: the 24 hourly buckets ending at generated_at, i.e. the hour that holds
 # generated_at and the 23 before it, divided by 24.

@@ -36,6 +36,24 @@ def test_spring_times_at_2_53_ms_are_an_anomaly_not_a_timeline(cli, redis_db):  
                for n in rep["warnings"])
 
 
+
+def test_a_policy_refuses_a_store_with_bad_timestamps(cli, redis_db, tmp_path):  # type: ignore[no-untyped-def]
+    url, r = redis_db
+    now_ms = int(time.time() * 1000)
+    w = SpringWriter(r)
+    w.session(now_ms, now_ms - 600_000, now_ms - 600_000)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  max_anomalies: {bad_timestamps: 0, undecodable: 0}\n")
+    ok = cli("check", url, "--policy", str(policy), "--json", "--now", str(now_ms / 1000))
+    assert ok.code == 0, ok.err
+    w.session(now_ms, 2**53, 2**53)
+    bad = cli("check", url, "--policy", str(policy), "--json", "--now", str(now_ms / 1000))
+    assert bad.code == 1, bad.err
+    results = {x["rule"]: x for x in bad.json()["targets"][0]["results"]}
+    assert results["max_anomalies.bad_timestamps"]["status"] == "fail"
+    assert results["max_anomalies.bad_timestamps"]["measured"] == 1
+    assert results["max_anomalies.undecodable"]["status"] == "pass"
+
 # --- the decoder reproducers, as a user's store holds them -----------------------------------
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "codecs" / "regressions"

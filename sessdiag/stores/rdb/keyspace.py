@@ -16,10 +16,12 @@ that halves as needed (the report says so): checks then cover that share of the 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
-from sessdiag.stores.rdb.parser import COUNT, FULL, HEAD, SKIP, Record
+from sessdiag.stores.rdb.errors import RdbCorrupt
+from sessdiag.stores.rdb.parser import COUNT, FULL, HEAD, SKIP, SNIFF, SOME, Record
 from sessdiag.stores.rdb.replies import reply
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import GroupAgg
@@ -30,7 +32,11 @@ TRACK_LIMIT = 1 << 18
 # How much of the value each key kind needs (by the commands its plan holds).
 _WANT = {P.SPRING: FULL, P.STRING: HEAD, P.EXPIRATIONS: COUNT, P.INDEX: FULL,
          P.SPRING_ZSET: COUNT, P.SHADOW: SKIP, P.SPRING_OTHER: SKIP, GENERIC: HEAD,
-         P.UNKNOWN: HEAD}
+         P.UNKNOWN: SNIFF}
+# The fields of a Spring session hash the scan reads from every session; the other values
+# count by their length only, except in the decoded sample (or with --deep).
+SPRING_FIELDS = frozenset({b"creationTime", b"lastAccessedTime", b"maxInactiveInterval",
+                           P.PRINCIPAL_ATTR})
 _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
 
 
@@ -52,7 +58,8 @@ class DumpScanner(NodeScanner):
         self.other_dbs: dict[int, int] = {}
         self.expired_keys = 0
         self.corrupt: dict[str, int] = {}
-        self.lookup_index: list[int] = []  # hash<<24 | min(bytes, 2^24-1) of session keys
+        # hash<<24 | min(bytes, 2^24-1) of each session key: 8 bytes a session, for lookups
+        self.lookup_index = array("Q")
         self._cmds: list[tuple] = []
         self._plan: list[tuple] = []
         self._kind = P.UNKNOWN
@@ -77,8 +84,12 @@ class DumpScanner(NodeScanner):
         kind = self._kind = plan[0][1]
         if kind == P.SPRING:
             self._track(key)
+            g = plan[0][2]
+            if not self.p.deep and g.decoded + g.undecodable >= self.p.sample:
+                return SOME  # past the decoded sample: only the fields every session needs
+            return FULL
         w = _WANT.get(kind, HEAD)
-        if w == HEAD and rtype != 0:
+        if w in (HEAD, SNIFF) and rtype != 0:
             return SKIP  # GETRANGE of a non-string: WRONGTYPE, nothing to read
         return w
 
@@ -100,10 +111,18 @@ class DumpScanner(NodeScanner):
             self.expired_keys += 1
         answer = self.answer
         self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
-        while self.deferred:
-            d, self.deferred = self.deferred, []
-            for cmd, cb in d:
-                cb(answer(cmd, rec))
+        try:
+            while self.deferred:
+                d, self.deferred = self.deferred, []
+                for cmd, cb in d:
+                    cb(answer(cmd, rec))
+        except RdbCorrupt as exc:
+            # A sniffed string was expanded only to its head; its tail, read now that the
+            # head named a framework, does not expand as declared: counted, not a crash.
+            self.deferred = []
+            self.corrupt[exc.reason] = self.corrupt.get(exc.reason, 0) + 1
+            self.other(rec.key, "corrupt")
+            return
         if self._last is None:
             return
         g, sessions, expired_before = self._last
@@ -114,7 +133,7 @@ class DumpScanner(NodeScanner):
             # framework's own clock (recorded times) did not say expired; the TTL does.
             g.expired += 1
             g.example("expired", _show(rec.key))
-        if len(self.lookup_index) < 50_000_000:
+        if len(self.lookup_index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw
             self.lookup_index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24)
                                      | min(max(n, 0), 0xFFFFFF))

@@ -32,6 +32,7 @@ class DumpLookup:
         for g in report.get("groups", []):
             b, a = g.get("bytes") or 0, g.get("allocated_bytes")
             ratio[(g["profile"], g["namespace"])] = (a / b) if b and a else 1.0
+        index = array("Q", sorted(index))
         return cls(index, [(p, ns, ratio.get((p, ns), 1.0)) for p, ns in keys], cookie_name,
                    secret)
 

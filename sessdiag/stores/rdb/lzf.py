@@ -12,8 +12,9 @@ from sessdiag.stores.rdb.errors import RdbCorrupt
 MAX_RATIO = 88
 
 
-def decompress(data: bytes | memoryview, ulen: int) -> bytes:
-    """`data` expanded to exactly `ulen` bytes, or RdbCorrupt."""
+def decompress(data: bytes | memoryview, ulen: int, limit: int | None = None) -> bytes:
+    """`data` expanded to exactly `ulen` bytes, or RdbCorrupt; with `limit`, only the first
+    `limit` bytes (expansion stops there: a key's head is enough to sniff its format)."""
     n = len(data)
     if ulen > n * MAX_RATIO + 32:
         raise RdbCorrupt(f"LZF string declares {ulen} bytes from {n} compressed bytes")
@@ -50,6 +51,8 @@ def decompress(data: bytes | memoryview, ulen: int) -> bytes:
                 out += (pat * (run // dist + 1))[:run]
         if len(out) > ulen:
             break
+        if limit is not None and len(out) >= limit:
+            return bytes(out[:limit])
     if len(out) != ulen:
         raise RdbCorrupt(f"LZF string expands to {len(out)} bytes, not the {ulen} declared")
     return bytes(out)

@@ -28,6 +28,11 @@ HEAD_BYTES = 65536  # what a HEAD string keeps (the live scan's GETRANGE 0 65535
 MAX_ITEMS = 1 << 20  # elements a FULL decode keeps; the rest are walked and counted
 
 SKIP, HEAD, COUNT, FULL = 0, 1, 2, 3
+# SNIFF: a string's first SNIFF_BYTES (expanded no further; `packed` keeps the rest).
+# SOME: a hash whose values are needed only for the parser's `keep` fields; the others are
+# stand-ins of their length when the dump stores them compressed.
+SNIFF, SOME = 4, 5
+SNIFF_BYTES = 256
 
 # RDB object types (src/rdb.h) -> the TYPE reply and the encoding.
 TYPES: dict[int, tuple[str, str]] = {
@@ -62,7 +67,7 @@ class Record:
     """One key. Reused from key to key: valid only during the callback."""
 
     __slots__ = ("cut", "db", "encoding", "error", "expire_ms", "freq", "idle", "key",
-                 "length", "nstr", "raw", "size", "type", "type_name", "value")
+                 "length", "nstr", "packed", "raw", "size", "type", "type_name", "value")
 
     def __init__(self) -> None:
         self.db = 0
@@ -80,6 +85,7 @@ class Record:
         self.raw = 0  # bytes of its strings, uncompressed
         self.nstr = 0  # strings it holds
         self.error: str | None = None
+        self.packed: tuple[bytes, int] | None = None  # (LZF data, length) of a cut SNIFF
 
 
 @dataclass
@@ -112,6 +118,7 @@ class Parser:
         self.want = want
         self.on_record = on_record
         self.info = DumpInfo()
+        self.keep: frozenset[bytes] = frozenset()  # the fields a SOME hash decodes
 
     def run(self) -> DumpInfo:
         r = self.r
@@ -129,6 +136,7 @@ class Parser:
         info.version = version
         rec = Record()
         db = 0
+        n_db = 0  # keys read in db since the last SELECTDB
         keys = info.keys
         want = self.want
         on_record = self.on_record
@@ -143,13 +151,16 @@ class Parser:
                 rec.type = t
                 rec.type_name, rec.encoding = TYPES[t]
                 self.value(rec, t, want(db, key, t))
-                keys[db] = keys.get(db, 0) + 1
+                n_db += 1
                 on_record(rec)
                 rec.expire_ms = rec.idle = rec.freq = -1
                 continue
             if t == OP_EXPIRETIME_MS:
                 rec.expire_ms = r.ms_time()
             elif t == OP_SELECTDB:
+                if n_db:
+                    keys[db] = keys.get(db, 0) + n_db
+                    n_db = 0
                 db = r.count()
             elif t == OP_EXPIRETIME:
                 rec.expire_ms = int.from_bytes(r.take(4), "little", signed=True) * 1000
@@ -183,6 +194,8 @@ class Parser:
                                "pre-release format is not supported (Redis itself refuses it)",
                                r.offset - 1)
             elif t == OP_EOF:
+                if n_db:
+                    keys[db] = keys.get(db, 0) + n_db
                 if version >= 5 and not r.at_end():
                     tail = r.buf[r.pos:r.pos + 8]
                     info.checksum = tail if len(tail) == 8 else None
@@ -201,12 +214,19 @@ class Parser:
         rec.cut = False
         rec.error = None
         rec.length = -1
+        if want == SOME and t != 4:
+            want = FULL  # the stand-ins are for plain hashes; compact ones are one blob
         if t == 0:
+            rec.packed = None
             if want == SKIP:
                 r.skip_string()
             else:
                 try:
-                    rec.value = r.string(HEAD_BYTES if want != FULL else MAX_KEEP)
+                    if want == SNIFF:
+                        rec.value = r.head(SNIFF_BYTES, HEAD_BYTES)
+                        rec.packed = r.packed
+                    else:
+                        rec.value = r.string(HEAD_BYTES if want != FULL else MAX_KEEP)
                     rec.cut = r.cut
                 except RdbCorrupt as exc:  # an LZF string that does not expand as declared
                     rec.error = exc.reason
@@ -216,6 +236,8 @@ class Parser:
                 "embstr" if r.slen <= 44 else "raw")
         elif t in _BLOB:
             self.blob(rec, t, want)
+        elif t == 4 and want == SOME:
+            self.some(rec, r.count())
         elif t in (1, 2, 4):
             self.plain(rec, r.count() * (2 if t == 4 else 1), want, t == 4)
         elif t in (3, 5):
@@ -251,6 +273,24 @@ class Parser:
             for _ in range(n):
                 skip()
         rec.length = n // 2 if pairs else n
+
+    def some(self, rec: Record, n: int) -> None:
+        r = self.r
+        keep = self.keep
+        string = r.string
+        stand_in = r.stand_in
+        out: list[bytes] = []
+        add = out.append
+        for _ in range(min(n, MAX_ITEMS)):
+            f = string()
+            add(f)
+            add(string() if f in keep else stand_in())
+        for _ in range(n - min(n, MAX_ITEMS)):
+            r.skip_string()
+            r.skip_string()
+        rec.value = out
+        rec.cut = n > MAX_ITEMS
+        rec.length = n
 
     def zset(self, rec: Record, t: int, want: int) -> None:
         r = self.r
@@ -296,7 +336,7 @@ class Parser:
         r = self.r
         if t == 25:
             r.ms_time()
-        if want in (SKIP, HEAD):
+        if want in (SKIP, HEAD, SNIFF):
             r.skip_string()
             return
         blob = r.string()
@@ -326,7 +366,7 @@ class Parser:
         total = 0
         for _ in range(nodes):
             container = r.count() if t == 18 else 2
-            if want in (SKIP, HEAD):
+            if want in (SKIP, HEAD, SNIFF):
                 r.skip_string()
                 continue
             node = r.string()
@@ -348,7 +388,7 @@ class Parser:
         if want == FULL:
             rec.value = out
             rec.cut = len(out) < total
-        if want != SKIP and want != HEAD and rec.error is None:
+        if want not in (SKIP, HEAD, SNIFF) and rec.error is None:
             rec.length = total
 
     def stream(self, t: int) -> None:

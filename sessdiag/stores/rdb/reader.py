@@ -41,6 +41,7 @@ class Reader:
         self.cut = False  # the value returned is only its head
         self.raw = 0  # running total of string bytes (uncompressed), for sizes per record
         self.nstr = 0  # running count of strings
+        self.packed: tuple[bytes, int] | None = None  # the last string cut in its LZF form
 
     # -- the buffer --------------------------------------------------------------------------
     @property
@@ -192,6 +193,58 @@ class Reader:
         self.raw += self.slen
         self.cut = False
         return out
+
+    def head(self, cap: int, keep: int) -> bytes:
+        """A string's head for sniffing: an LZF string is expanded only to its first `cap`
+        bytes and kept compressed in self.packed for a caller that needs more after all; a
+        plain string keeps its first `keep` bytes (a slice costs little, and a later wider
+        GETRANGE has nothing else to read from)."""
+        if self.pos >= len(self.buf):
+            self.fill(1)
+        pos = self.pos
+        if self.buf[pos] != 0xC3:  # not LZF
+            self.packed = None
+            return self.string(keep)
+        self.pos = pos + 1
+        self.nstr += 1
+        clen = self.count()
+        ulen = self.count()
+        self.slen = ulen
+        self.raw += ulen
+        if clen > MAX_KEEP or ulen > MAX_KEEP:
+            self.skip(clen)
+            self.cut = True
+            self.packed = None
+            return b""
+        data = self.take(clen)
+        try:
+            out = lzf.decompress(data, ulen, cap)
+        except RdbCorrupt as exc:
+            raise RdbCorrupt(exc.reason, self.offset - clen) from None
+        self.cut = ulen > len(out)
+        self.packed = (data, ulen) if self.cut else None
+        return out
+
+    def stand_in(self) -> bytes:
+        """A string whose content the caller does not need: raw bytes are sliced as usual,
+        an LZF string is skipped and stands in as zeros of its length (no expansion)."""
+        if self.pos >= len(self.buf):
+            self.fill(1)
+        pos = self.pos
+        if self.buf[pos] != 0xC3:  # not LZF
+            return self.string()
+        self.pos = pos + 1
+        self.nstr += 1
+        clen = self.count()
+        ulen = self.count()
+        self.slen = ulen
+        self.raw += ulen
+        self.skip(clen)
+        if ulen > clen * lzf.MAX_RATIO + 32:  # as decompress() would say: no zeros for it
+            raise RdbCorrupt(f"LZF string declares {ulen} bytes from {clen} compressed bytes",
+                             self.offset - clen)
+        self.cut = False
+        return bytes(min(ulen, MAX_KEEP))
 
     def _lzf(self, cap: int) -> bytes:
         clen = self.count()

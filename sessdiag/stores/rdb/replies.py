@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessdiag.stores.rdb import memory
-from sessdiag.stores.rdb.parser import Record
+from sessdiag.stores.rdb import lzf, memory
+from sessdiag.stores.rdb.parser import HEAD_BYTES, Record
 from sessdiag.stores.redis.resp import ReplyError
 
 WRONGTYPE = ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -31,7 +31,11 @@ def reply(cmd: tuple, rec: Record, as_of_ms: int, idle_offset_s: int = 0) -> Any
         if t != "string":
             return WRONGTYPE
         v = rec.value if isinstance(rec.value, bytes) else b""
-        return v[int(cmd[2]):int(cmd[3]) + 1]
+        end = int(cmd[3]) + 1
+        if rec.packed is not None and end > len(v):  # a sniffed head, and more is wanted
+            data, ulen = rec.packed
+            v = lzf.decompress(data, ulen, HEAD_BYTES)
+        return v[int(cmd[2]):end]
     if name == b"GET":
         return (rec.value if isinstance(rec.value, bytes) else b"") if t == "string" \
             else WRONGTYPE

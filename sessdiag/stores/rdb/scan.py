@@ -22,7 +22,7 @@ from sessdiag.core.timefmt import iso
 from sessdiag.stores.base import ScanSettings
 from sessdiag.stores.rdb import memory
 from sessdiag.stores.rdb.errors import RdbError
-from sessdiag.stores.rdb.keyspace import DumpScanner
+from sessdiag.stores.rdb.keyspace import SPRING_FIELDS, DumpScanner
 from sessdiag.stores.rdb.parser import SKIP, DumpInfo, Parser
 from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.rdb.source import DumpSource
@@ -101,6 +101,7 @@ def scan_dump(src: DumpSource, settings: ScanSettings,
 
     def parser_for(reader: Reader) -> Parser:
         p = Parser(reader, want, scanner.record)
+        p.keep = SPRING_FIELDS
         state["parser"] = p
         return p
 

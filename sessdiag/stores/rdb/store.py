@@ -24,9 +24,7 @@ class RdbStore:
         from sessdiag.stores.rdb.scan import scan_dump
 
         self.report, scanner = scan_dump(self.source, settings, progress)
-        idx = scanner.lookup_index
-        scanner.lookup_index = []
-        self.index = array("Q", sorted(idx))
+        self.index = scanner.lookup_index  # sorted when a lookup is built (access logs)
         self.as_of_ms = scanner.as_of_ms
         return self.report
 

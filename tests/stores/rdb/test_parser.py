@@ -79,3 +79,22 @@ def test_head_keeps_only_the_first_64_kib_of_a_long_string():
     parse(io.BytesIO(w.finish()), lambda db, k, t: HEAD,
           lambda r: got.append((len(r.value), r.length, r.cut)))
     assert got == [(65536, 200_000, True)]
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_every_decode_level_reads_the_same_keys_whatever_the_chunk_size(chunk: int):
+    """Records straddle buffer refills at every offset (the sniffed heads and stand-ins
+    look at the next byte before reading a string: it may not be in the buffer yet)."""
+    from sessdiag.stores.rdb.parser import FULL, SNIFF, SOME, Parser
+    from sessdiag.stores.rdb.reader import Reader
+
+    data = path("real-7.0.15").read_bytes()
+    want = None
+    for level in (FULL, SNIFF, SOME, HEAD, COUNT, SKIP):
+        keys: list = []
+        p = Parser(Reader(io.BytesIO(data), chunk=chunk), lambda db, k, t, w=level: w,
+                   lambda r, keys=keys: keys.append((r.db, r.key, r.type)))
+        p.keep = frozenset({b"f1"})
+        p.run()
+        want = want or keys
+        assert keys == want, level

@@ -118,3 +118,41 @@ def test_memory_estimates_follow_the_encoding():
 
     assert [size_class(n) for n in (1, 8, 9, 17, 128, 129, 160, 161, 1025)] == [
         8, 8, 16, 32, 128, 160, 160, 192, 1280]
+
+
+@pytest.mark.parametrize("enc", ["raw", "lzf"])
+def test_a_session_found_by_its_value_is_read_whole_after_the_sniff(tmp_path: Path, enc: str):
+    """A key no pattern names is sniffed from its first 256 bytes (an LZF string is expanded
+    no further); once the head names a framework, the session is read as the live scan reads
+    it: its bytes counted, its payload decoded."""
+    payload = b'{"cookie":{"originalMaxAge":null,"httpOnly":true,"path":"/"},"user":"' + \
+        b"a" * 900 + b'"}'
+    w = W.RdbWriter(10)
+    w.key(0, b"myapp-sess-7f3a", W.string(payload, enc))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    g = _groups(_scan(p, now=1_790_000_000))[("connect-redis", "")]
+    assert (g["sessions"], g["bytes"], g["undecodable"]) == (1, len(payload), 0)
+    assert g["examples"]["detected_by_value"] == ["myapp-se…"]
+
+
+def test_a_sniffed_string_whose_tail_does_not_expand_is_counted(tmp_path: Path):
+    head = b'{"cookie":{"path":"/"},"user":"' + b"a" * 300
+    comp = W.lzf_literal(head) + b"\xe0\xff\x00"  # a back-reference before the start
+    w = W.RdbWriter(10)
+    w.key(0, b"myapp-sess-7f3a", b"\xc3" + W.length(len(comp)) + W.length(len(head) + 1000)
+          + comp)
+    w.key(0, SID.encode(), W.string(GOB_EMPTY))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    rep = _scan(p)
+    assert rep["keyspace"]["other_by_type"] == {"corrupt": 1}
+    assert rep["dump"]["corrupt_records"] == 1
+    assert _groups(rep)[("beego-redis", "")]["sessions"] == 1
+
+
+def test_the_dump_reads_as_much_of_a_value_as_the_live_scan_asks_for():
+    from sessdiag.stores.rdb import parser
+    from sessdiag.stores.redis import scanner
+
+    assert (parser.HEAD_BYTES, parser.SNIFF_BYTES) == (scanner.MAX_VALUE, scanner.SNIFF_BYTES)

@@ -1,8 +1,9 @@
 """Committed captures of real apps behind nginx (tools/logapps/capture.py), through the CLI.
 
 PHP-FPM (strict and lax file sessions), Flask-Session and Django cache sessions on Redis,
-express-session with connect-redis: per-client orphans and login races must equal what the
-driver recorded while it made the traffic.
+express-session with connect-redis: per-client orphans, login races, and orphans per route
+and per user agent (and each agent's class) must equal what the driver recorded while it
+made the traffic.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def test_capture_matches_the_driver(cli, fw):
             for x in r["races"]] == \
         [(e["client"], e["presented"], e["issued"], e["kept"], e["lost_login"])
          for e in exp["races"]]
+    # Who minted them: per route and per user agent (with its class), as the driver recorded
+    # which request first set each id and whether anyone presented it back.
+    assert {x["route"]: {"issued": x["issued"], "orphans": x["orphans"]}
+            for x in r["routes"]} == exp["routes"]
+    assert {a["user_agent"]: {k: a[k] for k in ("class", "clients", "issued", "orphans")}
+            for a in r["user_agents"]} == exp["user_agents"]
 
 
 def test_what_the_frameworks_taught():
@@ -48,3 +55,19 @@ def test_what_the_frameworks_taught():
     # races need a second new id from the read-only call: PHP strict mode and
     # saveUninitialized express do that; lax PHP, Flask-Session and Django do not.
     assert {fw for fw in FRAMEWORKS if exp[fw]["races"]} == {"php", "express"}
+    # The race's losing request (/info) and the login both issue ids: routes other than the
+    # page mint only where the framework makes a second id; express mints on /health too.
+    assert set(exp["express"]["routes"]) == {"GET /", "GET /health", "GET /login", "GET /info"}
+    assert exp["express"]["routes"]["GET /health"] == {"issued": 10, "orphans": 10}
+    assert all("GET /health" not in exp[fw]["routes"] for fw in FRAMEWORKS if fw != "express")
+
+
+def test_every_agent_is_classed_as_the_driver_knows_it():
+    """Browsers with real browsers' strings, an HTTP library, a probe, and an in-house
+    client whose string names nothing (unknown): the data set's classes, not guesses."""
+    from sessdiag.analysis.agents import classify
+
+    for fw in FRAMEWORKS:
+        classes = json.loads((LOGS / fw / "expected.json").read_text())["classes"]
+        assert {ua: classify(ua) for ua in classes} == classes
+        assert set(classes.values()) == {"browser", "tool", "monitor", "unknown"}

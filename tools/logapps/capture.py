@@ -10,7 +10,9 @@ redis-server where the app needs one, the app, and Debian's nginx with the contr
 `log_format sessdiag` line in front of it; drives `scenario.run` through nginx; and writes
 
     fixtures/logs/<FW>/access.log    what nginx wrote
-    fixtures/logs/<FW>/expected.json the driver's own count per client and the races it made
+    fixtures/logs/<FW>/expected.json the driver's own count per client, the races it made,
+                                     and who minted what: per route and user agent, and the
+                                     class of every agent it sent (harness.minters_expected)
     fixtures/logs/<FW>/store.json    (file stores) the session files left, for the store join
 
 `tests/integration/test_clients_real_captures.py` checks sessdiag against them. Needs

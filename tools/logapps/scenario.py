@@ -24,11 +24,27 @@ Clients (loopback source addresses, so nginx logs distinct `$remote_addr`):
 A race is *expected* when the two concurrent requests really got two different new session
 ids (PHP with `session.use_strict_mode=1` does; PHP without it adopts the stale id, and then
 nothing races): the driver decides from what it received, not from the log.
+
+Browsers send real browsers' User-Agent strings and the machines theirs: `CLASSES` is what
+the driver knows each agent to be, so the truth per user agent includes its class.
 """
 
 from __future__ import annotations
 
-from harness import Client, Truth, concurrently
+from harness import Client, Truth, concurrently, minters_expected
+from minters_scenario import CHROME, FIREFOX, PROBE
+
+SAFARI = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like "
+          "Gecko) Version/18.1 Safari/605.1.15")
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+          "like Gecko) Version/18.1 Mobile/15E148 Safari/604.1")
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/131.0.0.0 Mobile Safari/537.36")
+MACHINE = "internal-sync/1.0 (python-requests)"  # an in-house service on an HTTP library
+LEGACY = "legacy-client/0.9"  # an in-house client whose name says nothing of what it is
+# What each agent is, as the driver knows it (analysis.agents' classes).
+CLASSES = {CHROME: "browser", FIREFOX: "browser", SAFARI: "browser", IPHONE: "browser",
+           ANDROID: "browser", MACHINE: "tool", PROBE: "monitor", LEGACY: "unknown"}
 
 MACHINE_CALLS = 40
 STALE = "0123456789abcdefghijklmnop"  # a well-formed id the store no longer knows
@@ -45,7 +61,8 @@ def run(host: str, port: int, cookie_name: str, paths: dict[str, str] | None = N
     def client(ip: str, **kw) -> Client:  # type: ignore[no-untyped-def]
         return Client(truth, host, port, ip, **kw)
 
-    browsers = [client(f"127.0.0.{i}") for i in (2, 3, 4)]
+    browsers = [client(f"127.0.0.{i}", ua=ua) for i, ua in ((2, CHROME), (3, FIREFOX),
+                                                            (4, SAFARI))]
     for i, b in enumerate(browsers):
         b.request(p["page"])
         for _ in range(3):
@@ -54,22 +71,22 @@ def run(host: str, port: int, cookie_name: str, paths: dict[str, str] | None = N
         b.request(p["info"])
         b.request(p["info"])
 
-    machine = client("127.0.0.5", jar=False, ua="internal-sync/1.0 (python-requests)")
+    machine = client("127.0.0.5", jar=False, ua=MACHINE)
     for _ in range(MACHINE_CALLS):
         machine.request(p["page"])
 
-    health = client("127.0.0.6", jar=False, ua="kube-probe/1.29")
+    health = client("127.0.0.6", jar=False, ua=PROBE)
     for _ in range(10):
         health.request(p["health"])
 
-    once = client("127.0.0.7", ua="Mozilla/5.0 (one visit)")
+    once = client("127.0.0.7", ua=IPHONE)
     once.request(p["page"])
 
-    stale = client("127.0.0.8", jar=False, ua="legacy-client/0.9")
+    stale = client("127.0.0.8", jar=False, ua=LEGACY)
     for _ in range(5):
         stale.request(p["page"], cookie=STALE)
 
-    leaver = client("127.0.0.9")
+    leaver = client("127.0.0.9", ua=FIREFOX)
     leaver.request(p["page"])
     leaver.request(f"{p['login']}?user=leaver")
     leaver.request(p["info"])
@@ -77,8 +94,8 @@ def run(host: str, port: int, cookie_name: str, paths: dict[str, str] | None = N
 
     # Two people behind one address, first visits at the same moment, then both keep
     # browsing: two sessions, both presented back, and no race.
-    nat_a = client("127.0.0.10", ua="Mozilla/5.0 (NAT, person A)")
-    nat_b = client("127.0.0.10", ua="Mozilla/5.0 (NAT, person B)")
+    nat_a = client("127.0.0.10", ua=CHROME)
+    nat_b = client("127.0.0.10", ua=ANDROID)
     concurrently(lambda: nat_a.request(p["page"]), lambda: nat_b.request(p["page"]))
     for _ in range(3):
         nat_a.request(p["info"])
@@ -87,7 +104,7 @@ def run(host: str, port: int, cookie_name: str, paths: dict[str, str] | None = N
     # Incident 2: the session expired; /login and the periodic /info leave at once with the
     # same stale cookie. Whichever answer arrives last is what the browser keeps.
     for ip, login_ms, info_ms in (("127.0.0.11", 100, 600), ("127.0.0.12", 600, 100)):
-        b = client(ip)
+        b = client(ip, ua=CHROME)
         b.request(p["page"])
         n0 = len(truth.exchanges)
         concurrently(
@@ -115,4 +132,5 @@ def expected(truth: Truth) -> dict:
                        "issued": len(d["issued"]), "orphans": len(d["orphans"]),
                        "orphan_ids": sorted(d["orphans"])}
     return {"cookie_name": truth.cookie_name, "clients": clients,
-            "races": truth.races}  # type: ignore[attr-defined]
+            "races": truth.races,  # type: ignore[attr-defined]
+            **minters_expected(truth, CLASSES)}

@@ -69,7 +69,21 @@ def assert_clients_match(report: dict, driver: str) -> None:
             (e["requests"], e["requests_without_cookie"], e["issued"], e["orphans"]), ip
     # Laravel adopts the expired id the login pairs presented: one new id, so no race
     assert report["races"] == exp["races"] == []
+    assert_minters_match(report, exp)
     assert report["clients"][0]["client"] == "127.0.0.5"  # most orphans first
+
+
+def assert_minters_match(report: dict, exp: dict) -> None:
+    """Orphans per route and per user agent (and its class) equal the clients' own record of
+    which request first set each id: Laravel re-sends the cookie, freshly encrypted, on every
+    `web` response, and only the first set of an id is an issue."""
+    assert {x["route"]: {"issued": x["issued"], "orphans": x["orphans"]}
+            for x in report["routes"]} == exp["routes"]
+    assert {a["user_agent"]: {k: a[k] for k in ("class", "clients", "issued", "orphans")}
+            for a in report["user_agents"]} == exp["user_agents"]
+    from sessdiag.analysis.agents import classify
+
+    assert {ua: classify(ua) for ua in exp["classes"]} == exp["classes"]
 
 
 def test_files_scan_counts_uninitialised_sessions(cli, files_store):
@@ -249,3 +263,5 @@ def test_live_the_real_app_and_sessdiag_agree(cli, tmp_path):
     got = {c["client"]: (c["issued"], c["orphans"]) for c in r["clients"]}
     assert got == {ip: (c["issued"], c["orphans"]) for ip, c in exp["clients"].items()}
     assert got["127.0.0.5"] == (40, 40) and r["empty"] == 72
+    assert_minters_match(r, exp)
+    assert exp["routes"]["GET /ping"] == {"issued": 20, "orphans": 20}  # a `web` health route

@@ -38,8 +38,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness import Exchange, concurrently
+from harness import Exchange, concurrently, minters_expected
 from harness import Truth as _Truth
+from scenario import ANDROID, CHROME, FIREFOX, IPHONE, LEGACY, MACHINE, PROBE, SAFARI
+
+API_CLIENT = "okhttp/4.12"
+UPTIME = "UptimeRobot/2.0"
+# What each agent of `run` is, as the driver knows it (analysis.agents' classes).
+CLASSES = {CHROME: "browser", FIREFOX: "browser", SAFARI: "browser", IPHONE: "browser",
+           ANDROID: "browser", MACHINE: "tool", PROBE: "monitor", LEGACY: "unknown",
+           UPTIME: "monitor", API_CLIENT: "tool"}
 
 MACHINE_CALLS = 40
 PING_CALLS = 20
@@ -148,7 +156,8 @@ def run(host: str, port: int, cookie_name: str, encrypt: Callable[[str], str],
                        "old_in_store_after": in_store(old) if old else None,
                        "new_differs": new != old, "new_in_store": in_store(new)})
 
-    browsers = [client(f"127.0.0.{i}") for i in (2, 3, 4)]
+    browsers = [client(f"127.0.0.{i}", ua=ua) for i, ua in ((2, CHROME), (3, FIREFOX),
+                                                            (4, SAFARI))]
     for i, b in enumerate(browsers):
         for _ in range(4):
             b.request("/")
@@ -167,28 +176,28 @@ def run(host: str, port: int, cookie_name: str, encrypt: Callable[[str], str],
                                   "read_after_one_request_s": ttl(sid),
                                   "same_id_after": browsers[0].sid() == sid}
 
-    machine = client("127.0.0.5", jar=False, ua="internal-sync/1.0 (python-requests)")
+    machine = client("127.0.0.5", jar=False, ua=MACHINE)
     for _ in range(MACHINE_CALLS):
         machine.request("/")
 
-    health = client("127.0.0.6", jar=False, ua="kube-probe/1.29")
+    health = client("127.0.0.6", jar=False, ua=PROBE)
     for _ in range(10):
         health.request("/api/health")
 
-    client("127.0.0.7", ua="Mozilla/5.0 (one visit)").request("/")
+    client("127.0.0.7", ua=IPHONE).request("/")
 
-    legacy = client("127.0.0.8", jar=False, ua="legacy-client/0.9")
+    legacy = client("127.0.0.8", jar=False, ua=LEGACY)
     for _ in range(5):
         legacy.request("/", cookie=GARBAGE)
 
-    leaver = client("127.0.0.9")
+    leaver = client("127.0.0.9", ua=FIREFOX)
     leaver.request("/")
     login(leaver, "leaver")
     leaver.request("/info")
     leaver.request("/logout")
 
-    nat_a = client("127.0.0.10", ua="Mozilla/5.0 (NAT, person A)")
-    nat_b = client("127.0.0.10", ua="Mozilla/5.0 (NAT, person B)")
+    nat_a = client("127.0.0.10", ua=CHROME)
+    nat_b = client("127.0.0.10", ua=ANDROID)
     concurrently(lambda: nat_a.request("/"), lambda: nat_b.request("/"))
     for _ in range(3):
         nat_a.request("/info")
@@ -197,7 +206,7 @@ def run(host: str, port: int, cookie_name: str, encrypt: Callable[[str], str],
     # An expired session: /login and the periodic /info leave at once with its cookie.
     # Whichever answer arrives last is what the browser keeps.
     for ip, login_ms, info_ms in (("127.0.0.11", 100, 600), ("127.0.0.12", 600, 100)):
-        b = client(ip)
+        b = client(ip, ua=CHROME)
         stale = expired_id(ip)
         expired = encrypt(stale)
         truth.raw2id[expired] = stale
@@ -219,11 +228,11 @@ def run(host: str, port: int, cookie_name: str, encrypt: Callable[[str], str],
             truth.races.append(event)
         truth.facts.setdefault("expired_cookie_pairs", []).append(event)
 
-    monitor = client("127.0.0.13", jar=False, ua="UptimeRobot/2.0")
+    monitor = client("127.0.0.13", jar=False, ua=UPTIME)
     for _ in range(PING_CALLS):
         monitor.request("/ping")
 
-    api = client("127.0.0.14", jar=False, ua="okhttp/4.12")
+    api = client("127.0.0.14", jar=False, ua=API_CLIENT)
     for _ in range(10):
         api.request("/api/items")
 
@@ -283,7 +292,8 @@ def expected(truth: Truth) -> dict:
                        "issued": len(d["issued"]), "orphans": len(d["orphans"]),
                        "issued_ids": sorted(d["issued"]),
                        "orphan_ids": sorted(d["orphans"])}
-    return {"cookie_name": truth.cookie_name, "clients": clients, "races": truth.races}
+    return {"cookie_name": truth.cookie_name, "clients": clients, "races": truth.races,
+            **minters_expected(truth, CLASSES)}
 
 
 def cookie_facts(truth: Truth, log: str, decrypt: Callable[[list[str]], list[str]],

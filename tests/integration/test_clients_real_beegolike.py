@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "logapps"))
@@ -71,6 +72,7 @@ def test_scan_with_logs_names_the_clients_and_the_races(cli, live):
         == [(e["client"], e["issued"], e["kept"], e["lost_login"]) for e in exp["races"]]
     assert any(f.startswith("client 127.0.0.5: 40 sessions never presented back")
                for f in r["findings"])
+    assert_minters_match(r, exp)
 
 
 def test_attribution_by_the_username_in_the_payloads(cli, live):

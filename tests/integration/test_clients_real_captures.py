@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
 FRAMEWORKS = ("php", "php-lax", "flask", "django", "express")
@@ -38,10 +39,7 @@ def test_capture_matches_the_driver(cli, fw):
          for e in exp["races"]]
     # Who minted them: per route and per user agent (with its class), as the driver recorded
     # which request first set each id and whether anyone presented it back.
-    assert {x["route"]: {"issued": x["issued"], "orphans": x["orphans"]}
-            for x in r["routes"]} == exp["routes"]
-    assert {a["user_agent"]: {k: a[k] for k in ("class", "clients", "issued", "orphans")}
-            for a in r["user_agents"]} == exp["user_agents"]
+    assert_minters_match(r, exp)
 
 
 def test_what_the_frameworks_taught():

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "logapps"))
@@ -61,6 +62,7 @@ def test_flask_session_orphans_per_client(cli, tmp_path):
         assert (g["requests"], g["requests_without_cookie"], g["issued"], g["orphans"]) == \
             (e["requests"], e["requests_without_cookie"], e["issued"], e["orphans"]), ip
     assert r["races"] == []
+    assert_minters_match(r, exp)
     assert on_redis.code == 0, on_redis.err
     rr = on_redis.json()
     assert rr["target"]["kind"] == "redis"

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "laravel"
 NOW = 1_790_000_000.0
@@ -69,21 +70,10 @@ def assert_clients_match(report: dict, driver: str) -> None:
             (e["requests"], e["requests_without_cookie"], e["issued"], e["orphans"]), ip
     # Laravel adopts the expired id the login pairs presented: one new id, so no race
     assert report["races"] == exp["races"] == []
+    # who minted them: Laravel re-sends the cookie, freshly encrypted, on every `web`
+    # response; only the first set of an id is an issue
     assert_minters_match(report, exp)
     assert report["clients"][0]["client"] == "127.0.0.5"  # most orphans first
-
-
-def assert_minters_match(report: dict, exp: dict) -> None:
-    """Orphans per route and per user agent (and its class) equal the clients' own record of
-    which request first set each id: Laravel re-sends the cookie, freshly encrypted, on every
-    `web` response, and only the first set of an id is an issue."""
-    assert {x["route"]: {"issued": x["issued"], "orphans": x["orphans"]}
-            for x in report["routes"]} == exp["routes"]
-    assert {a["user_agent"]: {k: a[k] for k in ("class", "clients", "issued", "orphans")}
-            for a in report["user_agents"]} == exp["user_agents"]
-    from sessdiag.analysis.agents import classify
-
-    assert {ua: classify(ua) for ua in exp["classes"]} == exp["classes"]
 
 
 def test_files_scan_counts_uninitialised_sessions(cli, files_store):

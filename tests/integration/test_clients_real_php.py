@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "logapps"))
@@ -71,6 +72,7 @@ def test_strict_php_orphans_store_share_and_races(cli, tmp_path):
                  for x in r["races"]]
     assert got_races == [(e["client"], e["presented"], e["issued"], e["kept"], e["lost_login"])
                          for e in exp["races"]]
+    assert_minters_match(r, exp)
     # PHP leaves an empty session as a 0-byte file: the machine's orphans are empty sessions
     assert all(files[f"sess_{s}"].st_size == 0 for s in c["127.0.0.5"]["orphan_ids"])
 
@@ -85,4 +87,5 @@ def test_lax_php_adopts_the_stale_id_so_nothing_races(cli, tmp_path):
     assert r["races"] == []
     got = {x["client"]: x["orphans"] for x in r["clients"]}
     assert got == {ip: e["orphans"] for ip, e in exp["clients"].items()}
+    assert_minters_match(r, exp)
     assert os.path.exists(store / f"sess_{scenario.STALE}")  # lax PHP wrote the stale id

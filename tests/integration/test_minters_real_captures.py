@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from minters_truth import assert_minters_match
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "fixtures" / "logs" / "minters"
@@ -32,15 +33,9 @@ def test_orphans_per_route_and_agent_equal_the_drivers_truth(cli, fw):
               "--json")
     assert res.code == 0, res.err
     r = res.json()
-    routes = {x["route"]: {"issued": x["issued"], "orphans": x["orphans"]} for x in r["routes"]}
-    assert routes == exp["routes"]
-    agents = {a["user_agent"]: {k: a[k] for k in ("class", "clients", "issued", "orphans")}
-              for a in r["user_agents"]}
-    assert agents == exp["user_agents"]
-    # Every agent the driver sent is classed as the driver knows it to be, minting or not.
-    from sessdiag.analysis.agents import classify
-
-    assert {ua: classify(ua) for ua in exp["classes"]} == exp["classes"]
+    # Every row equal, and every agent the driver sent classed as it knows it to be,
+    # minting or not.
+    assert_minters_match(r, exp)
     # The contract's order: most orphans first, then most issued.
     keys = [(-x["orphans"], -x["issued"]) for x in r["routes"]]
     assert keys == sorted(keys)

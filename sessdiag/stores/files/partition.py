@@ -6,6 +6,10 @@ file) belongs to part `crc32(name bytes) mod N + 1`, with everything below it. T
 the name alone, so the assignment depends neither on the order a directory lists in nor on
 which other entries exist, and it is the same on every host and every Python (unlike hash()).
 The root directory itself is counted by part 1. Parts are disjoint and together cover the tree.
+
+A session prune staged (`.sessdiag-<8 hex>-NAME`, left behind when a run was killed) belongs
+to the part of NAME: the prune that finishes or puts it back then writes only in its own
+part, and counts the session once, as one prune of the whole does.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import zlib
 from dataclasses import dataclass
 
 from sessdiag.core.errors import UsageError
+from sessdiag.stores.files.classify import STAGE_RE
 
 SCHEME = "crc32-first-level"
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
@@ -29,7 +34,7 @@ class Partition:
 
     def owns(self, name: str) -> bool:
         """Does this part own the first-level entry `name` (and everything below it)?"""
-        return zlib.crc32(os.fsencode(name)) % self.count == self.index - 1
+        return part_of(name, self.count) == self.index
 
     @property
     def owns_root(self) -> bool:
@@ -45,7 +50,8 @@ class Partition:
 
 def part_of(name: str, count: int) -> int:
     """The 1-based part of N that owns the first-level entry `name`."""
-    return zlib.crc32(os.fsencode(name)) % count + 1
+    m = STAGE_RE.fullmatch(name)
+    return zlib.crc32(os.fsencode(m.group(1) if m else name)) % count + 1
 
 
 def parse_partition(text: str | None) -> Partition | None:

@@ -33,6 +33,14 @@ def test_each_name_has_exactly_one_owner_fixed_by_its_bytes() -> None:
     assert Partition(1, 3).owns_root and not Partition(2, 3).owns_root
 
 
+def test_a_staged_session_belongs_to_the_part_of_its_name() -> None:
+    """A killed prune's `.sessdiag-<8 hex>-NAME` is finished or put back as NAME: by the part
+    that owns NAME, so no prune ever writes into another part."""
+    for n in (2, 3, 5):
+        for name in ("sess_abc", "sess_q0v9", "0f3a"):
+            assert part_of(f".sessdiag-0123abcd-{name}", n) == part_of(name, n)
+
+
 @pytest.mark.parametrize("profile,depth", [("beego-file", 0), ("php-files", 0), ("php-files", 2)])
 def test_parts_add_up_to_the_whole(cli, tmp_path, profile, depth) -> None:
     root = tmp_path / "t"

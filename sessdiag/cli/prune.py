@@ -15,6 +15,7 @@ from sessdiag.cli.options import (
     NoProgressOpt,
     NowOpt,
     OutputOpt,
+    PartitionOpt,
     PasswordEnvOpt,
     PhpDepthOpt,
     PromOpt,
@@ -24,6 +25,7 @@ from sessdiag.cli.options import (
     check_php_depth,
     check_sample,
     emit,
+    parse_partition,
     resolve_lifetime,
     show_progress,
 )
@@ -112,6 +114,7 @@ def prune(
     lock_ttl: Annotated[str | None, typer.Option(
         "--lock-ttl", metavar="DUR", help="Redis: TTL of the lock key, refreshed while the "
                                           "run lives (default 60s).")] = None,
+    partition: PartitionOpt = None,
     now: NowOpt = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
@@ -142,7 +145,7 @@ def prune(
         namespaces=tuple(namespace or ()), drop_namespaces=tuple(drop_namespace or ()),
         fix_ttl=fix_ttl, backup=backup,
         lock_ttl=parse_duration(lock_ttl, flag="--lock-ttl") if lock_ttl is not None else None,
-        now=now,
+        now=now, partition=parse_partition(partition),
     )
     notes = apply_priority(ionice, nice)
 

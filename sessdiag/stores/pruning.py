@@ -46,6 +46,7 @@ class PruneFlags:
     direct_unlink: bool = False
     seed: int | None = None
     check_processes: bool = True
+    partition: tuple[int, int] | None = None
     # redis
     password_env: str | None = None
     namespaces: tuple[str, ...] = ()
@@ -61,7 +62,8 @@ FILES_ONLY = (("grace", "--grace"), ("profile", "--profile"), ("php_depth", "--p
               ("sid_pattern", "--sid-pattern"), ("jobs", "--jobs"), ("workers", "--workers"),
               ("max_inflight", "--max-inflight"),
               ("max_skew", "--max-skew"), ("lock_path", "--lock"), ("journal", "--journal"),
-              ("quarantine", "--quarantine"), ("direct_unlink", "--direct-unlink"))
+              ("quarantine", "--quarantine"), ("direct_unlink", "--direct-unlink"),
+              ("partition", "--partition"))
 REDIS_ONLY = (("password_env", "--password-env"), ("namespaces", "--namespace"),
               ("drop_namespaces", "--drop-namespace"), ("fix_ttl", "--fix-ttl"),
               ("backup", "--backup"), ("lock_ttl", "--lock-ttl"))
@@ -91,7 +93,7 @@ def _files(flags: PruneFlags, stop: Any, progress: ProgressFn | None) -> PruneRe
         max_skew=300.0 if flags.max_skew is None else flags.max_skew, force=flags.force,
         lock_path=flags.lock_path, journal=flags.journal, quarantine=flags.quarantine,
         direct_unlink=flags.direct_unlink, sample_k=flags.sample_k, seed=flags.seed,
-        check_processes=flags.check_processes)
+        check_processes=flags.check_processes, partition=flags.partition)
     opts.validate()
     return prune_file_store(opts, stop=stop, progress=progress)
 

@@ -92,6 +92,8 @@ def test_max_age_from_app_conf(cli, tree, tmp_path):
     (["--max-age", "1h", "--workers", "fibers"], "--workers"),
     (["--max-age", "1h", "--ionice", "realtime"], "--ionice"),
     (["--max-age", "1h", "--bogus"], "No such option"),
+    (["--max-age", "1h", "--partition", "3/2"], "--partition"),
+    (["--max-age", "1h", "--partition", "half"], "--partition"),
 ])
 def test_usage_errors_exit_2(cli, tree, tmp_path, args, needle):
     root = tree()
@@ -105,6 +107,22 @@ def test_missing_target_and_redis_exit_2(cli, tmp_path):
     assert cli("prune", tmp_path / "nope", "--max-age", "1h").code == 2
     # A flag of file stores given for Redis is refused before anything connects.
     assert cli("prune", "redis://localhost:6379/0", "--quarantine", str(tmp_path)).code == 2
+    assert cli("prune", "redis://localhost:6379/0", "--partition", "1/2").code == 2
+
+
+def test_partition_prunes_share_one_lock_file_and_delete_their_parts(cli, tree, tmp_path):
+    """Two partitions through the CLI with one --lock: each deletes its part's expired
+    sessions and names its partition; together they delete what one prune would."""
+    root = tree()
+    reports = []
+    for k in (1, 2):
+        res = cli("prune", root, "--max-age", "1h", "--apply", "--json", "--partition",
+                  f"{k}/2", "--lock", _lock(tmp_path))
+        assert res.code == 0, res.err
+        reports.append(res.json())
+    assert [r["target"]["partition"]["index"] for r in reports] == [1, 2]
+    assert all(r["deleted"] > 0 for r in reports)
+    assert sum(r["deleted"] for r in reports) == 150
 
 
 def test_refusal_exit_4_nothing_deleted(cli, tree, tmp_path):

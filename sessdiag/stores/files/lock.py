@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import stat
+import struct
 import time
 
 from sessdiag.core.errors import LockHeld, UsageError
@@ -70,11 +71,15 @@ def default_lock_path(root_dev: int, root_ino: int) -> str:
 class StoreLock:
     """An acquired lock; release() (or the process dying) frees it."""
 
-    def __init__(self, path: str, fd: int) -> None:
+    def __init__(self, path: str, fd: int, parts_fd: int = -1) -> None:
         self.path = path
         self.fd = fd
+        self.parts_fd = parts_fd  # the partition scopes' file (part_scope), if any
 
     def release(self) -> None:
+        if self.parts_fd >= 0:
+            os.close(self.parts_fd)  # OFD locks go with their open file description
+            self.parts_fd = -1
         if self.fd >= 0:
             with contextlib.suppress(OSError):
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -88,20 +93,15 @@ class StoreLock:
         self.release()
 
 
-def acquire(path: str, *, root: str) -> StoreLock:
-    """flock(LOCK_EX|LOCK_NB) on path; LockHeld (exit 75) at once when another run holds it."""
+def acquire(path: str, *, root: str, partition: tuple[int, int] | None = None) -> StoreLock:
+    """flock(LOCK_EX|LOCK_NB) on path; LockHeld (exit 75) at once when another run holds it.
+
+    A prune of partition K/N takes the store's flock shared (a whole-store prune, exclusive,
+    excludes it and is excluded by it) and its own scope in PATH.parts (part_scope)."""
+    fd = _open(path, "lock file")
     try:
-        fd = os.open(path, LOCK_FLAGS, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UsageError(f"lock file {path} is a symlink; refusing to use it") from exc
-        raise UsageError(f"cannot open lock file {path}: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"lock file {path} is not a regular file")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if partition else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UsageError(f"cannot lock {path}: {exc.strerror}") from exc
@@ -109,15 +109,35 @@ def acquire(path: str, *, root: str) -> StoreLock:
             raise LockHeld(
                 f"another prune{holder} holds the lock {path} on {root}; "
                 "not starting (exit 75: try again later)") from exc
+        parts_fd = part_scope(path + PARTS_SUFFIX, root, *partition) if partition else -1
     except BaseException:
         os.close(fd)
         raise
-    # Who holds it, for the message a second run prints. Best effort.
+    # Who holds it, for the message a second run prints. Best effort; with partitions
+    # running, the last one to start is named.
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
-        text = f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%S%z')} root={root}\n"
+        part = f" partition={partition[0]}/{partition[1]}" if partition else ""
+        text = (f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%S%z')} "
+                f"root={root}{part}\n")
         os.pwrite(fd, text.encode(), 0)
-    return StoreLock(path, fd)
+    return StoreLock(path, fd, parts_fd)
+
+
+def _open(path: str, what: str) -> int:
+    try:
+        fd = os.open(path, LOCK_FLAGS, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{what} {path} is a symlink; refusing to use it") from exc
+        raise UsageError(f"cannot open {what} {path}: {exc.strerror}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{what} {path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _holder(fd: int) -> str:
@@ -128,5 +148,59 @@ def _holder(fd: int) -> str:
     fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
     if "pid" in fields:
         since = f", since {fields['since']}" if "since" in fields else ""
-        return f" (pid {fields['pid']}{since})"
+        part = f", partition {fields['partition']}" if "partition" in fields else ""
+        return f" (pid {fields['pid']}{part}{since})"
     return ""
+
+
+# The partition scopes live in a file of their own beside the lock, PATH.parts, as open file
+# description (OFD) byte-range locks: on NFS Linux emulates flock with byte-range locks of
+# the whole file, so record locks in the flock'ed file itself would conflict with it (man 2
+# flock) and no two parts could ever run together. OFD locks, unlike lockf's, belong to the
+# open file (like flock: inherited by forked workers, freed when the run dies) and conflict
+# within one process too. Byte N, shared: "a prune of N parts runs"; PART_BASE + N *
+# SCHEME_BYTES + K, exclusive: partition K/N's own scope.
+PARTS_SUFFIX = ".parts"
+SCHEME_BYTES = 1 << 17  # > MAX_PARTS (stores/files/partition.py)
+PART_BASE = 1 << 20
+# struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks).
+_FLOCK = struct.Struct("hhqqi4x")
+
+
+def _ofd(fd: int, cmd: int, kind: int, start: int, length: int) -> int:
+    """One OFD lock request; the l_type the kernel answers (F_UNLCK: no conflict, for GETLK)."""
+    res = fcntl.fcntl(fd, cmd, _FLOCK.pack(kind, os.SEEK_SET, start, length, 0))
+    return int(_FLOCK.unpack(res)[0])
+
+
+def part_scope(path: str, root: str, k: int, n: int) -> int:
+    """Take partition K/N's scope in the file `path`; its fd (the locks live while it is
+    open). LockHeld while a prune of the same part, or of another number of parts (1/2 and
+    1/3 overlap), runs. Two runs of different N racing here each take their byte before
+    looking for the other's, so at least one sees the other: both may refuse, never both run."""
+    set_lk, get_lk = getattr(fcntl, "F_OFD_SETLK", None), getattr(fcntl, "F_OFD_GETLK", None)
+    if set_lk is None or get_lk is None:
+        raise UsageError("--partition with --apply needs open file description locks "
+                         "(Linux 3.15 or later)")
+    fd = _open(path, "lock file")
+    try:
+        try:
+            _ofd(fd, set_lk, fcntl.F_WRLCK, PART_BASE + n * SCHEME_BYTES + k, 1)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise UsageError(f"cannot lock {path}: {exc.strerror}") from exc
+            raise LockHeld(f"another prune of partition {k}/{n} holds the lock {path} on "
+                           f"{root}; not starting (exit 75: try again later)") from exc
+        _ofd(fd, set_lk, fcntl.F_RDLCK, n, 1)
+        for start, length in ((1, n - 1), (n + 1, SCHEME_BYTES - n - 1)):
+            if length > 0 and _ofd(fd, get_lk, fcntl.F_WRLCK, start, length) != fcntl.F_UNLCK:
+                raise LockHeld(f"a prune of {root} split into another number of partitions "
+                               f"holds the lock {path}; partitions of different N overlap: "
+                               "not starting (exit 75)")
+    except OSError as exc:  # ENOLCK on a mount without a lock manager, say
+        os.close(fd)
+        raise UsageError(f"cannot lock {path}: {exc.strerror}") from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -137,9 +137,9 @@ def test_upper_levels_listed_concurrently_as_serially(store, popts, monkeypatch)
     seen = []
     real = engine.plan_units
 
-    def both(plan, root_fd, parts, threads=1):
-        serial = real(plan, root_fd, parts, threads=1)
-        concurrent = real(plan, root_fd, parts, threads=8)
+    def both(plan, root_fd, parts, threads=1, partition=None):
+        serial = real(plan, root_fd, parts, threads=1, partition=partition)
+        concurrent = real(plan, root_fd, parts, threads=8, partition=partition)
         seen.append((serial, concurrent))
         return concurrent
 

@@ -21,6 +21,7 @@ from sessdiag.stores.files import lock as store_lock
 from sessdiag.stores.files.fsinfo import fs_info
 from sessdiag.stores.files.inflight import Engine, WalkStats, engine_settings
 from sessdiag.stores.files.layout import layout_for, resolve_root
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.pool import Unit
 from sessdiag.stores.files.prune.control import Shared, StopControl
 from sessdiag.stores.files.prune.env import ClockProbe, probe_clock, processes_using
@@ -90,7 +91,7 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
         if opts.apply:
             lock_path = opts.lock_path or store_lock.default_lock_path(root_st.st_dev,
                                                                        root_st.st_ino)
-            lock = store_lock.acquire(lock_path, root=root)
+            lock = store_lock.acquire(lock_path, root=root, partition=opts.partition)
         q_dir = None
         if opts.apply and opts.quarantine:
             q_dir = _check_quarantine(opts.quarantine, root, root_st.st_dev, warnings)
@@ -139,7 +140,9 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
 
         parts = jobs if model == "processes" else min(jobs, 8)
         top, units = plan_units(plan, root_fd, parts if layout.depth == 0 else 1,
-                                threads=jobs if model == "threads" else 1)
+                                threads=jobs if model == "threads" else 1,
+                                partition=Partition(*opts.partition) if opts.partition
+                                else None)
         # --rate stays deletions per second (the token bucket in Shared); the engine caps
         # operations in flight. Threads share this engine; forked workers make their own.
         settings = engine_settings(opts.max_inflight, None)

@@ -41,6 +41,7 @@ class PruneOptions:
     sample_k: int = 10
     seed: int | None = None
     check_processes: bool = True
+    partition: tuple[int, int] | None = None  # (K, N) of --partition K/N
 
     def validate(self) -> None:
         if self.max_age <= 0:

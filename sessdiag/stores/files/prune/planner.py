@@ -26,6 +26,7 @@ from sessdiag.stores.files.classify import (
 from sessdiag.stores.files.fsops import S_IFDIR, S_IFMT, S_IFREG
 from sessdiag.stores.files.inflight import Engine, EngineSettings, WalkStats
 from sessdiag.stores.files.layout import Layout
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.pool import Unit, UpperListing
 from sessdiag.stores.files.prune.control import StopControl
 from sessdiag.stores.files.prune.options import AGE_EDGES
@@ -85,10 +86,12 @@ def upper_tally(top: UpperListing) -> Tally:
     return t
 
 
-def plan_units(plan: Plan, root_fd: int, parts: int,
-               threads: int = 1) -> tuple[Tally, list[Unit]]:
-    """The levels above the shards, listed in-process (pool.plan_units): tally and units."""
-    top, units = pool.plan_units(plan.classifier(), root_fd, parts=parts, threads=threads)
+def plan_units(plan: Plan, root_fd: int, parts: int, threads: int = 1,
+               partition: Partition | None = None) -> tuple[Tally, list[Unit]]:
+    """The levels above the shards, listed in-process (pool.plan_units): tally and units;
+    with `partition` only what that part owns (stores/files/partition.py)."""
+    top, units = pool.plan_units(plan.classifier(), root_fd, parts=parts, threads=threads,
+                                 partition=partition)
     return upper_tally(top), units
 
 

@@ -50,9 +50,14 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
         hist.append({"upper_s": upper, "count": c})
     sample = [p for _k, p in sorted(t.sample, reverse=True)]
     anomalies = {k: t.anomalies.get(k, 0) for k in ANOMALY_KINDS}
+    target = {"kind": "files", "location": root, "profile": layout.profile,
+              "layout": layout.describe()}
+    if opts.partition:
+        from sessdiag.stores.files.partition import Partition
+
+        target["partition"] = Partition(*opts.partition).to_dict()
     r = prune_report(
-        target={"kind": "files", "location": root, "profile": layout.profile,
-                "layout": layout.describe()},
+        target=target,
         dry_run=not opts.apply, applied=run.applied, sessions=t.sessions,
         candidates=t.candidates, deleted=t.deleted, skipped_fresh=t.skipped_fresh,
         vanished=t.vanished, not_attempted=t.not_attempted, errors=t.errors,

@@ -9,6 +9,7 @@ from typing import Any
 from sessdiag.core.prune_contract import prune_report
 from sessdiag.core.timefmt import iso
 from sessdiag.stores.files.layout import Layout
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.prune.env import ClockProbe
 from sessdiag.stores.files.prune.options import AGE_EDGES, ANOMALY_KINDS, PruneOptions
 from sessdiag.stores.files.prune.tally import Tally
@@ -53,8 +54,6 @@ def build_report(run: RunInfo, t: Tally) -> dict[str, Any]:
     target = {"kind": "files", "location": root, "profile": layout.profile,
               "layout": layout.describe()}
     if opts.partition:
-        from sessdiag.stores.files.partition import Partition
-
         target["partition"] = Partition(*opts.partition).to_dict()
     r = prune_report(
         target=target,

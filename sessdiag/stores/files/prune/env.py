@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sessdiag.core.errors import UsageError
@@ -62,7 +63,13 @@ def probe_clock(root_fd: int, root: str, fallback_dir: str | None) -> ClockProbe
 
 
 def processes_using(root: str, *, time_budget: float = 3.0) -> list[str]:
-    """Warnings for processes whose cwd or open files are inside the store (psutil)."""
+    """Warnings for processes whose cwd or open files are inside the store.
+
+    Only the links in /proc are read, never the paths they name: psutil's open_files()
+    stats every file of every process, and a stat of a file another process holds on some
+    other slow or hung mount (an NFS server gone, a FUSE mount at high latency) blocked the
+    prune there, past any time budget, before it had looked at its own store.
+    """
     try:
         import psutil
     except ImportError:  # pragma: no cover - psutil is a dependency
@@ -78,23 +85,33 @@ def processes_using(root: str, *, time_budget: float = 3.0) -> list[str]:
             break
         if proc.pid == me:
             continue
-        try:
-            where = None
-            cwd = proc.cwd()
-            if cwd == root.rstrip("/") or cwd.startswith(prefix):
-                where = f"its working directory is {cwd}"
-            else:
-                for f in proc.open_files():
-                    if f.path.startswith(prefix):
-                        where = f"it has {f.path} open"
-                        break
-        except (psutil.Error, OSError):
-            continue
+        where = None
+        for what, path in _links(proc.pid):
+            if path == root.rstrip("/") or path.startswith(prefix):
+                where = (f"its working directory is {path}" if what == "cwd"
+                         else f"it has {path} open")
+                break
         if where:
             found.append(f"process {proc.pid} ({proc.info.get('name') or '?'}): {where}")
             if len(found) >= EXAMPLES:
                 break
     return found
+
+
+def _links(pid: int) -> Iterator[tuple[str, str]]:
+    """("cwd" | "fd", path) of a process, by readlink in /proc: the kernel answers from its
+    own records (no request reaches the filesystem the path is on). Nothing for a process
+    that is gone or not ours to look at."""
+    base = f"/proc/{pid}"
+    with contextlib.suppress(OSError):
+        yield "cwd", os.readlink(f"{base}/cwd")
+    try:
+        fds = os.listdir(f"{base}/fd")
+    except OSError:
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            yield "fd", os.readlink(f"{base}/fd/{fd}")
 
 
 def apply_priority(ionice: str | None, nice: int | None) -> list[str]:

@@ -131,16 +131,25 @@ def _scan(cli, target: str, *args: str) -> dict:  # type: ignore[no-untyped-def]
     return res.json()
 
 
-def test_the_dump_reports_what_the_live_scan_reports(cli, saved):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("args", [(), ("--pattern", "*")], ids=["classified", "pattern"])
+def test_the_dump_reports_what_the_live_scan_reports(cli, saved, args):  # type: ignore[no-untyped-def]
+    """Every profile: by key name (and the value, for keys no pattern names); with --pattern,
+    what no pattern names is a `generic` session of any type (noise included)."""
+    from sessdiag.stores.redis.profiles import PROFILES
+
     srv, now = saved
-    live = _scan(cli, srv.url, "--now", str(now))
+    live = _scan(cli, srv.url, "--now", str(now), *args)
     redis.Redis(port=srv.port).save()
-    dump = _scan(cli, str(srv.dir / "dump.rdb"), "--now", str(now))
+    dump = _scan(cli, str(srv.dir / "dump.rdb"), "--now", str(now), *args)
     assert dump["target"]["kind"] == "rdb" and dump["target"]["rdb_version"] == 10
     assert live["sessions"] > 80 and len(live["groups"]) >= 10
     lg = {(g["profile"], g["namespace"]): g for g in live["groups"]}
     dg = {(g["profile"], g["namespace"]): g for g in dump["groups"]}
     assert list(lg) == list(dg)  # same groups, same order
+    every = set(PROFILES) - (set() if args else {"generic"})
+    assert {p for p, _ns in lg} == every
+    if args:  # the noise, every type of value, as generic sessions
+        assert set(lg[("generic", "")]["formats"]) >= {"hash", "list", "set", "zset", "stream"}
     for key, a in lg.items():
         b = dg[key]
         assert set(a) == set(b), key

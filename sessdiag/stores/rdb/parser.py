@@ -214,23 +214,20 @@ class Parser:
         rec.cut = False
         rec.error = None
         rec.length = -1
+        r.bad = None  # (an aux field's, say: not this record's)
         if want == SOME and t != 4:
             want = FULL  # the stand-ins are for plain hashes; compact ones are one blob
         if t == 0:
             rec.packed = None
             if want == SKIP:
                 r.skip_string()
+            elif want == SNIFF:
+                rec.value = r.head(SNIFF_BYTES, HEAD_BYTES)
+                rec.packed = r.packed
+                rec.cut = r.cut
             else:
-                try:
-                    if want == SNIFF:
-                        rec.value = r.head(SNIFF_BYTES, HEAD_BYTES)
-                        rec.packed = r.packed
-                    else:
-                        rec.value = r.string(HEAD_BYTES if want != FULL else MAX_KEEP)
-                    rec.cut = r.cut
-                except RdbCorrupt as exc:  # an LZF string that does not expand as declared
-                    rec.error = exc.reason
-                    self.info.corrupt += 1
+                rec.value = r.string(HEAD_BYTES if want != FULL else MAX_KEEP)
+                rec.cut = r.cut
             rec.length = r.slen
             rec.encoding = "int" if rec.length < 21 and _is_int(rec.value) else (
                 "embstr" if r.slen <= 44 else "raw")
@@ -254,6 +251,11 @@ class Parser:
         else:  # 6: module values of Redis 4.0 release candidates carry no lengths to skip by
             raise RdbError("a module value in the Redis 4.0 release-candidate format (type 6) "
                            "cannot be skipped", start)
+        if r.bad is not None:  # an LZF string inside that did not expand: the record is read
+            if rec.error is None:
+                self.info.corrupt += 1
+            rec.error = r.bad
+            r.bad = None
         rec.size = r.offset - start
         rec.raw = r.raw - raw0
         rec.nstr = r.nstr - n0

@@ -42,6 +42,9 @@ class Reader:
         self.raw = 0  # running total of string bytes (uncompressed), for sizes per record
         self.nstr = 0  # running count of strings
         self.packed: tuple[bytes, int] | None = None  # the last string cut in its LZF form
+        # Why an LZF string did not expand (it stands in as b""): its bytes are consumed, so
+        # the record around it still ends where its lengths say; the parser counts the record.
+        self.bad: str | None = None
 
     # -- the buffer --------------------------------------------------------------------------
     @property
@@ -220,7 +223,10 @@ class Reader:
         try:
             out = lzf.decompress(data, ulen, cap)
         except RdbCorrupt as exc:
-            raise RdbCorrupt(exc.reason, self.offset - clen) from None
+            self.bad = exc.reason
+            self.cut = False
+            self.packed = None
+            return b""
         self.cut = ulen > len(out)
         self.packed = (data, ulen) if self.cut else None
         return out
@@ -240,10 +246,10 @@ class Reader:
         self.slen = ulen
         self.raw += ulen
         self.skip(clen)
-        if ulen > clen * lzf.MAX_RATIO + 32:  # as decompress() would say: no zeros for it
-            raise RdbCorrupt(f"LZF string declares {ulen} bytes from {clen} compressed bytes",
-                             self.offset - clen)
         self.cut = False
+        if ulen > clen * lzf.MAX_RATIO + 32:  # as decompress() would say: no zeros for it
+            self.bad = f"LZF string declares {ulen} bytes from {clen} compressed bytes"
+            return b""
         return bytes(min(ulen, MAX_KEEP))
 
     def _lzf(self, cap: int) -> bytes:
@@ -259,7 +265,9 @@ class Reader:
         try:
             out = lzf.decompress(data, ulen)
         except RdbCorrupt as exc:
-            raise RdbCorrupt(exc.reason, self.offset - clen) from None
+            self.bad = exc.reason
+            self.cut = False
+            return b""
         self.cut = len(out) > cap
         return out[:cap] if self.cut else out
 

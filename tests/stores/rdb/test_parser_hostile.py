@@ -87,6 +87,25 @@ def test_a_corrupt_blob_is_a_counted_record_error_and_the_dump_goes_on():
     assert got[0][1] and got[2][1] and got[1][1] is None and got[3][1] is None
 
 
+@pytest.mark.parametrize("want", [FULL, SOME, HEAD, SNIFF])
+def test_a_corrupt_lzf_element_inside_a_container_is_a_counted_record_error(want: int):
+    """An LZF string that does not expand, as a hash value, a list element, a set member or
+    a string: consumed by its length, the record counted, the keys after it read."""
+    bad = b"\xc3" + W.length(3) + W.length(50) + b"\x1f\x00\x01"  # a literal run past its end
+    w = W.RdbWriter(10)
+    w.key(4, b"hash", W.length(2) + W.string(b"creationTime") + bad + W.string(b"other") + bad)
+    w.key(1, b"list", W.length(3) + W.string(b"a") + bad + W.string(b"c"))
+    w.key(2, b"set", W.length(2) + bad + W.string(b"m"))
+    w.key(0, b"string", bad)
+    w.key(0, b"last", W.string(b"ok"))
+    got = dict(_parse(w.finish(), want))
+    assert list(got) == [b"hash", b"list", b"set", b"string", b"last"]
+    assert got[b"last"] is None
+    decoded = [k for k in (b"hash", b"list", b"set") if want in (FULL, SOME)] + [b"string"]
+    for k in (b"hash", b"list", b"set", b"string"):
+        assert (got[k] is not None) == (k in decoded), k  # skipped by length: nothing to see
+
+
 def test_unknown_opcodes_and_types_are_errors_with_their_offset():
     with pytest.raises(RdbError, match="unknown value type 8"):
         _parse(b"REDIS0010\x08\x01k\x00")

@@ -99,8 +99,10 @@ def check_deleted(label: str, root: str, before: set[str], old: set[str]) -> int
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
+    # cwd "/": `python -m` puts the working directory first on sys.path, before PYTHONPATH,
+    # so a run from a checkout would time that checkout instead of --old.
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
-                          env=env)
+                          env=env, cwd="/")
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])}… failed ({proc.returncode}): "
@@ -284,6 +286,7 @@ def main() -> None:
     ap.add_argument("--old", help="a checkout of another sessdiag: variants whose name starts "
                     "with 'old' (e.g. old=) run it (PYTHONPATH)")
     args = ap.parse_args()
+    args.dir = os.path.abspath(args.dir)
     global OLD
     OLD = args.old
     variants = [parse_variant(v) for v in (args.variant or ["default"])]

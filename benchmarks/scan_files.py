@@ -65,7 +65,10 @@ def timed(cmd: list[str], *, sample_rss: bool = False,
           env: dict[str, str] | None = None) -> tuple[float, int]:
     peak = 0
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # cwd "/": `python -m` puts the working directory first on sys.path, before PYTHONPATH,
+    # so a run from a checkout would time that checkout instead of --old.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd="/")
     if sample_rss:
         ps = psutil.Process(proc.pid)
         stop = threading.Event()
@@ -145,6 +148,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--old", help="a checkout of another sessdiag to time too (PYTHONPATH)")
     args = ap.parse_args()
+    args.dir = os.path.abspath(args.dir)
     print(f"building {args.files:,} files under {args.dir}", file=sys.stderr)
     build(args.dir, args.files, args.seed)
     first = measure(args.dir, args.runs, args.old)

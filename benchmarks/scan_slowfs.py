@@ -66,7 +66,9 @@ def run_one(src: str, mnt: str, cmd: list[str], *, delay: float, cache: str, thr
             th = threading.Thread(target=watch, daemon=True)
             th.start()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, env=env, check=False)
+        # cwd "/": `python -m` puts the working directory first on sys.path, before
+        # PYTHONPATH, so a run from a checkout would time that checkout, not --old.
+        proc = subprocess.run(cmd, capture_output=True, env=env, check=False, cwd="/")
         elapsed = time.perf_counter() - t0
         stop.set()
         if th is not None:
@@ -182,6 +184,7 @@ def main() -> None:
     ap.add_argument("--ramp", help="A:B: raise the delay from A to B ms mid-scan")
     ap.add_argument("--fixed", default="16,64,128", help="--max-inflight settings for --ramp")
     args = ap.parse_args()
+    args.dir = os.path.abspath(args.dir)
     why = fuse_available(impl="c")
     if why:
         raise SystemExit(f"cannot mount slowfs3: {why}")

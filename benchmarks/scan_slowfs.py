@@ -14,8 +14,8 @@ to du, the delayed operations each command cost and what the scan's `walk` repor
 
 --ramp A:B is the back-off experiment: every scan starts at A ms and the mount's delay is
 raised to B ms (set_delay) once the scan has done a third of its operations; it compares the
-adaptive default with fixed `--max-inflight N` settings and prints how the in-flight limit
-moved (walk.limit_trace).
+adaptive default with fixed limits (SESSDIAG_FIXED_INFLIGHT=N: no adaptation) and prints how
+the in-flight limit moved (walk.limit_trace).
 """
 
 from __future__ import annotations
@@ -142,16 +142,18 @@ def ramp(args: argparse.Namespace, src: str, mnt: str) -> None:
     files = args.files
     # A scan costs ~1 delayed operation per file plus one readdir per directory.
     after = files // 3
-    settings: list[tuple[str, list[str]]] = [("adaptive (default)", [])]
+    # Fixed settings: SESSDIAG_FIXED_INFLIGHT=N keeps the limit at N (no adaptation).
+    settings: list[tuple[str, dict[str, str] | None]] = [("adaptive (default)", None)]
     for n in (args.fixed or "").split(","):
         if n.strip():
-            settings.append((f"--max-inflight {n}", ["--max-inflight", n.strip()]))
+            settings.append((f"fixed {n.strip()}",
+                             dict(os.environ, SESSDIAG_FIXED_INFLIGHT=n.strip())))
     times: dict[str, list[float]] = {k: [] for k, _ in settings}
     for run in range(args.runs):
         order = settings if run % 2 == 0 else settings[::-1]
-        for name, flags in order:
-            t, st, rep = run_one(src, mnt, scan_cmd("{MNT}", flags), delay=a,
-                                 cache=args.attr_cache.split(",")[0],
+        for name, env in order:
+            t, st, rep = run_one(src, mnt, scan_cmd("{MNT}", []), delay=a,
+                                 cache=args.attr_cache.split(",")[0], env=env,
                                  threads=args.fuse_threads, ramp_to=b, ramp_after_ops=after)
             times[name].append(t)
             w = (rep or {}).get("walk") or {}
@@ -161,7 +163,7 @@ def ramp(args: argparse.Namespace, src: str, mnt: str) -> None:
             if trace and name.startswith("adaptive"):
                 print("    limit trace [t_s, limit, inflight, p50_us]: "
                       + json.dumps(trace), file=sys.stderr, flush=True)
-    best = min(statistics.median(v) for k, v in times.items() if k.startswith("--max"))
+    best = min(statistics.median(v) for k, v in times.items() if k.startswith("fixed"))
     print(f"\nback-off: {files:,} files, slowfs3, delay {a:g} ms raised to {b:g} ms after "
           f"~{after:,} operations; {args.runs} run(s)")
     for name, ts in times.items():
@@ -182,7 +184,7 @@ def main() -> None:
     ap.add_argument("--variant", action="append", help="name=--flag,value (repeatable)")
     ap.add_argument("--skip-du", action="store_true")
     ap.add_argument("--ramp", help="A:B: raise the delay from A to B ms mid-scan")
-    ap.add_argument("--fixed", default="16,64,128", help="--max-inflight settings for --ramp")
+    ap.add_argument("--fixed", default="32,64,128,256", help="fixed limits for --ramp")
     args = ap.parse_args()
     args.dir = os.path.abspath(args.dir)
     why = fuse_available(impl="c")

@@ -49,7 +49,8 @@ PROBE_OPS = 8
 MIN_CHUNK = 4
 MAX_CHUNK = 64
 SUB = 8  # latency histogram buckets per octave (9 % wide)
-TRACE_MAX = 200
+TRACE_MAX = 400  # limit_trace: every decision of the first 100, then back-offs, rebases
+TRACE_ALL = 100  # and one a second, so a long walk's trace still shows its late changes
 
 
 @dataclass
@@ -295,9 +296,12 @@ class Engine:
             st.rebases += 1
         elif action == PLATEAU:
             st.plateaus += 1
-        if len(st.trace) < TRACE_MAX:
+        t = time.perf_counter() - self.t0
+        if len(st.trace) < TRACE_MAX and (len(st.trace) < TRACE_ALL
+                                          or action in (BACK_OFF, REBASE)
+                                          or t - st.trace[-1][0] >= 1.0):
             med = self.limiter.last_median
-            st.trace.append([round(time.perf_counter() - self.t0, 3), cur, self.inflight,
+            st.trace.append([round(t, 3), cur, self.inflight,
                              round(med * 1e6, 1) if med is not None else None])
 
     # -- operations on the caller's thread --------------------------------------------------

@@ -1,7 +1,8 @@
 """The merge of N `--deep` partition reports is, field for field, one `--deep` scan.
 
-Trees are generated with every anomaly kind (symlinks, foreign files and FIFOs, misplaced ids,
-zero-byte and undecodable sessions, an unreadable directory), stray directories at the root
+Trees are generated with every anomaly kind (symlinks, foreign files and FIFOs, `.nfs` files,
+a killed prune's staged sessions, misplaced ids, zero-byte and undecodable sessions, an
+unreadable directory; not other_fs, which needs a mount), stray directories at the root
 and inside shards, missing shard directories, beego and PHP layouts of every depth; N from 1
 to 6. Only what one run measures of its machine differs, and is listed here: PER_RUN.
 """
@@ -64,7 +65,7 @@ trees = st.fixed_dictionaries({
     "empty_fraction": st.sampled_from([0.0, 0.5, 1.0]),
     "zero_byte": st.integers(0, 2), "undecodable": st.integers(0, 2),
     "symlinks": st.integers(0, 3), "foreign": st.integers(0, 5), "fifos": st.integers(0, 2),
-    "misplaced": st.integers(0, 2),
+    "misplaced": st.integers(0, 2), "staged": st.integers(0, 2),
     "seed": st.integers(0, 2**16),
     # shape: stray directories at the root / in a shard, shard dirs removed, one locked dir
     "stray_root": st.booleans(), "stray_shard": st.booleans(),
@@ -92,6 +93,12 @@ def _build(root: str, t: dict) -> None:
                     if os.path.relpath(dp, root).count("/") == (1 if profile == "beego-file"
                                                                  else depth - 1)
                     and dp != root)
+    staged = sorted(os.path.join(dp, n) for dp, _, files in os.walk(root) for n in files
+                    if n.startswith("sess_") or (len(n) == 32 and n.isalnum()))
+    for i, path in enumerate(staged[:t["staged"]]):  # a killed prune's staged sessions
+        d, name = os.path.split(path)
+        if not os.path.islink(path):
+            os.rename(path, os.path.join(d, f".sessdiag-{i:08x}-{name}"))
     if t["stray_root"]:
         os.makedirs(os.path.join(root, "stray", "deep"))
         Path(root, "stray", "deep", "old.log").write_text("x")

@@ -17,6 +17,9 @@ from sessdiag.fixtures import FixtureSpec, make_tree
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "deploy" / "ansible" / "site.yml"
 BIN = Path(sys.executable).parent
+# ansible-core refuses to start unless the locale's encoding is UTF-8 (a CI shell with
+# LC_ALL=C would fail it); C.UTF-8 is built into glibc and present on every Debian.
+UTF8 = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def fleet(tmp_path: Path):  # type: ignore[no-untyped-def]
                 for name, root in (stores or trees).items()}}}}}))
         pol = tmp_path / "policy.yaml"
         pol.write_text(yaml.safe_dump({"rules": policy}))
-        env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible"),
+        env = {**os.environ, **UTF8, "ANSIBLE_HOME": str(tmp_path / "ansible"),
                "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"), "ANSIBLE_NOCOLOR": "1",
                "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
                "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
@@ -90,7 +93,7 @@ def test_a_host_that_cannot_be_scanned_stops_the_run_before_any_verdict(
 
 
 def test_the_example_inventory_targets_its_four_hosts(tmp_path: Path) -> None:
-    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible"),
+    env = {**os.environ, **UTF8, "ANSIBLE_HOME": str(tmp_path / "ansible"),
            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}
     res = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(PLAYBOOK.with_name("inventory.example.yml")),

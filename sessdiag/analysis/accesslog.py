@@ -85,11 +85,13 @@ class LogSpec:
     client_key: str = "ip"
     fields: dict[str, str] = field(default_factory=dict)
     regex: re.Pattern[bytes] | None = None
+    cookie_hint: str | None = None  # the app's cookie name, for a log whose fields name none
 
     @classmethod
     def build(cls, fmt: str, cookie_name: str | None, client_key: str,
-              log_fields: str | None) -> LogSpec:
-        spec = cls(cookie_name=cookie_name or None, client_key=client_key or "ip")
+              log_fields: str | None, cookie_hint: str | None = None) -> LogSpec:
+        spec = cls(cookie_name=cookie_name or None, client_key=client_key or "ip",
+                   cookie_hint=cookie_hint or None)
         if fmt.startswith("regex:"):
             spec.fmt = "regex"
             try:
@@ -478,6 +480,10 @@ class LogReader:
     def _ensure_cookie_name(self, first_chunk: bytes, path: str = "") -> None:
         if self.cookies is None:
             name, source = detect_cookie_name(first_chunk, self.spec.fmt, self.profile)
+            if name is None and self.spec.cookie_hint:
+                # A log of bare values ("$upstream_cookie_NAME") names no cookie; the app's
+                # own settings (Laravel's .env) do.
+                name, source = self.spec.cookie_hint, "the app's settings (--app-env)"
             if name is None:
                 # A log in another format (or not a log at all) has no Set-Cookie field to
                 # read either: say what is wrong with the file before asking for a name.

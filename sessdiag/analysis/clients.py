@@ -388,7 +388,8 @@ def attach_clients(report: dict, logs: LogSettings, store: SessionStore | None =
     """
     target = report.get("target") or {}
     profile = target.get("profile") or profile
-    spec = LogSpec.build(logs.log_format, logs.cookie_name, logs.client_key, logs.log_fields)
+    spec = LogSpec.build(logs.log_format, logs.cookie_name, logs.client_key, logs.log_fields,
+                         logs.cookie_hint)
     reader = LogReader(list(logs.access_logs), spec, profile)
     att = Attribution(race_window=logs.race_window, login_re=logs.login_path,
                       max_tracked=logs.max_tracked or MAX_TRACKED)

@@ -14,6 +14,7 @@ class LogSettings:
     log_format: str = "combined-cookies"
     log_fields: str | None = None
     cookie_name: str | None = None
+    cookie_hint: str | None = None  # the app's own cookie name, when the log names none
     client_key: str = "ip"
     race_window: float = 2.0
     login_path: str | None = None

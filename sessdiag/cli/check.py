@@ -99,7 +99,8 @@ def check(
             rate=rate, as_of=parse_as_of(as_of), gc_probe=gc_probe,
         )
         logs = LogSettings(access_logs=tuple(access_log or ()), log_format=log_format,
-                           log_fields=log_field, cookie_name=cookie_name, client_key=client_key,
+                           log_fields=log_field, cookie_name=cookie_name,
+                           cookie_hint=app.cookie_hint, client_key=client_key,
                            secret=app.secret, strict=strict)
         report = run_scan(t.target, settings, logs, password_env=password_env)
         results = [r.to_dict() for r in evaluate(report, pol.rules_for(t if not target else None))]

@@ -103,7 +103,7 @@ def clients(
                             profile=profile, jobs=jobs, now=now, as_of=parse_as_of(as_of))
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, client_key=client_key,
+        cookie_name=cookie_name, cookie_hint=app.cookie_hint, client_key=client_key,
         race_window=parse_duration(race_window, flag="--race-window"),
         login_path=login_path, max_tracked=max_tracked, now=now, secret=app.secret,
         strict=strict,

@@ -179,6 +179,9 @@ class AppKeys:
     life: Lifetime
     secret: Any = field(default=None, repr=False)  # never printed
     cookie_name: str | None = None
+    # The name the app's settings give, for a log that names no cookie ("$upstream_cookie_…"
+    # logs a bare value): what the log's Set-Cookie shows still wins.
+    cookie_hint: str | None = None
 
 
 def use_app_env(app_key: str | None, app_env: str | None, cookie_name: str | None,
@@ -193,8 +196,8 @@ def use_app_env(app_key: str | None, app_env: str | None, cookie_name: str | Non
     if app.lifetime_s is not None and not life.given:
         life = Lifetime(app.lifetime_s, True, [*life.notes, *app.notes])
     if app.cookie_name == laravel.COOKIE:  # the default: the logs' Set-Cookie tells it
-        return AppKeys(life, app.key, cookie_name)
-    return AppKeys(life, app.key, cookie_name or app.cookie_name)
+        return AppKeys(life, app.key, cookie_name, app.cookie_name)
+    return AppKeys(life, app.key, cookie_name or app.cookie_name, app.cookie_name)
 
 
 def check_php_depth(php_depth: int | None) -> None:

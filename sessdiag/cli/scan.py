@@ -116,7 +116,7 @@ def scan(
     )
     logs = LogSettings(
         access_logs=tuple(access_log or ()), log_format=log_format, log_fields=log_field,
-        cookie_name=cookie_name, client_key=client_key,
+        cookie_name=cookie_name, cookie_hint=app.cookie_hint, client_key=client_key,
         race_window=parse_duration(race_window, flag="--race-window"),
         secret=app.secret, strict=strict,
     )

@@ -77,6 +77,25 @@ def test_the_apps_own_cookie_name_beats_the_profile_default(nginx_line, write_lo
     assert "most frequent" in source and "not seen" in source
 
 
+def test_the_apps_cookie_name_serves_a_log_of_bare_values_only(nginx_line, write_log):
+    # "$upstream_cookie_NAME" logs a bare value: no name to detect, so the app's settings
+    # (Laravel's .env) name it; a log whose Set-Cookie names one still wins.
+    bare = write_log([nginx_line("10.0.0.1", T0, "GET / HTTP/1.1", set_cookie="abc"),
+                      nginx_line("10.0.0.1", T0, "GET / HTTP/1.1", cookie="abc")])
+    spec = LogSpec.build("combined-cookies", None, "ip", None, cookie_hint="shop_session")
+    reader = LogReader([bare], spec)
+    rows = list(reader.rows())
+    assert (reader.stats.cookie_name, reader.stats.cookie_name_source) == \
+        ("shop_session", "the app's settings (--app-env)")
+    assert [(r[4], r[5]) for r in rows] == [(None, b"abc"), (b"abc", None)]
+    named = write_log([nginx_line("10.0.0.1", T0, "GET / HTTP/1.1",
+                                  set_cookie="laravel_session=abc; path=/; httponly")],
+                      name="named.log")
+    reader = LogReader([named], spec)
+    list(reader.rows())
+    assert reader.stats.cookie_name == "laravel_session"
+
+
 def test_set_cookie_forms():
     ck = CookieReader("sid")
     assert ck.set(b"sid=abc; Path=/; HttpOnly") == b"abc"

@@ -44,6 +44,15 @@ def test_orphans_per_route_and_agent_equal_the_drivers_truth(cli, fw):
         "value" if field.startswith("$upstream_cookie_") else "header")
 
 
+def test_laravel_needs_only_its_env_for_a_log_of_bare_values(cli):
+    # The documented line logs "$upstream_cookie_laravel_session": no cookie name in the
+    # log, and the .env (APP_NAME) gives it.
+    log, exp, extra = _capture("laravel")
+    r = cli("clients", "--access-log", log, *extra, "--json").json()
+    assert r["access_log"]["cookie_name"] == exp["cookie_name"]
+    assert_minters_match(r, exp)
+
+
 def test_the_captures_hold_every_kind_of_minter():
     # What makes these captures worth having: each framework's log has all four machines.
     for fw in [*FRAMEWORKS, "laravel"]:

@@ -26,6 +26,10 @@ def attach_minters(report: dict, route_table: RouteTable, agent_table: AgentTabl
     report["routes"] = routes[:MAX_SHOWN]
     report["user_agents"] = agents[:MAX_SHOWN]
     report["minters_summary"] = {
+        # Every issued session has one route and one agent: the totals of both sections,
+        # over all rows, not only the MAX_SHOWN the report lists.
+        "issued": sum(r["issued"] for r in routes),
+        "orphans": sum(r["orphans"] for r in routes),
         "routes": len(routes), "routes_shown": min(len(routes), MAX_SHOWN),
         "routes_pooled_requests": route_table.pooled,
         "user_agents": len(agents), "user_agents_shown": min(len(agents), MAX_SHOWN),

@@ -124,6 +124,11 @@ def minters_metrics(m: Metrics, report: dict, store: str, top: int = TOP_MINTERS
                     m.add(metric, help_text, row[field], store=store, **labels)
                 else:
                     rest += row[field]
+            total = summary.get(field)
+            if isinstance(total, int) and not isinstance(total, bool):
+                # The report lists at most MAX_SHOWN rows: the rest is the total less the
+                # top, so rows past the list still count in "(other)".
+                rest = total - sum(row[field] for row in rows[:top])
             if len(rows) > top or summary.get(f"{section}_shown", len(rows)) < summary.get(
                     section, len(rows)):
                 extra = {"class": "mixed"} if key == "user_agent" else {}

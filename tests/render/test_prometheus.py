@@ -50,6 +50,21 @@ def test_minters_are_top_n_plus_other():
     assert 'sessdiag_user_agent_class_orphans{store="s",class="tool"} 99' in lines
 
 
+def test_other_counts_the_rows_past_the_reports_list_too():
+    from sessdiag.render.prometheus import minters_metrics
+
+    # 5 rows listed of 8 (the report lists at most MAX_SHOWN); the summary has the totals
+    routes = [{"route": f"GET /r{i}", "template": f"GET /r{i}", "issued": 10, "orphans": 9 - i}
+              for i in range(5)]
+    report = {"routes": routes, "user_agents": [],
+              "minters_summary": {"routes": 8, "routes_shown": 5, "issued": 80, "orphans": 40}}
+    m = Metrics()
+    minters_metrics(m, report, "s", top=2)
+    lines = m.render().splitlines()
+    assert 'sessdiag_routes_orphans{store="s",route="(other)"} 23' in lines  # 40 - 9 - 8
+    assert 'sessdiag_routes_issued{store="s",route="(other)"} 60' in lines
+
+
 def test_few_minters_have_no_other_series():
     from sessdiag.render.prometheus import minters_metrics
 

@@ -219,24 +219,60 @@ def test_the_key_is_needed_checked_and_never_printed(cli, files_store, tmp_path)
         assert raw.hex() not in out and repr(raw)[2:-1] not in out
 
 
-def test_live_the_real_app_and_sessdiag_agree(cli, tmp_path):
-    """The generator itself, end to end: a fresh run of the real app (file driver), then
-    sessdiag on what it left, against what its clients recorded."""
+def _load_capture_tool():  # type: ignore[no-untyped-def]
+    """tools/capture/laravel/capture.py as a module, or skip without what it runs on."""
+    import importlib.util
     import shutil
     import sys
 
     if not (shutil.which("nginx") and shutil.which("php")
             and os.path.exists("/usr/share/php/Illuminate/Foundation/Application.php")):
         pytest.skip("needs nginx, php-fpm and Debian's php-laravel-framework")
-    import importlib.util
-
     here = CAPTURES.parents[1] / "tools" / "capture" / "laravel"
     sys.path.insert(0, str(here))  # its laravel_scenario (tools/logapps is added by it)
     spec = importlib.util.spec_from_file_location("laravel_capture", here / "capture.py")
     assert spec is not None and spec.loader is not None
     capture = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(capture)
+    return capture
 
+
+def _nginx_version() -> tuple[int, ...]:
+    import re
+    import subprocess
+
+    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+    m = re.search(r"nginx/(\d+)\.(\d+)", out)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_live_the_contracts_example_line_loses_laravels_cookie_on_old_nginx(cli, tmp_path):
+    """The issue's pitfall on the real thing: Laravel sends XSRF-TOKEN before its session
+    cookie, and nginx before 1.23 keeps only the first Set-Cookie in $sent_http_set_cookie.
+    sessdiag must say that the log loses every issued session, not report zero orphans as
+    if all were well. (nginx >= 1.23 joins every header: then the counts are right.)"""
+    capture = _load_capture_tool()
+    exp = capture.capture_minters(str(tmp_path / "out"), set_cookie="$sent_http_set_cookie")
+    out = tmp_path / "out" / "minters"
+    res = cli("clients", "--access-log", out / "access.log", "--app-env", out / "app.env",
+              "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    if _nginx_version() < (1, 23):
+        assert r["access_log"]["session_cookie_sets"] == 0
+        assert r["access_log"]["other_cookie_sets"] == exp["responses_setting_session_cookie"]
+        assert r["findings"][0].startswith(
+            "no response in the access log sets the session cookie 'laravel_session'")
+        assert any("$upstream_cookie_laravel_session" in w for w in r["warnings"])
+    else:
+        assert_minters_match(r, exp)
+
+
+def test_live_the_real_app_and_sessdiag_agree(cli, tmp_path):
+    """The generator itself, end to end: a fresh run of the real app (file driver), then
+    sessdiag on what it left, against what its clients recorded."""
+    capture = _load_capture_tool()
     exp = capture.capture("files", str(tmp_path / "out"))
     out = tmp_path / "out" / "files"
     f = exp["facts"]

@@ -137,7 +137,8 @@ def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
          "oracle_s": round(oracle["gc_wall_s"], 3),
          "first_request_wait_s": round(oracle["first_request_wait_s"], 3),
          "files_walked": oracle["files_walked"], "deleted": oracle["deleted"],
-         "error_pct": round(err(seconds, oracle["gc_wall_s"]), 1)}
+         "error_pct": round(err(seconds, oracle["gc_wall_s"]), 1),
+         "ratio": round(seconds / oracle["gc_wall_s"], 3) if oracle["gc_wall_s"] else None}
     if not isinstance(est, float):
         r.update(est_files=est["files"], est_expired=est["expired"],
                  stat_us=est["stat_latency_us"], unlink_us=est["unlink_latency_us"],
@@ -158,7 +159,8 @@ def print_row(r: dict) -> None:
     ok = "ok " if abs(r["error_pct"]) <= 25 else "OFF"
     print(f"{r['case']:<44} est {r['estimate_s']:9.2f} [{rng}] oracle {r['oracle_s']:9.2f} "
           f"wait {r['first_request_wait_s']:9.2f} walked {r['files_walked']:>8} "
-          f"deleted {r['deleted']:>8}  err {r['error_pct']:+6.1f}% {ok} cpu {r['cpu_s']:.1f}s "
+          f"deleted {r['deleted']:>8}  est/oracle {r['ratio']:.2f}x err {r['error_pct']:+6.1f}% "
+          f"{ok} cpu {r['cpu_s']:.1f}s "
           f"load {r['load1']} quiet={r.get('quiet') or '-'} {r['note']}", flush=True)
 
 
@@ -259,7 +261,9 @@ def run_spread(oracle: str, work: Path, n: int, fraction: float, runs: int,
             f"runs {runs_txt}; max/min {spread:.2f}x")
     r["runs_s"] = [e["seconds"] for e in ests]
     r["spread"] = round(spread, 3)
-    r["quiet"] = [e.get("quiet") for e in ests]
+    # The states on the printed row; the whole records (bursts, waits) in --results.
+    r["quiet"] = ",".join((e.get("quiet") or {}).get("state", "-") for e in ests)
+    r["quiet_records"] = [e.get("quiet") for e in ests]
     results.append(r)
     print_row(r)
     print(f"# spread {spread:.2f}x (max/min, want <= 1.3), median {median:.2f} s vs beego's GC "

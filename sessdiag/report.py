@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import socket
 
+from sessdiag.analysis.gcstall import not_quiet_finding
 from sessdiag.census import Census
 from sessdiag.core import contract
 from sessdiag.core.timefmt import iso
@@ -197,6 +198,8 @@ def findings(r: dict) -> list[str]:
             f"({gc['model']}{'' if gc.get('measured') else ', static fallback: not measured'}"
             "): every request waits that long after a restart"
         )
+    if gc and (unsettled := not_quiet_finding(gc)):
+        out.append(unsettled)
     old = r["other_anomalies"]["old_non_sessions"]
     if old and r["target"]["profile"] == "beego-file":
         ex = ", ".join((r.get("anomaly_examples", {}).get("old_non_sessions") or [])[:2])

@@ -287,3 +287,20 @@ def gc_figure(counts: GcCounts, model: GcModel, *, root_link_old: bool | None = 
                    note="the root is a symlink: beego's GC walks nothing, sessions never "
                         "expire; 'if_walked' is the stall once savePath names the directory")
     return fig
+
+
+def not_quiet_finding(fig: dict) -> str | None:
+    """What every command says when the probe timed removals on a busy disk or busy CPUs
+    (quiet.state not quiet/waited) and the GC deletes something: never a bare point figure
+    several times off without the range and why."""
+    from sessdiag.core.units import format_duration
+
+    q = fig.get("quiet") or {}
+    if q.get("state") in (None, "quiet", "waited") or not fig["expired"]:
+        return None
+    if fig.get("walks_nothing"):
+        return None
+    lo, hi = fig["range_s"]
+    return (f"the probe could not time removals on a quiet machine ({q['state']}): "
+            f"{q['reason']}; the GC may take anywhere in {format_duration(lo)}–"
+            f"{format_duration(hi)}: re-run when the disk and CPUs are idle for a tighter figure")

@@ -108,3 +108,39 @@ def test_with_the_probe_every_command_renders_the_same_measured_figure(cli, tmp_
         assert _gauge(tmp_path / prom, "sessdiag_gc_estimate_measured") == {"": 1.0}
     # Without --gc-probe the scan stays read-only: the static fallback, and it says so.
     assert cli("scan", root, "--json", *common).json()["gc_estimate"]["measured"] is False
+
+
+def _recorded_busy_probe(*_args, **_kwargs):
+    """A probe that caught half its unlink bursts on a busy disk (the issue's 53 s runs)."""
+    from sessdiag.analysis.diskquiet import settle
+
+    p = _recorded_probe()
+    p.unlink_burst_means_us = p.unlink_burst_work_us = [520, 540, 510, 530, 140, 145, 138, 150]
+    p.unlink_settled = settle(p.unlink_burst_work_us, p.unlink_burst_busy)
+    return p
+
+
+def test_a_probe_on_a_busy_disk_gives_the_range_and_why_in_every_command(cli, tmp_path,
+                                                                        monkeypatch):
+    from sessdiag.analysis import gcprobe
+
+    monkeypatch.setattr(gcprobe, "run_probe", _recorded_busy_probe)
+    root = tmp_path / "tmp"
+    make_tree(str(root), FixtureSpec.from_mapping(dict(
+        sessions=2000, seed=18, now=NOW, max_lifetime=LIFE, expired_fraction=0.5,
+        empty_fraction=1.0)))
+    common = ("--max-lifetime", LIFE, "--now", NOW)
+    fig = cli("scan", root, "--json", "--gc-probe", *common).json()["gc_estimate"]
+    assert fig["quiet"]["state"] == "unsettled"
+    est = cli("gc-estimate", root, "--json", *common).json()
+    assert est["seconds"] == fig["seconds"] and est["range_s"] == fig["range_s"]
+    assert any("could not time removals on a quiet machine" in f for f in est["findings"])
+    scan_text = cli("scan", root, "--gc-probe", *common).out
+    assert "could not time removals on a quiet machine (unsettled)" in scan_text
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  max_gc_stall_seconds: 1000\n")
+    chk = cli("check", root, "--policy", policy, "--json", "--gc-probe", *common).json()
+    rule = chk["targets"][0]["results"][0]
+    assert rule["measured"] == fig["seconds"]
+    lo, hi = fig["range_s"]
+    assert f"probe unsettled: range {lo:.4g}-{hi:.4g} s" in rule["message"]

@@ -236,18 +236,8 @@ def gc_estimate_report(
     else:
         notes.append("payloads not sampled on a latency-bound mount (corrupt sessions that "
                      "clients keep presenting are re-touched forever: run 'sessdiag scan')")
-    quiet = fig.get("quiet")
-    if (quiet and quiet["state"] not in ("quiet", "waited") and not walks_nothing
-            and counts.deletions):
-        from sessdiag.core.units import format_duration
-
-        # Never a point figure several times off without saying so: the probe could not
-        # time the removals on a quiet machine.
-        findings.append(
-            f"the probe could not time removals on a quiet machine ({quiet['state']}): "
-            f"{quiet['reason']}; the GC may take anywhere in "
-            f"{format_duration(est['range_s'][0])}–{format_duration(est['range_s'][1])}: "
-            "re-run when the disk and CPUs are idle for a tighter figure")
+    if unsettled := gcstall.not_quiet_finding(fig):
+        findings.append(unsettled)
     if seconds >= 1:
         from sessdiag.core.units import format_duration
 

@@ -115,6 +115,9 @@ class ProbeResult:
     unlink_burst_work_us: list[float] = field(default_factory=list)
     unlink_cpu_wait_us: float = 0.0
     unlink_settled: Settled | None = None
+    # (run + run-queue wait) / run of the probe's thread over the whole probe: how much a
+    # CPU-bound task (beego's walk of cached entries) was stretched by saturated CPUs.
+    cpu_slowdown: float | None = None
     # The disk around the unlink probe: device, seconds waited for quiet, peaks seen.
     disk_device: str | None = None
     quiet_waited_s: float = 0.0
@@ -182,6 +185,7 @@ class ProbeResult:
             "seconds": round(self.seconds, 4),
             "budget": {"seconds": self.budget_s, "operations": self.budget_ops},
             "quiet": self.quiet_dict(),
+            "cpu_slowdown": self.cpu_slowdown,
             "notes": list(self.notes),
         }
 
@@ -307,6 +311,7 @@ def run_probe(
     res = ProbeResult(budget_s=budget_s, budget_ops=budget_ops,
                       cache="cold" if cold else "warm", order=order)
     b = _Budget(budget_s, budget_ops)
+    sched0 = _schedstat_ns()
     now = time.time() if now is None else now
     cut = int(now) - max_lifetime
 
@@ -397,7 +402,27 @@ def run_probe(
         res.notes.append("no file could be lstat'ed")
     res.ops = b.ops
     res.seconds = b.elapsed()
+    res.cpu_slowdown = _slowdown(sched0, _schedstat_ns())
     return res
+
+
+def _schedstat_ns() -> tuple[int, int] | None:
+    """(ns on a CPU, ns waiting on a run queue) of this thread (/proc/thread-self/schedstat)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            run, wait = fh.read().split()[:2]
+        return int(run), int(wait)
+    except (OSError, ValueError):
+        return None
+
+
+def _slowdown(a: tuple[int, int] | None, b: tuple[int, int] | None) -> float | None:
+    """How long the thread was runnable per unit of CPU it got between two schedstat reads
+    (sleeps and I/O waits count in neither): 1.0 on idle CPUs."""
+    if a is None or b is None or b[0] <= a[0]:
+        return None
+    run, wait = b[0] - a[0], max(b[1] - a[1], 0)
+    return round((run + wait) / run, 2)
 
 
 def _gc_order_bursts(listed: list[tuple[str, list[str]]], per_burst: int) -> list[list[str]]:
@@ -586,11 +611,8 @@ def _fdatasync_all(dir_fd: int, names: list[str], b: _Budget, deadline: float) -
 
 def _runqueue_wait_ns() -> int | None:
     """Nanoseconds this thread has waited on a run queue (/proc/thread-self/schedstat)."""
-    try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
-            return int(fh.read().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    st = _schedstat_ns()
+    return None if st is None else st[1]
 
 
 def _work_means(bursts: list[list[int]], waits: list[int]) -> list[float]:

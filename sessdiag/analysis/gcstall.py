@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sessdiag.analysis.diskquiet import CPU_SLOWDOWN_BUSY
+
 WARM_EXT4_WALK_S = 6.0e-6
 WARM_EXT4_REMOVE_S = 150e-6
 STATIC_MODEL = "beego-walk/static-ext4-warm"
@@ -92,6 +94,9 @@ class OpCosts:
     unlink_high_s: float
     overhead_s: float = GO_ENTRY_OVERHEAD_S
     unlink_source: str = "probe"
+    # The walk's terms at the range's top are stretched by this: saturated CPUs (the probe's
+    # cpu_slowdown) make a CPU-bound walk wait that much for a CPU.
+    walk_stretch: float = 1.0
 
     def at_latency(self, latency_s: float) -> OpCosts:
         """Every metadata round trip (lstat, unlink) takes `latency_s` more than measured here.
@@ -109,6 +114,7 @@ class OpCosts:
             unlink_high_s=self.unlink_high_s + latency_s * (1 + WALK_MARGIN),
             overhead_s=self.overhead_s,
             unlink_source=self.unlink_source,
+            walk_stretch=self.walk_stretch,
         )
 
 
@@ -167,8 +173,18 @@ def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  
         source = "calibration: real beego on warm ext4, 95-270 µs per removal"
         notes.append("removal cost not measured: using real beego's measured 95-270 µs per "
                      "removal on warm local ext4")
+    stretch = 1.0
+    slow = getattr(probe, "cpu_slowdown", None)
+    if slow is not None and slow >= CPU_SLOWDOWN_BUSY:
+        # Measured on a loaded 2-vCPU VM (load 13-18): beego's walk of a cached 50k/200k tree
+        # took 2-3x what the probe's lstats priced it at (0 % expired: 0.68 s vs 0.21 s).
+        # How much of the probe's stretch the GC will meet depends on the load when it runs,
+        # so the point stays the work and the stretch goes to the range's top.
+        stretch = slow
+        notes.append(f"the CPUs were saturated during the probe (its thread was runnable "
+                     f"{slow:.1f}x as long as it ran): the walk's range reaches that far")
     return OpCosts(lstat_s, readdir, unlink_s, lstat_low, lstat_high, unlink_low, unlink_high,
-                   unlink_source=source), notes
+                   unlink_source=source, walk_stretch=stretch), notes
 
 
 def static_costs() -> OpCosts:
@@ -194,8 +210,9 @@ def stall(counts: GcCounts, costs: OpCosts, *, readdir_calls_latency_s: float = 
     total = stat_s + readdir_s + overhead_s + unlink_s
     low = (counts.lstats * costs.lstat_low_s + readdir_s * (1 - WALK_MARGIN)
            + overhead_s * (1 - WALK_MARGIN) + counts.deletions * costs.unlink_low_s)
-    high = (counts.lstats * costs.lstat_high_s + readdir_s * (1 + WALK_MARGIN)
-            + overhead_s * (1 + WALK_MARGIN) + counts.deletions * costs.unlink_high_s)
+    high = ((counts.lstats * costs.lstat_high_s + readdir_s * (1 + WALK_MARGIN)
+             + overhead_s * (1 + WALK_MARGIN)) * costs.walk_stretch
+            + counts.deletions * costs.unlink_high_s)
     return {
         "seconds": round(total, 3),
         "range_s": [round(min(low, total), 3), round(max(high, total), 3)],
@@ -239,6 +256,8 @@ class GcModel:
     notes: tuple[str, ...] = ()
     # The probe's verdict on the disk while it measured (gcprobe.ProbeResult.quiet_dict()).
     quiet: dict | None = None
+    # How much saturated CPUs stretched the probe's thread (gcprobe.ProbeResult.cpu_slowdown).
+    cpu_slowdown: float | None = None
 
 
 def static_model() -> GcModel:
@@ -250,7 +269,8 @@ def probed_model(probe, latency_bound: bool) -> GcModel:  # type: ignore[no-unty
     name = PROBED_COLD_MODEL if probe.cache == "cold" else PROBED_MODEL
     basis = f"measured on this filesystem by a {probe.seconds:.1f} s probe ({probe.cache} cache)"
     quiet = probe.quiet_dict() if hasattr(probe, "quiet_dict") else None
-    return GcModel(costs, name, True, basis, tuple(notes), quiet)
+    return GcModel(costs, name, True, basis, tuple(notes), quiet,
+                   getattr(probe, "cpu_slowdown", None))
 
 
 def gc_figure(counts: GcCounts, model: GcModel, *, root_link_old: bool | None = None) -> dict:
@@ -277,6 +297,8 @@ def gc_figure(counts: GcCounts, model: GcModel, *, root_link_old: bool | None = 
     }
     if model.quiet is not None:
         fig["quiet"] = model.quiet
+    if model.cpu_slowdown is not None:
+        fig["cpu_slowdown"] = model.cpu_slowdown
     if root_link_old is not None:
         seconds = round(costs.lstat_s + (costs.unlink_s if root_link_old else 0.0), 3)
         fig.update(seconds=seconds, range_s=[0.0, seconds], expired=int(root_link_old),
@@ -290,17 +312,25 @@ def gc_figure(counts: GcCounts, model: GcModel, *, root_link_old: bool | None = 
 
 
 def not_quiet_finding(fig: dict) -> str | None:
-    """What every command says when the probe timed removals on a busy disk or busy CPUs
-    (quiet.state not quiet/waited) and the GC deletes something: never a bare point figure
-    several times off without the range and why."""
+    """What every command says when the probe ran on a busy disk or busy CPUs: the removals
+    could not be timed on a quiet machine (quiet.state not quiet/waited, and the GC deletes
+    something), or the CPUs were saturated (the walk stretches too, deletions or not) —
+    never a bare point figure several times off without the range and why."""
     from sessdiag.core.units import format_duration
 
-    q = fig.get("quiet") or {}
-    if q.get("state") in (None, "quiet", "waited") or not fig["expired"]:
-        return None
     if fig.get("walks_nothing"):
         return None
+    q = fig.get("quiet") or {}
+    slow = fig.get("cpu_slowdown") or 1.0
+    why: list[str] = []
+    if q.get("state") not in (None, "quiet", "waited") and fig["expired"]:
+        why.append(f"the probe could not time removals on a quiet machine ({q['state']}): "
+                   f"{q['reason']}")
+    if slow >= CPU_SLOWDOWN_BUSY:
+        why.append(f"the CPUs were saturated while the probe ran (its thread was runnable "
+                   f"{slow:.1f}x as long as it ran), and beego's walk waits for a CPU too")
+    if not why:
+        return None
     lo, hi = fig["range_s"]
-    return (f"the probe could not time removals on a quiet machine ({q['state']}): "
-            f"{q['reason']}; the GC may take anywhere in {format_duration(lo)}–"
+    return ("; ".join(why) + f"; the GC may take anywhere in {format_duration(lo)}–"
             f"{format_duration(hi)}: re-run when the disk and CPUs are idle for a tighter figure")

@@ -93,6 +93,34 @@ def test_unlink_fallbacks_are_named():
     assert "round trip" in notes[0]
 
 
+def test_saturated_cpus_stretch_the_walks_range_not_its_point():
+    """Recorded on a loaded VM (load 14): the probe priced a 50k, 0 %-expired walk at 0.21 s
+    [0.18-0.27], beego's GC took 0.68 s, and no command said a word (nothing expired)."""
+    counts = GcCounts(files=50_000, dirs=273, expired_sessions=0)
+    calm = gcstall.gc_figure(counts, gcstall.probed_model(_probe(), False))
+    loaded = _probe()
+    loaded.cpu_slowdown = 5.0
+    busy = gcstall.gc_figure(counts, gcstall.probed_model(loaded, False))
+    assert busy["seconds"] == calm["seconds"] and busy["range_s"][0] == calm["range_s"][0]
+    assert busy["range_s"][1] == pytest.approx(calm["range_s"][1] * 5.0, rel=0.01)
+    assert busy["cpu_slowdown"] == 5.0
+    assert gcstall.not_quiet_finding(calm) is None
+    finding = gcstall.not_quiet_finding(busy)
+    assert finding and "CPUs were saturated" in finding and "5.0x" in finding
+    # Idle CPUs (the probe's thread waited little for one): no stretch, no finding.
+    idle = _probe()
+    idle.cpu_slowdown = 1.1
+    fig = gcstall.gc_figure(counts, gcstall.probed_model(idle, False))
+    assert fig["range_s"] == calm["range_s"] and gcstall.not_quiet_finding(fig) is None
+
+
+def test_cpu_slowdown_is_runnable_time_per_cpu_time():
+    assert gcprobe._slowdown((1_000, 500), (3_000, 6_500)) == 4.0  # ran 2 µs, waited 6 µs
+    assert gcprobe._slowdown((1_000, 0), (2_000, 0)) == 1.0
+    assert gcprobe._slowdown(None, (2_000, 0)) is None
+    assert gcprobe._slowdown((2_000, 0), (2_000, 10)) is None  # never ran: nothing to say
+
+
 def test_queued_requests_and_recurrence():
     assert gcstall.queued_requests(10.0, None) is None
     q = gcstall.queued_requests(120.0, 3.0)
@@ -164,6 +192,7 @@ def test_probe_is_bounded_and_read_only_on_sessions(tree):
     d = r.to_dict()
     assert d["lstat"]["median_us"] == r.lstat.median_us
     assert d["budget"] == {"seconds": 10.0, "operations": 2000}
+    assert r.cpu_slowdown is None or r.cpu_slowdown >= 1.0  # None without schedstat
 
 
 def test_probe_operation_budget_is_respected(tree):

@@ -7,6 +7,7 @@ object then answers the cookie lookups of access-log attribution and `--client-a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sessdiag.core.errors import UsageError
@@ -25,6 +26,8 @@ def run_scan(target: str, settings: ScanSettings, logs: LogSettings | None = Non
              sid_pattern: str | None = None, client_attr: str | None = None,
              progress: Progress | None = None) -> dict:
     """The scan report (docs/report.md) for any target, with clients when logs are given."""
+    if not (logs is not None and logs.access_logs):
+        settings = replace(settings, lookup=False)
     store = open_store(target, password_env=password_env, php_depth=php_depth,
                        sid_pattern=sid_pattern)
     try:

@@ -45,6 +45,9 @@ class ScanSettings:
     # beego file stores: price the GC with gc-estimate's probe (writes scratch files beside
     # the store) instead of the static fallback.
     gc_probe: bool = False
+    # A cookie lookup (access logs) will follow the scan: a store that must keep something per
+    # session for it (a dump: 8 bytes each) keeps it only then, so memory stays flat otherwise.
+    lookup: bool = True
 
 
 class SessionLookup(Protocol):

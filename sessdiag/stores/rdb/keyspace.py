@@ -49,7 +49,7 @@ class _Medium:
 
 class DumpScanner(NodeScanner):
     def __init__(self, location: str, params: ScanParams, as_of_ms: int,
-                 idle_offset_s: int = 0) -> None:
+                 idle_offset_s: int = 0, keep_index: bool = True) -> None:
         super().__init__(_Medium(location), params, RateLimiter(None))  # type: ignore[arg-type]
         self.inline_exists = False
         self.as_of_ms = as_of_ms
@@ -58,8 +58,9 @@ class DumpScanner(NodeScanner):
         self.other_dbs: dict[int, int] = {}
         self.expired_keys = 0
         self.corrupt: dict[str, int] = {}
-        # hash<<24 | min(bytes, 2^24-1) of each session key: 8 bytes a session, for lookups
-        self.lookup_index = array("Q")
+        # hash<<24 | min(bytes, 2^24-1) of each session key: 8 bytes a session, kept only
+        # when access-log lookups follow (None otherwise: memory flat as the dump grows)
+        self.lookup_index: array | None = array("Q") if keep_index else None
         self._cmds: list[tuple] = []
         self._plan: list[tuple] = []
         self._kind = P.UNKNOWN
@@ -133,10 +134,10 @@ class DumpScanner(NodeScanner):
             # framework's own clock (recorded times) did not say expired; the TTL does.
             g.expired += 1
             g.example("expired", _show(rec.key))
-        if len(self.lookup_index) < 100_000_000:
+        index = self.lookup_index
+        if index is not None and len(index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw
-            self.lookup_index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24)
-                                     | min(max(n, 0), 0xFFFFFF))
+            index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24) | min(max(n, 0), 0xFFFFFF))
 
     def answer(self, cmd: tuple, rec: Record) -> Any:
         return reply(cmd, rec, self.as_of_ms, self.idle_offset_s)

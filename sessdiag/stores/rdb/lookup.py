@@ -8,6 +8,7 @@ up there. Memory per session is the group's estimated bytes per payload byte.
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from bisect import bisect_left
 
@@ -32,7 +33,7 @@ class DumpLookup:
         for g in report.get("groups", []):
             b, a = g.get("bytes") or 0, g.get("allocated_bytes")
             ratio[(g["profile"], g["namespace"])] = (a / b) if b and a else 1.0
-        index = array("Q", sorted(index))
+        index = sort_index(index)
         return cls(index, [(p, ns, ratio.get((p, ns), 1.0)) for p, ns in keys], cookie_name,
                    secret)
 
@@ -59,3 +60,12 @@ def find(index: array, key: bytes) -> int | None:
     if i < len(index) and index[i] >> 24 == h:
         return index[i] & 0xFFFFFF
     return None
+
+
+def sort_index(index: array, run: int = 1 << 16) -> array:
+    """`index` sorted, in runs of `run` words merged: sorted() of the whole array would hold
+    every word as a Python int (40 bytes a session, not 8) at once."""
+    runs = [array("Q", sorted(index[i:i + run])) for i in range(0, len(index), run)]
+    out = array("Q")
+    out.extend(heapq.merge(*runs))
+    return out

@@ -93,7 +93,7 @@ def scan_dump(src: DumpSource, settings: ScanSettings,
     t0 = time.monotonic()
     params = ScanParams(now=0.0, age_edges=tuple(settings.age_edges), pattern=settings.pattern,
                         profile=settings.profile, sample=settings.sample, deep=settings.deep)
-    scanner = DumpScanner(src.location, params, 0)
+    scanner = DumpScanner(src.location, params, 0, keep_index=settings.lookup)
     scanner.progress = (lambda n: progress(n)) if progress is not None else None
     match = re.compile(fnmatch.translate(settings.pattern).encode()).match \
         if settings.pattern else None

@@ -39,9 +39,10 @@ class RdbStore:
                secret: object = None) -> SessionLookup | None:
         from sessdiag.stores.rdb.lookup import DumpLookup
 
-        if self.index is None:
+        index, self.index = self.index, None  # the lookup keeps its sorted copy, not both
+        if index is None:
             return None
-        return DumpLookup.build(self.report, self.index, cookie_name, secret)
+        return DumpLookup.build(self.report, index, cookie_name, secret)
 
     def attribute(self, attr: str) -> list[dict] | None:
         return None  # attribution by payload needs a second pass: not offered for dumps yet

@@ -156,3 +156,34 @@ def test_the_dump_reads_as_much_of_a_value_as_the_live_scan_asks_for():
     from sessdiag.stores.redis import scanner
 
     assert (parser.HEAD_BYTES, parser.SNIFF_BYTES) == (scanner.MAX_VALUE, scanner.SNIFF_BYTES)
+
+
+def test_the_lookup_index_is_sorted_in_merged_runs():
+    from array import array
+
+    from sessdiag.stores.rdb.lookup import sort_index
+
+    words = array("Q", [((i * 2654435761) % (1 << 40)) << 24 | i for i in range(1000)])
+    assert list(sort_index(words, run=64)) == sorted(words)
+    assert list(sort_index(array("Q"), run=64)) == []
+
+
+def test_a_plain_scan_keeps_no_lookup_index(tmp_path: Path):
+    """Only access-log lookups need the 8 bytes a session: without logs, none are kept."""
+    from sessdiag.scanning import run_scan
+
+    p = _beego_dump(tmp_path, 1_790_000_600_000, ctime=1_790_000_000)
+    store = open_store(str(p))
+    try:
+        store.scan(ScanSettings())
+        assert store.index is not None and len(store.index) == 1
+    finally:
+        store.close()
+    store = open_store(str(p))
+    try:
+        store.scan(ScanSettings(lookup=False))
+        assert store.index is None
+        assert store.lookup(None, "beegosessionID") is None
+    finally:
+        store.close()
+    assert run_scan(str(p), ScanSettings())["sessions"] == 1

@@ -146,7 +146,8 @@ def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
                  else None, probe_ops=est["probe"]["operations"] if est["probe"] else None,
                  quiet=(est.get("quiet") or {}).get("state"),
                  quiet_reason=(est.get("quiet") or {}).get("reason"),
-                 cpu_wait_us=(est.get("quiet") or {}).get("cpu_wait_per_unlink_us"))
+                 cpu_wait_us=(est.get("quiet") or {}).get("cpu_wait_per_unlink_us"),
+                 cpu_slowdown=est.get("cpu_slowdown"))
     r["cpu_s"] = round(oracle.get("cpu_user_s", 0) + oracle.get("cpu_sys_s", 0), 2)
     r["load1"] = round(os.getloadavg()[0], 1)
     r["note"] = extra
@@ -161,7 +162,8 @@ def print_row(r: dict) -> None:
           f"wait {r['first_request_wait_s']:9.2f} walked {r['files_walked']:>8} "
           f"deleted {r['deleted']:>8}  est/oracle {r['ratio']:.2f}x err {r['error_pct']:+6.1f}% "
           f"{ok} cpu {r['cpu_s']:.1f}s "
-          f"load {r['load1']} quiet={r.get('quiet') or '-'} {r['note']}", flush=True)
+          f"load {r['load1']} quiet={r.get('quiet') or '-'} "
+          f"cpu-slowdown={r.get('cpu_slowdown') or '-'} {r['note']}", flush=True)
 
 
 def run_local(oracle: str, work: Path, n: int, fractions: list[float], results: list[dict],
@@ -251,7 +253,8 @@ def run_spread(oracle: str, work: Path, n: int, fraction: float, runs: int,
         print(f"#   run {i + 1}: {est['seconds']:.2f} s [{est['range_s'][0]:.2f}-"
               f"{est['range_s'][1]:.2f}] unlink {est['unlink_latency_us']:.1f} µs "
               f"({est['unlink_source']}) quiet={q.get('state', '-')} "
-              f"reason={q.get('reason', '-')} load {os.getloadavg()[0]:.1f}", flush=True)
+              f"reason={q.get('reason', '-')} cpu-slowdown={est.get('cpu_slowdown') or '-'} "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
     orc = run_oracle(oracle, str(root), LIFETIME)
     secs = sorted(e["seconds"] for e in ests)
     median = secs[len(secs) // 2]

@@ -117,6 +117,7 @@ def _recorded_busy_probe(*_args, **_kwargs):
     p = _recorded_probe()
     p.unlink_burst_means_us = p.unlink_burst_work_us = [520, 540, 510, 530, 140, 145, 138, 150]
     p.unlink_settled = settle(p.unlink_burst_work_us, p.unlink_burst_busy)
+    p.cpu_slowdown = 3.0  # and its thread waited twice as long for a CPU as it ran
     return p
 
 
@@ -135,6 +136,8 @@ def test_a_probe_on_a_busy_disk_gives_the_range_and_why_in_every_command(cli, tm
     est = cli("gc-estimate", root, "--json", *common).json()
     assert est["seconds"] == fig["seconds"] and est["range_s"] == fig["range_s"]
     assert any("could not time removals on a quiet machine" in f for f in est["findings"])
+    assert est["cpu_slowdown"] == fig["cpu_slowdown"] == 3.0
+    assert any("CPUs were saturated" in f for f in est["findings"])
     scan_text = cli("scan", root, "--gc-probe", *common).out
     assert "could not time removals on a quiet machine (unsettled)" in scan_text
     policy = tmp_path / "p.yaml"

@@ -266,6 +266,7 @@ def gc_estimate_report(
         "unlink_source": costs.unlink_source,
         "go_overhead_per_entry_us": _us(costs.overhead_s),
         "quiet": fig.get("quiet"),
+        "cpu_slowdown": fig.get("cpu_slowdown"),
         "cache": cache,
         "walks_nothing": walks_nothing,
         "requests": gcstall.queued_requests(seconds, request_rate),

@@ -51,7 +51,8 @@ def prune(
     output: OutputOpt = None,
     prom: PromOpt = None,
     profile: Annotated[str | None, typer.Option(
-        "--profile", help="beego-file or php-files (default: detected; set it in cron).")] = None,
+        "--profile", help="Files: beego-file or php-files (default: detected; set it in cron). "
+                          "Redis: only sessions of this profile (e.g. php-redis).")] = None,
     php_depth: PhpDepthOpt = None,
     sid_pattern: SidPatternOpt = None,
     jobs: Annotated[int | None, typer.Option(

@@ -58,7 +58,7 @@ class PruneFlags:
 
 
 # Flags one backend only has: (field, flag) — given to the other, exit 2.
-FILES_ONLY = (("grace", "--grace"), ("profile", "--profile"), ("php_depth", "--php-depth"),
+FILES_ONLY = (("grace", "--grace"), ("php_depth", "--php-depth"),
               ("sid_pattern", "--sid-pattern"), ("jobs", "--jobs"), ("workers", "--workers"),
               ("max_inflight", "--max-inflight"),
               ("max_skew", "--max-skew"), ("lock_path", "--lock"), ("journal", "--journal"),
@@ -104,6 +104,7 @@ def _redis(flags: PruneFlags, stop: Any, progress: ProgressFn | None) -> PruneRe
     _reject(flags, FILES_ONLY, "Redis")
     opts = RedisPruneOptions(
         target=flags.target, password_env=flags.password_env, apply=flags.apply,
+        profile=flags.profile,
         max_lifetime=flags.max_age, namespaces=flags.namespaces,
         drop_namespaces=flags.drop_namespaces, fix_ttl=flags.fix_ttl, backup=flags.backup,
         rate=flags.rate, max_delete=flags.max_delete, max_runtime=flags.max_runtime,

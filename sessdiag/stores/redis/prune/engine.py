@@ -77,7 +77,7 @@ def prune_redis(opts: RedisPruneOptions, *, stop: Stop,
             lock.acquire()
         deadline = t0 + opts.max_runtime if opts.max_runtime else None
         ctx = PlanContext(int(now * 1000), opts.namespaces, opts.drop_namespaces,
-                          opts.max_lifetime, opts.fix_ttl, opts.sample_k)
+                          opts.max_lifetime, opts.fix_ttl, opts.sample_k, opts.profile)
         tally = RedisTally()
         decisions: list[Decision] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessdiag.core.errors import UsageError
+from sessdiag.frameworks import REDIS_PROFILES
 
 LOCK_KEY = b"sessdiag:prune:lock"
 
@@ -14,6 +15,7 @@ class RedisPruneOptions:
     target: str
     password_env: str | None = None
     apply: bool = False
+    profile: str | None = None  # --profile: only sessions (and companions) of this one
     max_lifetime: int | None = None  # the lifetime of `idle`-ruled frameworks (else theirs)
     namespaces: tuple[str, ...] = ()  # --namespace: only these
     drop_namespaces: tuple[str, ...] = ()  # --drop-namespace: every key of these
@@ -41,8 +43,9 @@ class RedisPruneOptions:
             raise UsageError("--max-lifetime must be a positive duration")
         if self.lock_ttl < 5:
             raise UsageError("--lock-ttl must be at least 5 s")
+        if self.profile is not None and self.profile not in REDIS_PROFILES:
+            raise UsageError(f"--profile {self.profile} is not a Redis profile (one of "
+                             f"{', '.join(REDIS_PROFILES)})")
         both = set(self.namespaces) & set(self.drop_namespaces)
         if both:
             raise UsageError(f"--namespace and --drop-namespace both name {sorted(both)[0]!r}")
-        if self.backup and not self.apply:
-            pass  # a dry run writes no backup; the report says so

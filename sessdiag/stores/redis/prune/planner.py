@@ -38,13 +38,16 @@ class PlanContext:
     """What every node's planner shares: the clock, the scope, the lifetimes."""
 
     def __init__(self, now_ms: int, namespaces: tuple[str, ...], drop: tuple[str, ...],
-                 max_lifetime: int | None, fix_ttl: bool, sample_k: int) -> None:
+                 max_lifetime: int | None, fix_ttl: bool, sample_k: int,
+                 profile: str | None = None) -> None:
         self.now_ms = now_ms
         self.namespaces = frozenset(namespaces)
         self.drop = frozenset(drop)
         self.max_lifetime = max_lifetime
         self.fix_ttl = fix_ttl
         self.sample_k = sample_k
+        # --profile: classify names every Spring key "spring-session" (either repository).
+        self.profile = "spring-session" if profile == "spring-session-simple" else profile
 
     def lifetime(self, profile: str) -> int | None:
         return self.max_lifetime or DEFAULT_LIFETIME.get(profile)
@@ -139,7 +142,7 @@ class NodePlanner:
             cmds.append((b"PTTL", k))
             plan.append((k, self.on_drop(k, kind, prof, ns), 1))
             return
-        if not self.in_scope(ns):
+        if not self.in_scope(ns) or (self.ctx.profile and prof != self.ctx.profile):
             return
         if kind == P.SPRING:
             cmds.append((b"PTTL", k))

@@ -193,6 +193,10 @@ def test_namespace_filter_and_max_delete(cli, world):  # type: ignore[no-untyped
     rep = res.json()
     assert rep["candidates"] == sum(1 for k in w.leaks if k.startswith(b"myapp:sessions:"))
     assert {g["namespace"] for g in rep["groups"]} == {"myapp"}
+    rep = cli("prune", url, "--json", "--profile", "php-redis").json()
+    assert rep["candidates"] == sum(1 for k in w.leaks if k.startswith(b"PHPREDIS_SESSION:"))
+    assert {g["profile"] for g in rep["groups"]} == {"php-redis"}
+    assert cli("prune", url, "--profile", "beego-file").code == 2
     res = cli("prune", url, "--apply", "--json", "--max-delete", "2")
     rep = res.json()
     assert res.code == 0 and rep["deleted"] == 2 and rep["stopped_by"] == "max-delete"
@@ -273,3 +277,31 @@ def test_restore_never_overwrites_and_never_revives_the_expired(cli, redis_db, t
     assert r.get("sess:a") == b"new-a" and not r.exists("sess:past")
     assert r.get("sess:new") == b"old-a" and r.ttl("sess:new") == -1
     assert "redis://elsewhere:6379/0" in rep["warnings"][0]
+
+
+def test_django_sessions_written_by_django(cli, redis_db, tmp_path):  # type: ignore[no-untyped-def]
+    """Django's cache backend (the library itself writes them; the suite commits no capture
+    of it): one of its sessions loses its TTL and has been idle longer than Django's two
+    weeks — that one goes, the others stay, and the backup brings it back."""
+    import subprocess
+    import sys
+
+    from prune_world import content
+    from test_redis_frameworks import DJANGO
+
+    url, r = redis_db
+    subprocess.run([sys.executable, "-c", DJANGO, url,
+                    "django.contrib.sessions.backends.cache"], check=True, timeout=60)
+    keys = sorted(r.scan_iter(match=":1:django.contrib.sessions.cache*"))
+    assert len(keys) == 4
+    leak = keys[0]
+    saved = content(r, leak)  # a read: before the idle time is set
+    dump = r.dump(leak)
+    r.execute_command("RESTORE", leak, 0, dump, "REPLACE", "IDLETIME", 1209600 + 3600)
+    bak = tmp_path / "d.bak"
+    rep = cli("prune", url, "--apply", "--json", "--backup", bak).json()
+    assert rep["deleted"] == rep["candidates"] == 1 and rep["reasons"] == {
+        "session: idle beyond the lifetime, no TTL": 1}
+    assert not r.exists(leak) and all(r.exists(k) for k in keys[1:])
+    assert cli("restore", bak, url, "--apply", "--json").json()["restored"] == 1
+    assert content(r, leak) == saved and r.ttl(leak) == -1

@@ -91,13 +91,14 @@ def resp(*args: bytes) -> bytes:
     return b"".join(out)
 
 
-def spring_commands(n: int, seed: int, now_ms: int):
-    """Yield (key-for-routing, RESP bytes) for n indexed Spring sessions and companions."""
+def spring_commands(n: int, seed: int, now_ms: int, lifetime_s: int = 1800):
+    """Yield (key-for-routing, RESP bytes) for n indexed Spring sessions and companions,
+    each with maxInactiveInterval `lifetime_s`."""
     long_prefix = (JAVA / "long_creation_time.ser").read_bytes()[:74]
     int_prefix = (JAVA / "integer_1800.ser").read_bytes()[:77]
     user = (JAVA / "user_object.ser").read_bytes()
     rnd = random.Random(seed)
-    mi = int_prefix + (1800).to_bytes(4, "big")
+    mi = int_prefix + lifetime_s.to_bytes(4, "big")
     minutes: dict[int, list[bytes]] = {}
     for i in range(n):
         sid = str(uuid.UUID(int=rnd.getrandbits(128), version=4)).encode()
@@ -115,7 +116,7 @@ def spring_commands(n: int, seed: int, now_ms: int):
             if i % 7 == 0:
                 sm = b"\xac\xed\x00\x05t\x00$" + sid
                 yield INDEX + user_name, resp(b"SADD", INDEX + user_name, sm)
-        expires_ms = last + 1800_000
+        expires_ms = last + lifetime_s * 1000
         ttl = max(1, (expires_ms - now_ms) // 1000)
         yield key, resp(b"HSET", key, *fields)
         yield key, resp(b"EXPIRE", key, b"%d" % (ttl + 300))
@@ -127,17 +128,17 @@ def spring_commands(n: int, seed: int, now_ms: int):
         k = b"spring:session:expirations:%d" % minute
         for j in range(0, len(members), 1000):
             yield k, resp(b"SADD", k, *members[j:j + 1000])
-        yield k, resp(b"EXPIRE", k, b"2100")
+        yield k, resp(b"EXPIRE", k, b"%d" % (lifetime_s + 300))
 
 
-def load(ports: list[int], n: int, seed: int, slot_of=None) -> float:
+def load(ports: list[int], n: int, seed: int, slot_of=None, lifetime_s: int = 1800) -> float:
     """Pipe the commands into redis-cli --pipe (one per node, routed by slot in a cluster)."""
     t0 = time.monotonic()
     pipes = [subprocess.Popen(["redis-cli", "-p", str(p), "--pipe"], stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL) for p in ports]
     bufs: list[list[bytes]] = [[] for _ in ports]
     sizes = [0] * len(ports)
-    for key, cmd in spring_commands(n, seed, int(time.time() * 1000)):
+    for key, cmd in spring_commands(n, seed, int(time.time() * 1000), lifetime_s):
         i = slot_of(key) if slot_of else 0
         bufs[i].append(cmd)
         sizes[i] += len(cmd)

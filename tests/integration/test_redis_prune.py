@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from prune_world import LOCK, World, build, differences, reidle, snapshot
+from prune_world import LOCK, World, build, content, differences, reidle, snapshot
 
 from sessdiag.stores.files.prune import StopControl
 from sessdiag.stores.redis.prune import RedisPruneOptions, prune_redis
@@ -85,6 +85,10 @@ def test_apply_removes_exactly_the_leaks_and_restore_puts_them_back(cli, world, 
 
     content = read_backup(str(bak))
     assert content.torn_bytes == 0 and content.runs == 1
+    # The backup holds every removed key's DUMP exactly as it was before the run.
+    records = {rec.key: rec for rec in content.records if rec.kind == "K"}
+    assert set(records) == _removed(w)
+    assert all(rec.payload == before[k][0] for k, rec in records.items())
     res = cli("restore", bak, url, "--json")
     assert res.code == 0, res.err
     dry = res.json()
@@ -99,7 +103,12 @@ def test_apply_removes_exactly_the_leaks_and_restore_puts_them_back(cli, world, 
     assert rr["ttl_reverted"] == len(w.fix_ttl)
     # Every value back as it was, field by field and byte for byte (a DUMP of a hash in
     # its hashtable encoding is not canonical: prune_world.content), every deadline too.
-    assert not (d := differences(before, snapshot(r), exact=False)), d
+    restored = snapshot(r)
+    assert not (d := differences(before, restored, exact=False)), d
+    # And every restored key's DUMP is the one it had, byte for byte, wherever the encoding
+    # keeps an order (a hashtable's depends on the server's random hash seed).
+    exact = [k for k in _removed(w) if r.object("encoding", k) != b"hashtable"]
+    assert exact and all(restored[k][0] == before[k][0] for k in exact)
     # Again: every key exists now, so nothing is overwritten and each is listed.
     rr = cli("restore", bak, url, "--apply", "--json").json()
     assert rr["restored"] == 0 and rr["skipped_existing"] == len(_removed(w))
@@ -108,9 +117,9 @@ def test_apply_removes_exactly_the_leaks_and_restore_puts_them_back(cli, world, 
 
 def test_a_concurrent_writer_loses_nothing(world, tmp_path):  # type: ignore[no-untyped-def]
     """Between the plan and the apply pass a writer (another thread, its own connection)
-    touches some leaked sessions as Spring and PHP would, and creates new ones; one more
-    is touched after its backup record is written. Each touched one stays (skipped_fresh),
-    each created one stays, the other leaks go."""
+    touches leaked sessions the way each framework does on a request, and creates new ones;
+    one more is touched after its backup record is written. Each touched one stays
+    (skipped_fresh, with the fact that moved), each created one stays, the other leaks go."""
     url, r, w = world
     from spring_data import SpringWriter, jlong
 
@@ -119,7 +128,13 @@ def test_a_concurrent_writer_loses_nothing(world, tmp_path):  # type: ignore[no-
     planned, touched = threading.Event(), threading.Event()
     spring_keys = [f"spring:session:sessions:{sid}".encode() for sid in w.spring_leaks]
     php_leak = next(k for k in w.leaks if k.startswith(b"PHPREDIS_SESSION:"))
+    flask_leak = next(k for k in w.leaks if k.startswith(b"session:"))
+    laravel_leak = next(k for k in w.leaks if k.startswith(b"laravel_database_"))
+    connect_leak = next(k for k in sorted(w.leaks)
+                        if k.startswith(b"sess:") and r.pttl(k) == -1)  # PTTL: no touch
+    touched_strings = [php_leak, flask_leak, laravel_leak, connect_leak]
     created: list[str] = []
+    created_strings = [b"PHPREDIS_SESSION:concurrentlycreated0000000", b"sess:concurrent-new"]
     late = spring_keys[2]
 
     def writer() -> None:
@@ -129,9 +144,17 @@ def test_a_concurrent_writer_loses_nothing(world, tmp_path):  # type: ignore[no-
             app.hset(k, "lastAccessedTime", jlong(now))
             app.pexpire(k, 2100_000)
         app.expire(php_leak, 1440)  # phpredis on reuse: EXPIRE k gc_maxlifetime
+        # Flask-Session 0.5 saves every request: SETEX with the permanent lifetime.
+        app.set(flask_leak, app.get(flask_leak) or b"", ex=2678400)
+        app.get(laravel_leak)  # a read only: nothing moves but Redis's idle clock
+        # connect-redis with disableTTL: a plain SET of the new cookie, still no TTL.
+        app.set(connect_leak, (app.get(connect_leak) or b"").replace(b'"expires":"',
+                                                                        b'"expires":"2999'))
         sw = SpringWriter(app)
         for _ in range(3):
             created.append(sw.session(now, now, now))
+        for k in created_strings:
+            app.set(k, b"new")  # no TTL and idle 0: nothing to judge
         touched.set()
 
     backups = []
@@ -149,17 +172,17 @@ def test_a_concurrent_writer_loses_nothing(world, tmp_path):  # type: ignore[no-
                              "backed_up": backed_up})
     t.join()
     rep = res.report
-    assert rep["skipped_fresh"] == 4, rep["fresh_reasons"]
+    assert rep["skipped_fresh"] == 7, rep["fresh_reasons"]
     # A request moves the TTL (checked first) and lastAccessedTime; the late touch only the
-    # field, after its backup record was written.
-    assert rep["fresh_reasons"] == {"field": 1, "ttl": 3}
-    for k in [*spring_keys[:3], php_leak]:
-        assert r.exists(k)
-    for sid in created:
-        assert r.exists(f"spring:session:sessions:{sid}")
-    assert rep["deleted"] == len(w.leaks) - 4
-    for k in w.leaks - {*spring_keys[:3], php_leak}:
-        assert not r.exists(k)
+    # field, after its backup record was written; a read only the idle clock; connect-redis'
+    # SET the value.
+    assert rep["fresh_reasons"] == {"field": 1, "ttl": 4, "idle": 1, "value": 1}
+    kept = {*spring_keys[:3], *touched_strings}
+    assert all(r.exists(k) for k in kept)
+    assert all(r.exists(f"spring:session:sessions:{sid}") for sid in created)
+    assert all(r.get(k) == b"new" for k in created_strings)
+    assert rep["deleted"] == len(w.leaks) - len(kept)
+    assert not any(r.exists(k) for k in w.leaks - kept)
     app.close()
 
 
@@ -286,7 +309,6 @@ def test_django_sessions_written_by_django(cli, redis_db, tmp_path):  # type: ig
     import subprocess
     import sys
 
-    from prune_world import content
     from test_redis_frameworks import DJANGO
 
     url, r = redis_db
@@ -297,7 +319,16 @@ def test_django_sessions_written_by_django(cli, redis_db, tmp_path):  # type: ig
     leak = keys[0]
     saved = content(r, leak)  # a read: before the idle time is set
     dump = r.dump(leak)
-    r.execute_command("RESTORE", leak, 0, dump, "REPLACE", "IDLETIME", 1209600 + 3600)
+
+    def age() -> None:
+        r.execute_command("RESTORE", leak, 0, dump, "REPLACE", "IDLETIME", 1209600 + 3600)
+    age()  # its TTL gone too
+    before = snapshot(r)
+    age()  # the snapshot's DUMP reset the idle clock
+    rep = cli("prune", url, "--json").json()
+    assert rep["candidates"] == 1 and rep["groups"][0]["profile"] == "django-cache"
+    assert not (d := differences(before, snapshot(r))), d  # the dry run changed nothing
+    age()
     bak = tmp_path / "d.bak"
     rep = cli("prune", url, "--apply", "--json", "--backup", bak).json()
     assert rep["deleted"] == rep["candidates"] == 1 and rep["reasons"] == {
@@ -305,3 +336,33 @@ def test_django_sessions_written_by_django(cli, redis_db, tmp_path):  # type: ig
     assert not r.exists(leak) and all(r.exists(k) for k in keys[1:])
     assert cli("restore", bak, url, "--apply", "--json").json()["restored"] == 1
     assert content(r, leak) == saved and r.ttl(leak) == -1
+
+
+def test_a_run_that_lost_its_lock_stops_and_never_frees_the_successors(redis_db):  # type: ignore[no-untyped-def]
+    """A run stalled past its lock's TTL: the lock expired and another run took it. At its
+    next refresh the stalled run stops (LockHeld, exit 75), and its release leaves the
+    successor's lock alone (the token is compared on the server)."""
+    from sessdiag.core.errors import LockHeld
+    from sessdiag.stores.redis.nodes import NodeConns
+    from sessdiag.stores.redis.prune.lock import RedisLock
+    from sessdiag.stores.redis.target import parse_target
+
+    url, r = redis_db
+    conns = NodeConns(parse_target(url, None))
+    try:
+        lock = RedisLock(conns, 30)
+        lock.acquire()
+        assert r.get(LOCK) == lock.token.encode() and 0 < r.pttl(LOCK) <= 30_000
+        lock.last -= 11  # a third of the TTL has passed: the next keepalive refreshes
+        lock.keepalive()
+        assert r.get(LOCK) == lock.token.encode()
+        r.delete(LOCK)  # expired while the run stalled …
+        r.set(LOCK, "successor:1:beef", px=30_000)  # … and another run took it
+        lock.last -= 11
+        with pytest.raises(LockHeld, match="expired and was taken"):
+            lock.keepalive()
+        lock.held = True  # even a release that believes it holds the lock …
+        lock.release()
+        assert r.get(LOCK) == b"successor:1:beef"  # … removes only its own token
+    finally:
+        conns.close()

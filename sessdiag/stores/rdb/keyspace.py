@@ -29,6 +29,7 @@ from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.scanner import GENERIC, NodeScanner, ScanParams, _show
 
 TRACK_LIMIT = 1 << 18
+CORRUPT_REASONS = 100  # distinct reasons kept for the warning; the rest counted together
 # How much of the value each key kind needs (by the commands its plan holds).
 _WANT = {P.SPRING: FULL, P.STRING: HEAD, P.EXPIRATIONS: COUNT, P.INDEX: FULL,
          P.SPRING_ZSET: COUNT, P.SHADOW: SKIP, P.SPRING_OTHER: SKIP, GENERIC: HEAD,
@@ -102,7 +103,7 @@ class DumpScanner(NodeScanner):
         if self.progress is not None and res.keys_seen % 10000 == 0:
             self.progress(10000)
         if rec.error is not None:
-            self.corrupt[rec.error] = self.corrupt.get(rec.error, 0) + 1
+            self._count_corrupt(rec.error)
             self.other(rec.key, "corrupt")
             return
         self._rec = rec
@@ -121,7 +122,7 @@ class DumpScanner(NodeScanner):
             # A sniffed string was expanded only to its head; its tail, read now that the
             # head named a framework, does not expand as declared: counted, not a crash.
             self.deferred = []
-            self.corrupt[exc.reason] = self.corrupt.get(exc.reason, 0) + 1
+            self._count_corrupt(exc.reason)
             self.other(rec.key, "corrupt")
             return
         if self._last is None:
@@ -138,6 +139,12 @@ class DumpScanner(NodeScanner):
         if index is not None and len(index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw
             index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24) | min(max(n, 0), 0xFFFFFF))
+
+    def _count_corrupt(self, reason: str) -> None:
+        # Reasons name byte offsets: a dump corrupt throughout would have one per record.
+        if reason not in self.corrupt and len(self.corrupt) >= CORRUPT_REASONS:
+            reason = "other reasons"
+        self.corrupt[reason] = self.corrupt.get(reason, 0) + 1
 
     def answer(self, cmd: tuple, rec: Record) -> Any:
         return reply(cmd, rec, self.as_of_ms, self.idle_offset_s)

@@ -187,3 +187,28 @@ def test_a_plain_scan_keeps_no_lookup_index(tmp_path: Path):
     finally:
         store.close()
     assert run_scan(str(p), ScanSettings())["sessions"] == 1
+
+
+def test_corrupt_records_are_counted_in_bounded_memory(tmp_path: Path):
+    """Each broken listpack names its own byte offset: past 100 reasons, the rest are counted
+    together (a dump broken throughout must not grow a reason per record)."""
+    from sessdiag.stores.rdb.keyspace import CORRUPT_REASONS
+
+    w = W.RdbWriter(10)
+    for i in range(CORRUPT_REASONS + 20):
+        bad = bytearray(W.listpack([b"a" * (i + 1), b"1"]))
+        bad[-3] = 0xFE  # the last entry's encoding byte: at a different offset each time
+        w.key(16, b"spring:session:sessions:6b1b5d3c-2f0e-4b35-9a4c-%012d" % i,
+              W.string(bytes(bad)))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    from sessdiag.stores.rdb.scan import scan_dump
+    from sessdiag.stores.rdb.source import DumpSource
+
+    rep, scanner = scan_dump(DumpSource(str(p)), ScanSettings())
+    assert len(scanner.corrupt) == CORRUPT_REASONS + 1
+    assert scanner.corrupt["other reasons"] == 20
+    assert rep["dump"]["corrupt_records"] == CORRUPT_REASONS + 20
+    assert rep["keyspace"]["other_by_type"] == {"corrupt": CORRUPT_REASONS + 20}
+    assert len(said := [w for w in rep["warnings"] if "does not add up" in w]) == 1
+    assert "at byte" in said[0]

@@ -207,16 +207,39 @@ def clients(values: Values) -> list[dict]:
                                        -(r.get("requests") or 0), str(r.get("client"))))
 
 
+def _minters_row(rows: list[dict], counts: Sequence[str]) -> dict:
+    """A route or agent seen by several parts: counts add, the orphan fraction is taken
+    again from them, and what only one part can say (its span, its rate, how many raw
+    paths it saw) is dropped rather than shown as MIXED."""
+    out = _rows(rows, counts, {})
+    if len(rows) > 1 and "orphan_fraction" in out:
+        issued = out.get("issued") or 0
+        orphans = out.get("orphans") or 0
+        out["orphan_fraction"] = round(orphans / issued, 4) if issued else 0.0
+    if len(rows) > 1:
+        if out.get("route") == MIXED:  # one raw path in one part, several in another
+            out["route"] = out.get("template")
+        if out.get("example") == MIXED:
+            out["example"] = next((r["example"] for r in rows if r.get("example")), None)
+        for key in ("orphan_rate_per_hour", "span_hours", "distinct_routes",
+                    "distinct_routes_capped", "clients_capped"):
+            if key in out and out[key] == MIXED:
+                out[key] = None
+    return out
+
+
 def routes(values: Values) -> list[dict]:
-    rows = merge_keyed(values, lambda r: r.get("route"),
-                       lambda rs: _rows(rs, ("issued", "orphans"), {}))
+    """By route template (a part that saw one raw path under it names the path, not the
+    template: both are one row)."""
+    rows = merge_keyed(values, lambda r: r.get("template") or r.get("route"),
+                       lambda rs: _minters_row(rs, ("issued", "orphans")))
     return sorted(rows, key=lambda r: (-(r.get("orphans") or 0), -(r.get("issued") or 0),
                                        str(r.get("route"))))
 
 
 def user_agents(values: Values) -> list[dict]:
     rows = merge_keyed(values, lambda r: (r.get("user_agent"), r.get("class")),
-                       lambda rs: _rows(rs, ("clients", "issued", "orphans"), {}))
+                       lambda rs: _minters_row(rs, ("clients", "issued", "orphans")))
     return sorted(rows, key=lambda r: (-(r.get("orphans") or 0), -(r.get("issued") or 0),
                                        str(r.get("user_agent"))))
 

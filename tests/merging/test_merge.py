@@ -93,6 +93,28 @@ def test_same_path_on_two_hosts_is_two_trees_and_redis_nodes_must_not_repeat() -
         _merge(redis, redis)
 
 
+def test_routes_merge_by_template_and_agents_take_their_fraction_again() -> None:
+    one = {"route": "GET /items/7", "template": "GET /items/{id}", "issued": 2, "orphans": 2,
+           "orphan_fraction": 1.0, "orphan_rate_per_hour": 2.0, "span_hours": 0.5,
+           "distinct_routes": 1, "distinct_routes_capped": False, "example": "GET /items/7"}
+    many = {"route": "GET /items/{id}", "template": "GET /items/{id}", "issued": 6,
+            "orphans": 1, "orphan_fraction": 0.1667, "orphan_rate_per_hour": 1.0,
+            "span_hours": 3.0, "distinct_routes": 4, "distinct_routes_capped": False,
+            "example": "GET /items/9"}
+    ua = {"user_agent": "curl/8.5.0", "class": "tool", "clients": 1, "clients_capped": False}
+    m = _merge(_report(host="h1", routes=[one],
+                       user_agents=[{**ua, "issued": 4, "orphans": 4, "orphan_fraction": 1.0}]),
+               _report(host="h2", routes=[many],
+                       user_agents=[{**ua, "issued": 4, "orphans": 0, "orphan_fraction": 0.0}]))
+    (r,) = m["routes"]
+    assert (r["route"], r["template"], r["issued"], r["orphans"], r["orphan_fraction"]) == \
+        ("GET /items/{id}", "GET /items/{id}", 8, 3, 0.375)
+    assert r["span_hours"] is None and r["distinct_routes"] is None
+    assert r["example"] == "GET /items/7"
+    (a,) = m["user_agents"]
+    assert (a["clients"], a["issued"], a["orphans"], a["orphan_fraction"]) == (2, 8, 4, 0.5)
+
+
 def test_keyed_sections_merge_by_key_and_sort_by_a_total_order() -> None:
     a = _report(host="h1", clients=[
         {"client": "10.0.0.9", "sessions": 5, "issued": 5, "orphans": 5, "requests": 9,

@@ -162,22 +162,23 @@ def _timeline(hours: dict[int, int]) -> list[dict]:
     return [{"hour": iso(h * 3600), "count": n} for h, n in sorted(hours.items())]
 
 
-def _with_retained_rate(rate: dict | None, groups: list[GroupAgg], entries: list[dict],
-                        now: float) -> dict | None:
+def with_retained_rate(rate: dict | None, groups: list[tuple[dict[int, int], int | None]],
+                       now: float) -> dict | None:
     """Add `recent_per_hour`: orphans per hour over the window each group still holds.
 
     Redis forgets a session after its lifetime: with a 30-minute lifetime the last 24 hours
     hold only the last half hour's orphans, and dividing them by 24 made a 1 800/h machine
-    client look like 38/h. Each group's recent orphans are divided by min(24 h, its lifetime).
+    client look like 38/h. Each group's recent orphans (its orphans per epoch hour, with its
+    lifetime) are divided by min(24 h, its lifetime). A merge of reports calls it too.
     """
     if rate is None:
         return None
     per_hour = 0.0
     windows = []
-    for g, e in zip(groups, entries, strict=True):
-        window = min(86400, e.get("lifetime_s") or 86400)
+    for hours, lifetime in groups:
+        window = min(86400, lifetime or 86400)
         # hour buckets that overlap the window (sessions older than it are mostly gone)
-        recent = sum(n for h, n in g.orphan_hours.items() if (h + 1) * 3600 > now - window)
+        recent = sum(n for h, n in hours.items() if (h + 1) * 3600 > now - window)
         per_hour += recent * 3600 / window
         windows.append(window)
     rate["recent_per_hour"] = round(per_hour, 3)
@@ -287,6 +288,9 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
     mode = "cluster" if cluster else ("replica" if role in ("slave", "replica") else "standalone")
     policy = info.get("maxmemory_policy")
     used = _int(info.get("used_memory"))
+    if cluster:  # every primary's, when every primary told (INFO is that node's alone)
+        per_node = [_int(r.server.get("used_memory")) for r in results]
+        used = sum(per_node) if all(u is not None for u in per_node) else None  # type: ignore[misc]
     maxmem = _int(info.get("maxmemory"))
     notify = [r.notify_keyspace_events for r in results if r.notify_keyspace_events is not None]
     lifetime_top = main["lifetime_s"] if main and main["lifetime_s"] else opts.max_lifetime
@@ -310,9 +314,10 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
         "namespace_drift": namespace_drift(groups),
         # Never-reused sessions created per hour, all groups (what `check`'s
         # max_orphan_rate_per_hour reads), and companion keys that should expire but never will.
-        "empty_rate": _with_retained_rate(
-            contract.hourly_rate(_sum_dicts(g.orphan_hours for g in groups), now), groups,
-            entries, now),
+        "empty_rate": with_retained_rate(
+            contract.hourly_rate(_sum_dicts(g.orphan_hours for g in groups), now),
+            [(g.orphan_hours, e.get("lifetime_s")) for g, e in zip(groups, entries,
+                                                                    strict=True)], now),
         "companion_no_ttl": sum(g.exp_no_ttl for g in groups),
         "payload_check": {
             "method": "deep" if params.deep else "sample",

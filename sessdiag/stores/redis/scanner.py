@@ -37,7 +37,7 @@ from sessdiag.stores.redis.resp import (
     refusal,
 )
 from sessdiag.stores.redis.target import RedisTarget
-from sessdiag.stores.redis.topology import Topology
+from sessdiag.stores.redis.topology import Topology, parse_info
 
 READ_ONLY_COMMANDS = frozenset({
     "SCAN", "TYPE", "PTTL", "GETRANGE", "STRLEN", "HGETALL", "EXISTS", "SCARD", "ZCARD",
@@ -194,6 +194,15 @@ class NodeScanner:
             self.res.notes.append(f"{c.location}: CONFIG GET refused ({exc.reply}); "
                                   "notify-keyspace-events not checked")
         self.res.commands += 2
+        if self.topo is not None:
+            # A primary's own memory: the cluster's is the sum of its primaries' (the INFO
+            # of the node named in the URL is one of them).
+            try:
+                info = parse_info(c.call("INFO", "memory"))  # type: ignore[arg-type]
+                self.res.server["used_memory"] = info.get("used_memory")
+            except CommandRefused:
+                pass
+            self.res.commands += 1
 
     def run(self) -> NodeResult:
         """SCAN rounds, two in flight: the next round is sent as soon as the SCAN reply that

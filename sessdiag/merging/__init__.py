@@ -18,6 +18,7 @@ from typing import Any
 from sessdiag.core.contract import SCAN_SCHEMA
 from sessdiag.core.errors import UsageError
 from sessdiag.merging import derive, parts, sections
+from sessdiag.merging import redis as redis_rules
 from sessdiag.merging.values import add, add_histograms, merge_value, same, union
 
 Rule = Callable[[Sequence[Any]], Any]
@@ -50,12 +51,14 @@ RULES: dict[str, Rule] = {
     "empty_timeline": sections.timeline,
     "filesystem": sections.filesystem,
     "scan": sections.scan_run,
+    "server": redis_rules.server,
+    "dump": redis_rules.dump,
     # How the walk went (latencies, requests in flight): per run; kept where parts agree.
     "walk": merge_value,
 }
 # Computed again from the merged numbers (derive.py), never merged.
 DERIVED = ("expired_fraction", "empty_fraction", "empty_rate", "gc_estimate", "cadence",
-           "findings")
+           "findings", "namespace_drift")
 
 
 def load_report(path: str) -> dict:
@@ -111,10 +114,17 @@ def _derive(out: dict, reports: Sequence[dict]) -> None:
     derive.fractions(out)
     derive.filesystem_shares(out)
     files = out["target"]["part_kind"] == "files"
+    if redis_rules.is_redis({p.get("kind") for p in out["target"]["parts"]}):
+        if "cadence" in out:
+            out["cadence"] = merge_value([r.get("cadence") for r in reports])
+        redis_rules.derive(out, reports)
+        return
     if files and "empty_timeline" in out:
         derive.empty_rate(out)
     elif "empty_rate" in out:
         out["empty_rate"] = merge_value([r.get("empty_rate") for r in reports])
+    if "namespace_drift" in out:
+        out["namespace_drift"] = merge_value([r.get("namespace_drift") for r in reports])
     if "gc_estimate" in out:
         out["gc_estimate"] = derive.gc_estimate(reports) if files else merge_value(
             [r.get("gc_estimate") for r in reports])

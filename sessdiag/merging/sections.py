@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sessdiag.census import EXAMPLES_PER_KIND
+from sessdiag.merging import redis
 from sessdiag.merging.values import (
     MIXED,
     add,
@@ -174,7 +175,12 @@ def _last(vals: Values) -> Any:
 GROUP_SPECIAL = {"formats": add_counts, "undecodable_reasons": add_counts,
                  "oldest_access": _first, "newest_access": _last, "examples": examples,
                  "age_histogram": lambda v: add_histograms(v, "groups[].age_histogram"),
-                 "ttl_histogram": lambda v: merge_value(v)}
+                 # Histograms add even where parts are alike (merge_value keeps one of
+                 # equal values): two primaries with 5 sessions each hold 10.
+                 "ttl_histogram": lambda v: add_histograms(v, "groups[].ttl_histogram"),
+                 "created_histogram": lambda v: add_histograms(
+                     [h for h in v if h is not None], "groups[].created_histogram"),
+                 **redis.GROUP_SPECIAL}
 
 
 def groups(values: Values) -> list[dict]:

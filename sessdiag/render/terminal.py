@@ -19,7 +19,7 @@ def _bar(n: int, most: int, style: str = "cyan") -> Text:
 
 def scan_view(r: dict) -> Group:
     # a dump is read by the Redis analysis, and shown as Redis
-    if r["target"]["kind"] in ("redis", "rdb") or r["target"].get("part_kind") == "redis":
+    if r["target"]["kind"] in ("redis", "rdb") or r["target"].get("part_kind") in ("redis", "rdb"):
         from sessdiag.render.terminal_redis import redis_scan_view
         return redis_scan_view(r)
     t = r["target"]

@@ -35,15 +35,18 @@ def redis_scan_view(r: dict) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")  # a long store path wraps, never cut to "…"
-    dump = t["kind"] == "rdb"
-    mode = f"dump, RDB {t['rdb_version']}" if dump else t.get("mode", "standalone")
+    dump = t["kind"] == "rdb" or t.get("part_kind") == "rdb"
+    if t.get("parts"):
+        mode = f"merged from {len(t['parts'])} " + ("dumps" if dump else "reports")
+    else:
+        mode = f"dump, RDB {t['rdb_version']}" if dump else t.get("mode", "standalone")
     where = f"{t['location']}  ({mode}"
     if srv.get("version"):
         where += f", Redis {srv['version']}"
     if t.get("nodes"):
         where += f", {len(t['nodes'])} primaries"
     head.add_row("store", where + ")")
-    if dump:
+    if t.get("as_of"):
         head.add_row("as of", f"{t['as_of']}  ({t['as_of_source']})")
     head.add_row("sessions", f"{n:,} in {len(r['groups'])} group(s); "
                              f"{ks.get('keys_seen', 0):,} keys scanned, "
@@ -62,12 +65,12 @@ def redis_scan_view(r: dict) -> Group:
     head.add_row("no TTL", f"{r.get('no_ttl', 0):,} session keys")
     if srv.get("notify_keyspace_events") is not None:
         head.add_row("keyspace events", repr(srv["notify_keyspace_events"]))
-    if sc and dump:
+    if sc and "bytes_read" in sc:
         head.add_row("read", f"{format_bytes(sc['bytes_read'])} in {sc['duration_s']:.2f}s "
                              f"({sc.get('mb_per_s') or 0:,.0f} MB/s); payloads: "
                              f"{r['payload_check']['method']} "
                              f"({r['payload_check']['decoded']:,} decoded)")
-    elif sc:
+    elif sc and "commands" in sc:
         rate = f", capped at {sc['rate_limit']:g}/s" if sc.get("rate_limit") else ""
         head.add_row("scan", f"{sc['duration_s']:.2f}s, {sc['commands']:,} commands "
                              f"(≈{sc.get('rate_observed') or 0:,.0f}/s{rate}), "

@@ -3,8 +3,9 @@
 A part is one scan: a file tree on a host, one partition K/N of a shared tree, a Redis server
 or the primaries of a cluster. Reports of parts that could hold the same session are refused
 (exit 2): the same tree scanned twice, a whole tree with one of its partitions, partitions of
-different N (1/2 and 1/3 overlap), the same partition twice, or Redis reports sharing a node.
-A merged report carries its parts, so merging merged reports checks the parts inside them.
+different N (1/2 and 1/3 overlap), the same partition twice, Redis reports sharing a node, the
+same dump twice (by path or checksum), or a dump with a live Redis report. A merged report
+carries its parts, so merging merged reports checks the parts inside them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def parts_of(report: dict, source: str) -> list[dict]:
     for key in ("host", "partition", "nodes", "db"):
         if t.get(key) is not None:
             part[key] = t[key]
+    dump = report.get("dump") or {}
+    if t.get("kind") == "rdb" and dump.get("checksum"):
+        # What names a dump: its bytes (the RDB's own CRC64), whatever the file is called.
+        part.update(checksum=dump["checksum"], ctime=dump.get("ctime"))
     return [part]
 
 
@@ -41,11 +46,37 @@ def _redis_nodes(p: dict) -> set[str]:
     return set(p.get("nodes") or []) | {loc} if p.get("nodes") else {loc}
 
 
+def _check_dumps(parts: Sequence[dict]) -> None:
+    """Dumps: the same dump twice (by path or checksum) is refused, and so is a dump with a
+    live Redis report. A Redis 7.0 dump names no server, node or cluster (its aux fields hold
+    the version, time and memory only), so a live scan of the server or cluster it was saved
+    from cannot be told apart from one of another: the sessions could be counted twice."""
+    dumps = [p for p in parts if p.get("kind") == "rdb"]
+    live = [p for p in parts if p.get("kind") == "redis"]
+    if dumps and live:
+        what = "a Redis Cluster (every primary)" if live[0].get("nodes") else "a Redis server"
+        raise UsageError(f"overlapping parts: {_name(live[0])} is a live scan of {what} and "
+                         f"{_name(dumps[0])} a dump, which names no node: it may hold the "
+                         "same sessions (merge live reports, or one dump per node)")
+    seen: dict[object, dict] = {}
+    for p in dumps:
+        for key in (("path", p.get("location")), ("checksum", p.get("checksum"))):
+            if key[1] is None or key[1] == "(standard input)":
+                continue
+            if key in seen:
+                raise UsageError(f"overlapping parts: {_name(seen[key])} and {_name(p)} are "
+                                 "the same dump")
+            seen[key] = p
+
+
 def check_disjoint(parts: Sequence[dict]) -> None:
     """UsageError (exit 2) when two parts could hold the same session."""
     trees: dict[tuple, list[dict]] = {}
     redis: list[dict] = []
+    _check_dumps(parts)
     for p in parts:
+        if p.get("kind") == "rdb":
+            continue  # _check_dumps
         if p.get("kind") == "redis":
             for q in redis:
                 if _redis_nodes(p) & _redis_nodes(q):

@@ -173,3 +173,37 @@ def test_load_refuses_what_is_not_a_scan_report(tmp_path) -> None:
         p.write_text(text)
         with pytest.raises(UsageError, match=needle):
             load_report(str(p))
+
+
+def _dump(path: str, checksum: str) -> dict:
+    r = _report(path)
+    r["target"] = {"kind": "rdb", "location": path, "profile": "connect-redis", "db": 0}
+    r["dump"] = {"checksum": checksum, "ctime": "2026-12-01T00:00:00Z", "keys_past_expiry": 1,
+                 "databases": {"0": 5}, "rdb_version": 10}
+    return r
+
+
+def test_dumps_are_named_by_their_bytes_and_never_merge_with_a_live_redis_report() -> None:
+    a, b = _dump("/d/node-1.rdb", "aa"), _dump("/d/node-2.rdb", "bb")
+    m = _merge(a, b)
+    assert m["target"]["part_kind"] == "rdb"
+    assert [p["checksum"] for p in m["target"]["parts"]] == ["aa", "bb"]
+    assert m["dump"]["keys_past_expiry"] == 2 and m["dump"]["databases"] == {"0": 10}
+    for other, needle in ((_dump("/d/node-1.rdb", "cc"), "the same dump"),
+                          (_dump("/elsewhere/copy.rdb", "aa"), "the same dump")):
+        with pytest.raises(UsageError, match=needle):
+            _merge(a, b, other)
+    live = _report("redis://10.0.0.1:6379/0")
+    live["target"] = {"kind": "redis", "location": "redis://10.0.0.1:6379/0",
+                      "profile": "connect-redis", "nodes": ["10.0.0.1:6379", "10.0.0.2:6379"]}
+    with pytest.raises(UsageError, match="live scan of a Redis Cluster"):
+        _merge(a, live)
+
+
+def test_group_histograms_add_even_where_the_parts_are_alike() -> None:
+    hist = [{"upper_s": 3600, "count": 5}, {"upper_s": None, "count": 0}]
+    g = {"profile": "connect-redis", "namespace": "sess", "sessions": 5, "ttl_histogram": hist,
+         "created_histogram": hist}
+    m = _merge(_report(host="h1", groups=[g]), _report(host="h2", groups=[dict(g)]))
+    assert m["groups"][0]["ttl_histogram"][0]["count"] == 10
+    assert m["groups"][0]["created_histogram"][0]["count"] == 10

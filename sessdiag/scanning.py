@@ -33,7 +33,8 @@ def run_scan(target: str, settings: ScanSettings, logs: LogSettings | None = Non
     try:
         if settings.partition and store.kind != "files":
             raise UsageError(f"--partition splits a file tree; {target} is a {store.kind} "
-                             "store (scan each node or primary and merge the reports)")
+                             "store (a live scan covers every primary of a cluster; per-node "
+                             "reports come from each primary's dump, joined by sessdiag merge)")
         report = store.scan(settings, progress)
         if logs is not None and logs.access_logs:
             from sessdiag.analysis.clients import attach_clients

@@ -191,3 +191,4 @@ def test_a_node_twice_or_with_the_whole_cluster_is_refused(cli, redis_cluster,  
         res = cli("merge", *reports, "--json")
         assert res.code == 2, (reports, res.out[:200])
         assert needle in res.err and len(res.err.strip().splitlines()) == 1, res.err
+

@@ -17,7 +17,7 @@ from typing import Any
 
 from sessdiag.core.contract import SCAN_SCHEMA
 from sessdiag.core.errors import UsageError
-from sessdiag.merging import derive, parts, sections
+from sessdiag.merging import derive, logs, parts, sections
 from sessdiag.merging import redis as redis_rules
 from sessdiag.merging.values import add, add_histograms, merge_value, same, union
 
@@ -58,7 +58,7 @@ RULES: dict[str, Rule] = {
 }
 # Computed again from the merged numbers (derive.py), never merged.
 DERIVED = ("expired_fraction", "empty_fraction", "empty_rate", "gc_estimate", "cadence",
-           "findings", "namespace_drift")
+           "findings", "namespace_drift", "projection")
 
 
 def load_report(path: str) -> dict:
@@ -97,6 +97,10 @@ def merge_reports(reports: Sequence[dict], sources: Sequence[str]) -> dict:
     out["warnings"] = union([[w for w in out.get("warnings") or []
                               if not parts.is_coverage_warning(w)],
                              parts.coverage_warnings(all_parts)])
+    if logs.one_log(reports):
+        logs.take_once(out, reports)
+    if any(r.get("projection") for r in reports):
+        out["projection"] = logs.projection(out, out["target"]["part_kind"])
     _derive(out, reports)
     return out
 

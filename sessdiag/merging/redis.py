@@ -283,4 +283,7 @@ def derive(out: dict, reports: Sequence[dict]) -> None:
     if len(dumps) > 1 and spring and CROSS_CHECKS not in out["warnings"]:
         out["warnings"].append(CROSS_CHECKS)
     if {"server", "keyspace", "namespace_drift"} <= out.keys():
-        out["findings"] = findings(out)
+        from sessdiag.merging import logs
+
+        # the store's lines, then the access log's (kept from the parts, see logs.py)
+        out["findings"] = findings(out) + logs.findings(out, reports, findings)

@@ -192,3 +192,54 @@ def test_a_node_twice_or_with_the_whole_cluster_is_refused(cli, redis_cluster,  
         assert res.code == 2, (reports, res.out[:200])
         assert needle in res.err and len(res.err.strip().splitlines()) == 1, res.err
 
+
+
+def test_one_access_log_read_by_every_dump_counts_once(cli, redis_cluster,  # type: ignore[no-untyped-def]
+                                                       cluster_reports):
+    """The Laravel capture's log (its sessions are in the cluster) given to every scan: the
+    log's clients, routes and races are counted once; each client's orphans still in the
+    store add up over the primaries, as the live scan finds them on the owning nodes."""
+    from test_clients_real_laravel import CAPTURES, app_env
+
+    work, now = cluster_reports
+    log = ("--access-log", str(CAPTURES / "redis" / "access.log"), "--app-env",
+           str(app_env("redis")))
+    res = cli("scan", f"redis://127.0.0.1:{redis_cluster[1].port}", "--json", "--deep",
+              "--max-lifetime", "1d", "--now", str(now), *log)
+    assert res.code == 0, res.err
+    whole = res.json()
+    parts = []
+    for s in redis_cluster:
+        redis.Redis(port=s.port).save()
+        dump = work / f"logged-{s.port}.rdb"
+        shutil.copyfile(s.dir / "dump.rdb", dump)
+        r = cli("scan", str(dump), "--json", "--deep", "--max-lifetime", "1d", "--now",
+                str(now), *log, "--output", str(work / f"logged-{s.port}.json"))
+        assert r.code == 0, r.err
+        parts.append(work / f"logged-{s.port}.json")
+    m = cli("merge", *parts, "--json")
+    assert m.code == 0, m.err
+    merged = m.json()
+    assert whole["clients_summary"]["orphans"] >= 60
+    for field in ("access_log", "clients_summary", "routes", "user_agents", "races",
+                  "minters_summary"):
+        assert merged[field] == whole[field], field
+    a = {c["client"]: c for c in whole["clients"]}
+    b = {c["client"]: c for c in merged["clients"]}
+    assert list(a) == list(b)
+    for ip, x in a.items():
+        y = b[ip]
+        assert {k: v for k, v in x.items() if k != "store"} == \
+            {k: v for k, v in y.items() if k != "store"}, ip
+        if x["store"] is None:
+            assert y["store"] is None, ip
+            continue
+        for k in ("orphans_in_store", "bytes", "share_of_sessions", "share_of_bytes",
+                  "method", "looked_up"):
+            assert x["store"][k] == y["store"][k], (ip, k)
+    # The log's findings: the live scan's, but for the memory figures of a dump's estimate.
+    def log_lines(r: dict) -> list[str]:
+        return [f for f in r["findings"] if f.startswith(("client ", "routes ", "user agents",
+                                                           "fix "))]
+    assert log_lines(merged) == log_lines(whole) and len(log_lines(whole)) >= 4
+    assert merged["projection"]["orphans_per_day"] == whole["projection"]["orphans_per_day"]

@@ -74,8 +74,10 @@ def cluster_reports(redis_cluster, tmp_path_factory):  # type: ignore[no-untyped
     nodes = [redis.Redis(port=s.port) for s in redis_cluster]
     try:
         c.flushall(target_nodes=RedisCluster.PRIMARIES)
-        for n in nodes:  # dumps then keep idle times (as a live OBJECT IDLETIME reads them)
+        for i, n in enumerate(nodes):
+            # dumps then keep idle times (as a live OBJECT IDLETIME reads them)
             n.config_set("maxmemory-policy", "allkeys-lru")
+            n.config_set("maxmemory", f"{64 + i}mb")  # each primary its own limit
         _fill(c, int(time.time() * 1000))
         now = time.time()  # after the writes: a TTL as of --now is at most the one written
         assert all(n.dbsize() > 10 for n in nodes)  # the keys are on every primary
@@ -84,6 +86,7 @@ def cluster_reports(redis_cluster, tmp_path_factory):  # type: ignore[no-untyped
         c.flushall(target_nodes=RedisCluster.PRIMARIES)
         for n in nodes:
             n.config_set("maxmemory-policy", "noeviction")
+            n.config_set("maxmemory", "0")
             n.close()
         c.close()
 
@@ -166,6 +169,7 @@ def test_dumps_of_every_primary_merge_to_the_cluster_scan(cli, redis_cluster,  #
         json.loads(p.read_text())["server"]["used_memory"] for p in parts)
     one = redis.Redis(port=redis_cluster[1].port).info("memory")["used_memory"]
     assert whole["server"]["used_memory"] > 2 * one
+    assert whole["server"]["maxmemory"] == (64 + 65 + 66) << 20
 
 
 def test_a_node_twice_or_with_the_whole_cluster_is_refused(cli, redis_cluster,  # type: ignore[no-untyped-def]

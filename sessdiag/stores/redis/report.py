@@ -288,10 +288,12 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
     mode = "cluster" if cluster else ("replica" if role in ("slave", "replica") else "standalone")
     policy = info.get("maxmemory_policy")
     used = _int(info.get("used_memory"))
-    if cluster:  # every primary's, when every primary told (INFO is that node's alone)
-        per_node = [_int(r.server.get("used_memory")) for r in results]
-        used = sum(per_node) if all(u is not None for u in per_node) else None  # type: ignore[misc]
     maxmem = _int(info.get("maxmemory"))
+    if cluster:  # every primary's, when every primary told (INFO is that node's alone)
+        used = _node_sum(results, "used_memory")
+        # The cluster holds what its primaries hold: a limit only if every one has one.
+        limits = [_int(r.server.get("maxmemory")) for r in results]
+        maxmem = None if None in limits else (0 if 0 in limits else sum(limits))  # type: ignore[arg-type]
     notify = [r.notify_keyspace_events for r in results if r.notify_keyspace_events is not None]
     lifetime_top = main["lifetime_s"] if main and main["lifetime_s"] else opts.max_lifetime
     report = contract.scan_report(
@@ -359,6 +361,11 @@ def build_report(target: RedisTarget, topo: Topology, info: dict, results: list[
     })
     report["findings"] = findings(report)
     return report
+
+
+def _node_sum(results: list[NodeResult], key: str) -> int | None:
+    per_node = [_int(r.server.get(key)) for r in results]
+    return None if None in per_node else sum(per_node)  # type: ignore[arg-type]
 
 
 def _int(s: str | None) -> int | None:

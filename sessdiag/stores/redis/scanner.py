@@ -199,7 +199,8 @@ class NodeScanner:
             # of the node named in the URL is one of them).
             try:
                 info = parse_info(c.call("INFO", "memory"))  # type: ignore[arg-type]
-                self.res.server["used_memory"] = info.get("used_memory")
+                for k in ("used_memory", "maxmemory"):
+                    self.res.server[k] = info.get(k)
             except CommandRefused:
                 pass
             self.res.commands += 1

@@ -207,3 +207,27 @@ def test_group_histograms_add_even_where_the_parts_are_alike() -> None:
     m = _merge(_report(host="h1", groups=[g]), _report(host="h2", groups=[dict(g)]))
     assert m["groups"][0]["ttl_histogram"][0]["count"] == 10
     assert m["groups"][0]["created_histogram"][0]["count"] == 10
+
+
+def test_one_access_log_read_by_every_part_is_counted_once() -> None:
+    log = {"files": ["/var/log/nginx/access.log"], "lines": 100, "first": "2026-12-01T00:00:00Z",
+           "last": "2026-12-01T02:00:00Z"}
+
+    def part(host: str, in_store: int, nbytes: int) -> dict:
+        store = {"orphans_in_store": in_store, "bytes": nbytes, "allocated_bytes": None,
+                 "share_of_sessions": 0.5, "share_of_bytes": 0.5,
+                 "share_of_allocated_bytes": None, "method": "exact", "looked_up": 40}
+        return _report(host=host, sessions=40, access_log=dict(log),
+                       clients=[{"client": "10.0.0.5", "requests": 40, "issued": 40,
+                                 "orphans": 40, "sessions": 40, "store": store}],
+                       clients_summary={"clients": 1, "requests": 40, "orphans": 40},
+                       routes=[{"route": "GET /ping", "issued": 40, "orphans": 40}])
+    m = _merge(part("h1", 11, 110), part("h2", 29, 290))
+    (c,) = m["clients"]
+    assert (c["requests"], c["orphans"]) == (40, 40)  # the log's, once
+    assert m["clients_summary"]["requests"] == 40 and m["routes"][0]["issued"] == 40
+    assert c["store"]["orphans_in_store"] == 40 and c["store"]["bytes"] == 400
+    assert c["store"]["share_of_sessions"] == 0.5  # 40 of the merged 80 sessions
+    other = part("h2", 29, 290)
+    other["access_log"] = {**log, "lines": 99}  # another host's log: rows add
+    assert _merge(part("h1", 11, 110), other)["clients"][0]["requests"] == 80

@@ -134,6 +134,8 @@ def _derive(out: dict, reports: Sequence[dict]) -> None:
             [r.get("gc_estimate") for r in reports])
     if files and "other_anomalies" in out and "filesystem" in out:
         derive.file_findings(out)
+        # the store's lines, then the access log's (kept from the parts, see logs.py)
+        out["findings"] += logs.findings(out, reports, derive.file_store_findings)
     else:
         if "cadence" in out:
             out["cadence"] = merge_value([r.get("cadence") for r in reports])

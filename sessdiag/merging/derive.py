@@ -89,6 +89,14 @@ def file_findings(r: dict) -> None:
     attach_store_cadence(r)
 
 
+def file_store_findings(part: dict) -> list[str]:
+    """A file part's own store lines (what file_findings writes for it alone): the lines of its
+    findings that are not among them came from its access log."""
+    alone = {k: v for k, v in part.items() if k not in ("findings", "cadence")}
+    file_findings(alone)
+    return alone["findings"]
+
+
 def part_findings(r: dict, part_reports: Sequence[dict]) -> None:
     """Reports whose findings cannot be recomputed here (Redis): each part's, once."""
     from sessdiag.merging.values import union

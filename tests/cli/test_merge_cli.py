@@ -70,3 +70,51 @@ def test_refusals_are_one_line_exit_2(cli, parts, tmp_path, case) -> None:
     res = cli("merge", *args, "--json")
     assert res.code == 2 and res.out == ""
     assert len(res.err.strip().splitlines()) == 1 and res.err.startswith("sessdiag: error:")
+
+
+def test_partitions_that_read_one_access_log_merge_to_the_whole_scan(cli, tmp_path) -> None:
+    """The PHP capture's store and log, scanned whole and as 3 parts: each part looks up the
+    log's ids in its own sessions only, and the merge keeps the log's findings."""
+    import os
+    import re
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    logs = Path(__file__).resolve().parents[2] / "fixtures" / "logs" / "php"
+    now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC).timestamp()
+    root = tmp_path / "php"
+    root.mkdir()
+    for name, size in json.loads((logs / "store.json").read_text())["files"].items():
+        (root / name).write_bytes(b"a|i:1;".ljust(size, b" ") if size else b"")
+        os.utime(root / name, (now - 3000, now - 3000))
+    common = ["--access-log", logs / "access.log", "--now", now, "--max-lifetime", "1d",
+              "--json"]
+
+    def scan(*extra):  # type: ignore[no-untyped-def]
+        res = cli("scan", root, *common, *extra)
+        assert res.code == 0, res.err
+        return res.json()
+
+    whole = scan()
+    paths = []
+    for k in (1, 2, 3):
+        part = scan("--partition", f"{k}/3")
+        orphans = {c["client"]: c["store"]["orphans_in_store"] for c in part["clients"]
+                   if c.get("store")}
+        # a part holds only its own sessions, so its orphans in store are at most its sessions
+        assert sum(orphans.values()) <= part["sessions"]
+        paths.append(tmp_path / f"p{k}.json")
+        paths[-1].write_text(json.dumps(part))
+    res = cli("merge", *paths, "--json")
+    assert res.code == 0, res.err
+    m = res.json()
+    for key in ("sessions", "clients", "routes", "user_agents", "races", "access_log"):
+        assert m[key] == whole[key], key
+    assert any(c["store"]["orphans_in_store"] for c in whole["clients"] if c.get("store"))
+
+    def same_disk(lines: list[str]) -> list[str]:  # free inodes move between the scans
+        return [re.sub(r"free inodes last [\d,]+ days", "free inodes last N days", x)
+                for x in lines]
+
+    assert any(x.startswith("client ") for x in whole["findings"])
+    assert same_disk(m["findings"]) == same_disk(whole["findings"])

@@ -20,6 +20,7 @@ from sessdiag.frameworks.base import Decoder, attribute_value
 from sessdiag.stores.files.fsops import MAX_PAYLOAD_BYTES, open_rel, open_root
 from sessdiag.stores.files.inflight import Engine
 from sessdiag.stores.files.layout import Layout
+from sessdiag.stores.files.partition import Partition
 from sessdiag.stores.files.sessions import iter_session_batches, read_session
 
 MAX_GROUPS = 200_000
@@ -28,8 +29,10 @@ MAX_GROUPS = 200_000
 class FileStoreLookup:
     """lstat sessions by id in a beego/PHP file store, fd-relative, never through a symlink."""
 
-    def __init__(self, root: str, layout: Layout, sid_of: Callable[[bytes], str | None]) -> None:
+    def __init__(self, root: str, layout: Layout, sid_of: Callable[[bytes], str | None],
+                 partition: Partition | None = None) -> None:
         self.layout = layout
+        self.partition = partition
         self.sid_of = sid_of
         self.root_fd = open_root(root)
         self.dirs: dict[tuple[str, ...], int | None] = {}
@@ -42,6 +45,9 @@ class FileStoreLookup:
         if sid is None or self.layout.sid_of(self.layout.prefix + sid) is None:
             return None  # not an id of this store (and never a path)
         shard = self.layout.shard_of(sid)
+        name = self.layout.prefix + sid
+        if self.partition is not None and not self.partition.owns(shard[0] if shard else name):
+            return None  # another part's session: that part's scan counts it
         fd = self.dirs.get(shard, -1)
         if fd == -1:
             try:
@@ -50,7 +56,7 @@ class FileStoreLookup:
             except OSError:
                 fd = None
             self.dirs[shard] = fd
-        return None if fd is None else (fd, self.layout.prefix + sid)
+        return None if fd is None else (fd, name)
 
     def __call__(self, raw: bytes) -> tuple[int, int] | None:
         if raw in self.known:
@@ -98,13 +104,14 @@ def _answer(st: os.stat_result) -> tuple[int, int] | None:
 
 
 def attribute_files(root: str, layout: Layout, decode: Decoder, attr: str,
-                    total: int) -> list[dict]:
+                    total: int, partition: Partition | None = None) -> list[dict]:
     """Rows like the Redis store's: one per value of `attr`, plus "(unattributed)"."""
     groups: dict[str, list[int]] = {}
     un = [0, 0, 0, 0, 0]  # sessions, bytes, allocated, empty, undecodable
     eng = Engine()
     try:
-        for dfd, found in iter_session_batches(root, layout, eng):  # the sessions scan counts
+        # the sessions scan counts (of its part, under --partition)
+        for dfd, found in iter_session_batches(root, layout, eng, partition):
             # The payloads of the batch are read many at once on a slow mount, decoded here.
             wanted = [(n, st) for n, st in found
                       if st.st_size not in layout.empty_sizes

@@ -14,9 +14,11 @@ from sessdiag.stores.files import fsops, pool
 from sessdiag.stores.files.classify import SESSION, Classifier
 from sessdiag.stores.files.inflight import Engine
 from sessdiag.stores.files.layout import Layout
+from sessdiag.stores.files.partition import Partition
 
 
-def iter_session_batches(root: str, layout: Layout, engine: Engine
+def iter_session_batches(root: str, layout: Layout, engine: Engine,
+                         partition: Partition | None = None
                          ) -> Iterator[tuple[int, list[tuple[str, os.stat_result]]]]:
     """(directory fd, [(name, lstat)]) of the sessions of each batch of a directory's names;
     the fd is only valid during the step. The lstats go through `engine` (many at once on
@@ -25,7 +27,7 @@ def iter_session_batches(root: str, layout: Layout, engine: Engine
     try:
         root_dev = os.fstat(root_fd).st_dev
         clf = Classifier(layout, root_dev, fsops.mounts_below(root))
-        _top, units = pool.plan_units(clf, root_fd)
+        _top, units = pool.plan_units(clf, root_fd, partition=partition)
         for u in units:
             shard = clf.shard_key(u.rel)
             if shard is None:

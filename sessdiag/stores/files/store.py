@@ -10,6 +10,7 @@ from sessdiag import frameworks
 from sessdiag.stores.base import Progress, ScanSettings, SessionLookup
 from sessdiag.stores.files.inflight import engine_settings
 from sessdiag.stores.files.layout import Layout, layout_for, resolve_root
+from sessdiag.stores.files.partition import Partition
 
 
 class FileStore:
@@ -24,13 +25,16 @@ class FileStore:
         self.root: str | None = None
         self.layout: Layout | None = None
         self.sessions = 0
+        # The part a `--partition K/N` scan covered: the access logs' lookups and the
+        # attribution that follow count only the sessions of that part, as the scan did.
+        self.partition: Partition | None = None
 
     def scan(self, settings: ScanSettings, progress: Progress | None = None) -> dict:
         from sessdiag.report import default_lifetime_warning, file_scan_report
-        from sessdiag.stores.files.partition import Partition
         from sessdiag.stores.files.scan import scan_file_store
 
         part = Partition(*settings.partition) if settings.partition else None
+        self.partition = part
         result = scan_file_store(
             self.target, profile=settings.profile, max_lifetime=settings.max_lifetime,
             age_edges=settings.age_edges, jobs=settings.jobs, worker_model=settings.workers,
@@ -74,14 +78,14 @@ class FileStore:
 
         root, layout = self._layout(profile)
         sid_of = frameworks.sid_mapper(profile or layout.profile, cookie_name, secret)
-        return FileStoreLookup(root, layout, sid_of)
+        return FileStoreLookup(root, layout, sid_of, self.partition)
 
     def attribute(self, attr: str) -> list[dict]:
         from sessdiag.stores.files.lookup import attribute_files
 
         root, layout = self._layout()
         decode = frameworks.get(layout.profile).decoder()
-        return attribute_files(root, layout, decode, attr, self.sessions)
+        return attribute_files(root, layout, decode, attr, self.sessions, self.partition)
 
     def close(self) -> None:
         pass

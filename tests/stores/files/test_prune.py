@@ -473,6 +473,24 @@ def test_quarantine_moves_files_restorably(store, popts, tmp_path):
     assert all(rec["to"].startswith(run_dir) for rec in js.deleted.values())
 
 
+
+def test_a_quarantine_run_killed_after_its_moves_is_reconciled_as_quarantined(
+        store, popts, tmp_path):
+    """The intent of a quarantine move names where the file goes, so the next run finds it
+    there after a kill, instead of calling it deleted."""
+    root, expired, _fresh = store(sessions=100)
+    q = tmp_path / "quarantine"
+    jpath = tmp_path / "j.jsonl"
+    prune_file_store(popts(root, apply=True, quarantine=str(q), journal=str(jpath)))
+    records = [json.loads(line) for line in jpath.read_text().splitlines()]
+    intents = [x for x in records if x["event"] == "intent"]
+    assert len(intents) == len(expired)
+    # The kill came after every move, before any outcome was written.
+    killed = [x for x in records if x["event"] in ("run-start", "intent")]
+    jpath.write_text("".join(json.dumps(x) + "\n" for x in killed))
+    r = prune_file_store(popts(root, apply=True, journal=str(jpath))).report
+    assert r["journal_reconciled"] == {"quarantined": len(expired)}
+
 def test_quarantine_on_another_filesystem_is_refused(store, popts):
     if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev:
         pytest.skip("needs /dev/shm on its own filesystem")

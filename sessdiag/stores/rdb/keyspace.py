@@ -20,13 +20,22 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+from sessdiag.stores.rdb import memory
 from sessdiag.stores.rdb.errors import RdbCorrupt
 from sessdiag.stores.rdb.parser import COUNT, FULL, HEAD, SKIP, SNIFF, SOME, Record
-from sessdiag.stores.rdb.replies import reply
+from sessdiag.stores.rdb.replies import WRONGTYPE, reply
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import GroupAgg
 from sessdiag.stores.redis.ratelimit import RateLimiter
-from sessdiag.stores.redis.scanner import GENERIC, NodeScanner, ScanParams, _show
+from sessdiag.stores.redis.scanner import (
+    GENERIC,
+    GETRANGE,
+    SNIFF_1,
+    ZERO,
+    NodeScanner,
+    ScanParams,
+    _show,
+)
 
 TRACK_LIMIT = 1 << 18
 CORRUPT_REASONS = 100  # distinct reasons kept for the warning; the rest counted together
@@ -39,6 +48,9 @@ _WANT = {P.SPRING: FULL, P.STRING: HEAD, P.EXPIRATIONS: COUNT, P.INDEX: FULL,
 SPRING_FIELDS = frozenset({b"creationTime", b"lastAccessedTime", b"maxInactiveInterval",
                            P.PRINCIPAL_ATTR})
 _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
+# The kinds record() answers without a command plan (most keys of a dump are one of these).
+_DIRECT = frozenset({P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN})
+_DIRECT_PLAN: list[tuple] = []  # the marker: this key's plan is _direct
 
 
 class _Medium:
@@ -63,6 +75,12 @@ class DumpScanner(NodeScanner):
         # when access-log lookups follow (None otherwise: memory flat as the dump grows)
         self.lookup_index: array | None = array("Q") if keep_index else None
         self._cmds: list[tuple] = []
+        # The direct path (want/_direct) serves the plain scan; --profile and --pattern
+        # change the classification, so they keep the command plan.
+        self._direct_ok = not params.profile and not params.pattern
+        self._groups: dict[tuple[str, str], GroupAgg] = {}
+        self._g: GroupAgg | None = None
+        self._mem = False
         self._plan: list[tuple] = []
         self._kind = P.UNKNOWN
         self._rec: Record | None = None
@@ -79,6 +97,42 @@ class DumpScanner(NodeScanner):
         if db != self.db:
             self.other_dbs[db] = self.other_dbs.get(db, 0) + 1
             return SKIP
+        if not self._direct_ok:
+            return self._want_planned(key, rtype)
+        # The common kinds skip the command plan: record() hands their replies straight to
+        # the live handlers (plan() as the reference; the parity tests hold them together).
+        kind, prof, ns = P.classify(key)
+        if kind not in _DIRECT:
+            return self._want_planned(key, rtype)
+        self._kind = kind
+        self._plan = _DIRECT_PLAN
+        if kind == P.UNKNOWN:
+            self._mem = False
+            return SNIFF if rtype == 0 else SKIP
+        g = self._groups.get((prof, ns))
+        if g is None:
+            g = self._groups[(prof, ns)] = self.group(prof, ns)
+        self._g = g
+        self._mem = self.mem_ok and self._take_memory(
+            (prof, ns, "shadow" if kind == P.SHADOW else "session"))
+        if kind == P.SPRING:
+            self._track(key)
+            if not self.p.deep and g.decoded + g.undecodable >= self.p.sample:
+                return SOME  # past the decoded sample: only the fields every session needs
+            return FULL
+        if kind == P.SHADOW:
+            return SKIP
+        return HEAD if rtype == 0 else SKIP  # STRING: GETRANGE of a non-string is WRONGTYPE
+
+    def _take_memory(self, mk: tuple[str, str, str]) -> bool:
+        """plan()'s MEMORY USAGE quota per (profile, namespace, what)."""
+        taken = self.mem_taken.get(mk, 0)
+        if self.p.deep or taken < max(self.p.sample, 1):
+            self.mem_taken[mk] = taken + 1
+            return True
+        return False
+
+    def _want_planned(self, key: bytes, rtype: int) -> int:
         cmds: list[tuple] = []
         plan: list[tuple] = []
         self.plan([key], cmds, plan)
@@ -112,7 +166,10 @@ class DumpScanner(NodeScanner):
         if expired:
             self.expired_keys += 1
         answer = self.answer
-        self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
+        if self._plan is _DIRECT_PLAN:
+            self._direct(rec)
+        else:
+            self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
         try:
             while self.deferred:
                 d, self.deferred = self.deferred, []
@@ -139,6 +196,33 @@ class DumpScanner(NodeScanner):
         if index is not None and len(index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw
             index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24) | min(max(n, 0), 0xFFFFFF))
+
+    def _direct(self, rec: Record) -> None:
+        """handle() for one key of a _DIRECT kind: the replies its plan would get, computed
+        from the record as replies.reply does, without building commands or reply lists."""
+        kind = self._kind
+        k = rec.key
+        t = rec.type_name
+        if kind == P.UNKNOWN:
+            # TYPE, GETRANGE 0 255
+            head = (rec.value[:256] if rec.packed is None and rec.value.__class__ is bytes
+                    else self.answer((GETRANGE, k, ZERO, SNIFF_1), rec)) \
+                if t == "string" else WRONGTYPE
+            self.on_unknown(k, t.encode(), head)
+            return
+        e = rec.expire_ms
+        pttl = -1 if e < 0 else max(0, e - self.as_of_ms)
+        mem = memory.estimate(rec) if self._mem else None
+        g = self._g
+        if kind == P.SPRING:
+            self.on_spring(k, g, pttl, rec.value if t == "hash" else WRONGTYPE, mem)
+        elif kind == P.SHADOW:
+            self.on_shadow(k, g, [pttl] if mem is None else [pttl, mem])
+        elif t != "string":
+            self.on_string(k, g, pttl, WRONGTYPE, mem)
+        else:  # STRING: GETRANGE 0 65535 of a HEAD read (its first HEAD_BYTES)
+            v = rec.value
+            self.on_string(k, g, pttl, v if v.__class__ is bytes else b"", mem)
 
     def _count_corrupt(self, reason: str) -> None:
         # Reasons name byte offsets: a dump corrupt throughout would have one per record.

@@ -167,6 +167,28 @@ class Reader:
 
     def string(self, cap: int = MAX_KEEP) -> bytes:
         """A string, or its first `cap` bytes (then self.cut); self.slen is its full length."""
+        # The hot case inline (most strings of a dump: a 6- or 14-bit length, whole in the
+        # buffer): one call per string instead of three.
+        buf = self.buf
+        pos = self.pos
+        b = buf[pos] if pos < len(buf) else 0xFF
+        if b < 0x80:
+            if b < 0x40:
+                n = b
+                pos += 1
+            elif pos + 1 < len(buf):
+                n = ((b & 0x3F) << 8) | buf[pos + 1]
+                pos += 2
+            else:
+                n = -9
+            end = pos + n
+            if 0 <= n <= cap and end <= len(buf):
+                self.pos = end
+                self.nstr += 1
+                self.raw += n
+                self.slen = n
+                self.cut = False
+                return buf[pos:end]
         n = self.length()
         self.nstr += 1
         if n >= 0:

@@ -38,6 +38,7 @@ from sessdiag.stores.redis.scanner import (
 )
 
 TRACK_LIMIT = 1 << 18
+ENTRIES_CAP = 10_000  # classifications want() remembers (a hostile dump may name a namespace a key)
 CORRUPT_REASONS = 100  # distinct reasons kept for the warning; the rest counted together
 # How much of the value each key kind needs (by the commands its plan holds).
 _WANT = {P.SPRING: FULL, P.STRING: HEAD, P.EXPIRATIONS: COUNT, P.INDEX: FULL,
@@ -50,7 +51,7 @@ SPRING_FIELDS = frozenset({b"creationTime", b"lastAccessedTime", b"maxInactiveIn
 _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
 # The kinds record() answers without a command plan (most keys of a dump are one of these).
 _DIRECT = frozenset({P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN})
-_DIRECT_PLAN: list[tuple] = []  # the marker: this key's plan is _direct
+_PLANNED = object()  # an _entry for the kinds that keep the command plan
 
 
 class _Medium:
@@ -78,11 +79,10 @@ class DumpScanner(NodeScanner):
         # The direct path (want/_direct) serves the plain scan; --profile and --pattern
         # change the classification, so they keep the command plan.
         self._direct_ok = not params.profile and not params.pattern
-        self._groups: dict[tuple[str, str], GroupAgg] = {}
-        self._g: GroupAgg | None = None
-        self._mem = False
+        self._entries: dict[tuple[int, str, str], Any] = {}  # classify() -> _entry()
+        self._e: list | None = None  # this key's entry; None: it goes through the plan
+        self._mem = False  # this key takes a MEMORY USAGE estimate
         self._plan: list[tuple] = []
-        self._kind = P.UNKNOWN
         self._rec: Record | None = None
         self._last: tuple[GroupAgg, int, int] | None = None  # group, sessions, expired
         # cross-key checks: sampled hashes of session-key names seen, and checks waiting
@@ -92,31 +92,43 @@ class DumpScanner(NodeScanner):
 
     # -- the parser's two callbacks ----------------------------------------------------------
     def want(self, db: int, key: bytes, rtype: int) -> int:
-        if self.db is None:
-            self.db = db  # the first database of the dump (Redis writes them in order)
         if db != self.db:
-            self.other_dbs[db] = self.other_dbs.get(db, 0) + 1
-            return SKIP
+            if self.db is None:
+                self.db = db  # the first database of the dump (Redis writes them in order)
+            else:
+                self.other_dbs[db] = self.other_dbs.get(db, 0) + 1
+                return SKIP
         if not self._direct_ok:
             return self._want_planned(key, rtype)
         # The common kinds skip the command plan: record() hands their replies straight to
         # the live handlers (plan() as the reference; the parity tests hold them together).
-        kind, prof, ns = P.classify(key)
-        if kind not in _DIRECT:
+        c = P.classify(key)
+        e = self._entries.get(c)
+        if e is None:
+            e = self._entry(c)
+            if len(self._entries) < ENTRIES_CAP:
+                self._entries[c] = e
+        if e is _PLANNED:
+            self._e = None
             return self._want_planned(key, rtype)
-        self._kind = kind
-        self._plan = _DIRECT_PLAN
+        self._e = e
+        kind = e[0]
         if kind == P.UNKNOWN:
             self._mem = False
             return SNIFF if rtype == 0 else SKIP
-        g = self._groups.get((prof, ns))
-        if g is None:
-            g = self._groups[(prof, ns)] = self.group(prof, ns)
-        self._g = g
-        self._mem = self.mem_ok and self._take_memory(
-            (prof, ns, "shadow" if kind == P.SHADOW else "session"))
+        # plan()'s MEMORY USAGE quota per (profile, namespace, what); e[3]: known full
+        self._mem = False
+        if self.mem_ok and not e[3]:
+            mk = e[2]
+            taken = self.mem_taken.get(mk, 0)
+            if self.p.deep or taken < max(self.p.sample, 1):
+                self.mem_taken[mk] = taken + 1
+                self._mem = True
+            else:
+                e[3] = True
         if kind == P.SPRING:
             self._track(key)
+            g = e[1]
             if not self.p.deep and g.decoded + g.undecodable >= self.p.sample:
                 return SOME  # past the decoded sample: only the fields every session needs
             return FULL
@@ -124,20 +136,23 @@ class DumpScanner(NodeScanner):
             return SKIP
         return HEAD if rtype == 0 else SKIP  # STRING: GETRANGE of a non-string is WRONGTYPE
 
-    def _take_memory(self, mk: tuple[str, str, str]) -> bool:
-        """plan()'s MEMORY USAGE quota per (profile, namespace, what)."""
-        taken = self.mem_taken.get(mk, 0)
-        if self.p.deep or taken < max(self.p.sample, 1):
-            self.mem_taken[mk] = taken + 1
-            return True
-        return False
+    def _entry(self, c: tuple[int, str, str]) -> list | object:
+        """What want() keeps per classification: [kind, group, memory quota key, quota
+        full], or _PLANNED for the kinds that go through the command plan."""
+        kind, prof, ns = c
+        if kind not in _DIRECT:
+            return _PLANNED
+        if kind == P.UNKNOWN:
+            return [kind, None, None, True]
+        return [kind, self.group(prof, ns), (prof, ns, "shadow" if kind == P.SHADOW
+                                             else "session"), False]
 
     def _want_planned(self, key: bytes, rtype: int) -> int:
         cmds: list[tuple] = []
         plan: list[tuple] = []
         self.plan([key], cmds, plan)
         self._cmds, self._plan = cmds, plan
-        kind = self._kind = plan[0][1]
+        kind = plan[0][1]
         if kind == P.SPRING:
             self._track(key)
             g = plan[0][2]
@@ -166,7 +181,7 @@ class DumpScanner(NodeScanner):
         if expired:
             self.expired_keys += 1
         answer = self.answer
-        if self._plan is _DIRECT_PLAN:
+        if self._e is not None:
             self._direct(rec)
         else:
             self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
@@ -200,7 +215,7 @@ class DumpScanner(NodeScanner):
     def _direct(self, rec: Record) -> None:
         """handle() for one key of a _DIRECT kind: the replies its plan would get, computed
         from the record as replies.reply does, without building commands or reply lists."""
-        kind = self._kind
+        kind, g = self._e[0], self._e[1]
         k = rec.key
         t = rec.type_name
         if kind == P.UNKNOWN:
@@ -213,7 +228,6 @@ class DumpScanner(NodeScanner):
         e = rec.expire_ms
         pttl = -1 if e < 0 else max(0, e - self.as_of_ms)
         mem = memory.estimate(rec) if self._mem else None
-        g = self._g
         if kind == P.SPRING:
             self.on_spring(k, g, pttl, rec.value if t == "hash" else WRONGTYPE, mem)
         elif kind == P.SHADOW:

@@ -138,7 +138,6 @@ class Parser:
         db = 0
         n_db = 0  # keys read in db since the last SELECTDB
         keys = info.keys
-        want = self.want
         on_record = self.on_record
         while True:
             t = r.byte()
@@ -150,7 +149,8 @@ class Parser:
                 rec.key = key
                 rec.type = t
                 rec.type_name, rec.encoding = TYPES[t]
-                self.value(rec, t, want(db, key, t))
+                # self.want read per key: a caller may swap it once the aux fields are read
+                self.value(rec, t, self.want(db, key, t))
                 n_db += 1
                 on_record(rec)
                 rec.expire_ms = rec.idle = rec.freq = -1
@@ -208,7 +208,7 @@ class Parser:
     # -- values ----------------------------------------------------------------------------
     def value(self, rec: Record, t: int, want: int) -> None:
         r = self.r
-        start = r.offset
+        start = r.base + r.pos  # r.offset, without the property call (once per key)
         raw0, n0 = r.raw, r.nstr
         rec.value = None
         rec.cut = False
@@ -256,7 +256,7 @@ class Parser:
                 self.info.corrupt += 1
             rec.error = r.bad
             r.bad = None
-        rec.size = r.offset - start
+        rec.size = r.base + r.pos - start
         rec.raw = r.raw - raw0
         rec.nstr = r.nstr - n0
 

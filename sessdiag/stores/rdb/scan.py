@@ -112,6 +112,8 @@ def scan_dump(src: DumpSource, settings: ScanSettings,
             scanner.as_of_ms = int(clock.as_of * 1000)
             if clock.ctime is not None and clock.as_of > clock.ctime:
                 scanner.idle_offset_s = int(clock.as_of - clock.ctime)
+            if match is None:  # nothing left for this wrapper: the parser calls the scanner
+                state["parser"].want = scanner.want
         if match is not None and not match(key):
             if scanner.db is None:
                 scanner.db = db

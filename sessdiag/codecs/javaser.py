@@ -355,7 +355,7 @@ class _Parser:
         if code == "B":
             return int.from_bytes(self.take(1), "big", signed=True)
         if code == "C":
-            return chr(self.u16())
+            return _char(self.u16())
         if code == "D":
             return _num(struct.unpack(">d", self.take(8))[0])
         if code == "F":
@@ -437,6 +437,12 @@ def _num(f: float) -> float | str:
     if f in (float("inf"), float("-inf")):
         return "+Inf" if f > 0 else "-Inf"
     return f
+
+
+def _char(unit: int) -> str:
+    """A Java char is a UTF-16 code unit. Half a surrogate pair is not a character: no UTF-8
+    output can hold it (and strict JSON readers refuse its escape), so it is named by its code."""
+    return f"U+{unit:04X}" if 0xD800 <= unit <= 0xDFFF else chr(unit)
 
 
 def _mutf8(raw: bytes, at: int) -> str:

@@ -169,3 +169,11 @@ def test_work_budget_is_capped_by_max_nodes() -> None:
     with pytest.raises(DecodeError, match="work budget"):
         javaser.decode(head + n.to_bytes(4, "big") + b"p" * n)
     assert len(javaser.decode(head + (1000).to_bytes(4, "big") + b"p" * 1000)["value"]) == 1000
+
+
+def test_a_char_that_is_half_a_surrogate_pair_is_named_by_its_code() -> None:
+    # char[] {'A', 0xDAC1, 0xDC00}: a fuzzer found the lone surrogate broke UTF-8 output.
+    data = bytes.fromhex("aced0005757200025b43b02666b0e25d84ac0200007870000000030041dac1dc00")
+    out = javaser.decode(data)
+    assert out == {"type": "[C", "value": ["A", "U+DAC1", "U+DC00"]}
+    json.dumps(out, ensure_ascii=False).encode("utf-8")  # no lone surrogate left

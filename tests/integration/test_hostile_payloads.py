@@ -124,6 +124,25 @@ def test_spring_attribute_with_a_bracket_array_class(cli, redis_db):  # type: ig
     one_line_or_json(cli("inspect", url, sid, "--json"))
 
 
+
+def test_spring_attribute_with_a_lone_surrogate_char(cli, redis_db):  # type: ignore[no-untyped-def]
+    """A char[] holding half a surrogate pair (found by the fuzzer): no UTF-8 output can hold
+    that code unit as a character, so it is named by its code and the session decodes."""
+    url, r = redis_db
+    now_ms = int(time.time() * 1000)
+    w = SpringWriter(r)
+    sid = w.session(now_ms, now_ms - 60_000, now_ms - 30_000,
+                    attrs={"pin": reproducer("javaser", "char-array-lone-surrogate.bin")})
+    res = cli("scan", url, "--deep", "--json")
+    assert res.code == 0, res.err
+    (g,) = res.json()["groups"]
+    assert g["sessions"] == 1 and g["undecodable"] == 0
+    shown = cli("inspect", url, sid, "--json", "--show-secrets")
+    assert shown.code == 0, shown.err
+    assert "U+DAC1" in shown.out
+    plain = cli("inspect", url, sid)
+    assert plain.code == 0, plain.err
+
 PICKLES = ["tuple-key-150000-deep.bin.gz", "equal-1000-deep-tuple-keys.bin",
            "datetime-non-latin1.bin", "append-onto-object-400k.bin.gz", "memo-fan-out.bin",
            "long4-huge.bin"]

@@ -13,9 +13,11 @@ beego's bare hex ids last).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from re import Pattern
+from typing import Any
 
 from sessdiag.core.errors import UsageError
 from sessdiag.frameworks import (
@@ -94,6 +96,10 @@ DEFAULT_LIFETIME: dict[str, int | None] = {}
 FAMILY: dict[str, str] = {}
 # Redis string sessions, in match order: (gate substring, exact key length or 0, regex, profile).
 STRING_KEYS: list[tuple[bytes, int, Pattern[bytes], str]] = []
+# STRING_KEYS' gates as one regex search ("any"; None when no entry has a gate) and the entries
+# without a gate ("ungated"): a key that holds no gate can only match those, so a key no
+# framework names costs one search, not a test per framework (refreshed by _rebuild).
+STRING_GATES: dict[str, Any] = {"any": None, "ungated": []}
 # Redis keys no pattern names, recognised by value: (profile, (lower key, head, format) -> bool).
 VALUE_SNIFFERS: list[tuple[str, Callable[[bytes, bytes, str], bool]]] = []
 
@@ -114,6 +120,9 @@ def _rebuild() -> None:
             STRING_KEYS.append((fw.redis.gate, fw.redis.key_len, fw.redis.key_re, fw.name))
         if fw.sniff_value is not None and fw.medium == "redis":
             VALUE_SNIFFERS.append((fw.name, fw.sniff_value))
+    gates = [re.escape(e[0]) for e in STRING_KEYS if e[0]]
+    STRING_GATES["any"] = re.compile(b"|".join(gates)) if gates else None
+    STRING_GATES["ungated"] = [e for e in STRING_KEYS if not e[0]]
     KNOWN_COOKIES.extend(c for c in _OTHER_COOKIES if c not in KNOWN_COOKIES)
 
 

@@ -36,6 +36,7 @@ _SPRING_EXPIRATIONS = spring.EXPIRATIONS_RE
 _SPRING_INDEX = spring.INDEX_RE
 _SPRING_REACTIVE = spring.REACTIVE_RE
 _STRING_KEYS = fw_registry.STRING_KEYS
+_STRING_GATES = fw_registry.STRING_GATES
 
 Kind = tuple[int, str, str]  # (kind, profile, namespace)
 _UNKNOWN: Final[Kind] = (UNKNOWN, "", "")
@@ -90,7 +91,10 @@ def classify(key: bytes) -> Kind:
         if m:
             return (INDEX, "spring-session", _ns(m.group(1)))
     n = len(key)
-    for gate, key_len, rx, profile in _STRING_KEYS:  # the registry's order: most specific first
+    gates = _STRING_GATES["any"]
+    keys = _STRING_KEYS if gates is None or gates.search(key) is not None \
+        else _STRING_GATES["ungated"]
+    for gate, key_len, rx, profile in keys:  # the registry's order: most specific first
         if (key_len and n != key_len) or gate not in key:
             continue
         m = rx.match(key)

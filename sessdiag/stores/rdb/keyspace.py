@@ -34,7 +34,7 @@ from sessdiag.stores.redis.scanner import (
     ZERO,
     NodeScanner,
     ScanParams,
-    _show,
+    _example,
 )
 
 TRACK_LIMIT = 1 << 18
@@ -206,7 +206,7 @@ class DumpScanner(NodeScanner):
             # Past its absolute expiry at as_of: a server would drop it on access. The
             # framework's own clock (recorded times) did not say expired; the TTL does.
             g.expired += 1
-            g.example("expired", _show(rec.key))
+            _example(g, "expired", rec.key)
         index = self.lookup_index
         if index is not None and len(index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw

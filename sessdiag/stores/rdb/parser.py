@@ -140,7 +140,12 @@ class Parser:
         keys = info.keys
         on_record = self.on_record
         while True:
-            t = r.byte()
+            pos = r.pos  # r.byte() inline: the loop reads one opcode per key and per expiry
+            if pos < len(r.buf):
+                t = r.buf[pos]
+                r.pos = pos + 1
+            else:
+                t = r.byte()
             if t < 26:
                 if t not in TYPES:
                     raise RdbError(f"unknown value type {t}", r.offset - 1)

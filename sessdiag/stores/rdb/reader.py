@@ -23,6 +23,7 @@ ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF = -1, -2, -3, -4
 _INT_SIZE = {ENC_INT8: 1, ENC_INT16: 2, ENC_INT32: 4}
 _I16 = struct.Struct("<h").unpack_from
 _I32 = struct.Struct("<i").unpack_from
+_I64 = struct.Struct("<q").unpack_from
 _U32BE = struct.Struct(">I").unpack_from
 _U64BE = struct.Struct(">Q").unpack_from
 
@@ -317,4 +318,8 @@ class Reader:
 
     def ms_time(self) -> int:
         """8 bytes little-endian (Redis writes the host's order; every supported host is LE)."""
-        return int.from_bytes(self.take(8), "little", signed=True)
+        pos = self.pos
+        if pos + 8 <= len(self.buf):  # inline: one per key with an expiry
+            self.pos = pos + 8
+            return _I64(self.buf, pos)[0]
+        return _I64(self.take(8))[0]

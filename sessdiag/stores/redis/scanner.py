@@ -27,7 +27,7 @@ from sessdiag.core.errors import DecodeError
 from sessdiag.frameworks import REGISTRY, VALUE_SNIFFERS
 from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
-from sessdiag.stores.redis.census import TTL_EDGES, GroupAgg, NodeResult
+from sessdiag.stores.redis.census import EXAMPLES, TTL_EDGES, GroupAgg, NodeResult
 from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.resp import (
     CommandRefused,
@@ -433,9 +433,9 @@ class NodeScanner:
             except DecodeError as exc:
                 g.undecodable += 1
                 g.add_reason(exc.reason)
-                g.example("undecodable", _show(k))
+                _example(g, "undecodable", k)
         if la is None or ct is None:
-            g.example("no_timestamps", _show(k))  # age from the TTL instead
+            _example(g, "no_timestamps", k)  # age from the TTL instead
             self.ttl_age(g, k, ttl, empty)
             return
         now = self.p.now
@@ -443,7 +443,7 @@ class NodeScanner:
                 and SANE_SINCE_MS <= la <= (now + SANE_AHEAD_S) * 1000):
             # A valid JDK Long such as 2^53 ms is no session time: an anomaly, aged by its TTL.
             g.bad_timestamps += 1
-            g.example("bad_timestamps", _show(k))
+            _example(g, "bad_timestamps", k)
             self.ttl_age(g, k, ttl, empty)
             return
         edges = self.p.age_edges
@@ -479,7 +479,7 @@ class NodeScanner:
             g.lifetimes[mi] = g.lifetimes.get(mi, 0) + 1
             if mi >= 0 and last + mi < now:
                 g.expired += 1
-                g.example("expired", _show(k))
+                _example(g, "expired", k)
 
     def ttl_age(self, g: GroupAgg, k: bytes, ttl: int, empty: bool) -> None:
         if ttl >= 0:
@@ -534,7 +534,7 @@ class NodeScanner:
             except DecodeError as exc:
                 g.undecodable += 1
                 g.add_reason(exc.reason)
-                g.example("undecodable", _show(k))
+                _example(g, "undecodable", k)
         empty = P.string_empty(prof, v, entries)
         if empty is None:
             try:
@@ -554,7 +554,7 @@ class NodeScanner:
         if not c.ok:
             g.undecodable += 1
             g.add_reason("not a JSON object")
-            g.example("undecodable", _show(k))
+            _example(g, "undecodable", k)
             self.ttl_age(g, k, pttl, False)
             return
         g.decoded += 1
@@ -567,7 +567,7 @@ class NodeScanner:
             g.lifetimes[int(oma)] = g.lifetimes.get(int(oma), 0) + 1
         if c.expires is not None and c.expires < now:
             g.expired += 1
-            g.example("expired", _show(k))
+            _example(g, "expired", k)
         if c.empty and c.expires is not None and oma:
             written = c.expires - oma  # an uninitialised session is written once: its birth
             if SANE_SINCE_MS / 1000 <= written <= now + SANE_AHEAD_S:
@@ -575,7 +575,7 @@ class NodeScanner:
                 g.orphan_hours[h] = g.orphan_hours.get(h, 0) + 1
             else:  # e.g. originalMaxAge 1e300: a birth no date can show
                 g.bad_timestamps += 1
-                g.example("bad_timestamps", _show(k))
+                _example(g, "bad_timestamps", k)
         if oma and pttl >= 0:
             age = max(0.0, oma - pttl / 1000.0)  # touch() resets the TTL to originalMaxAge
             g.add_age(age, self.p.age_edges, "cookie")
@@ -602,7 +602,7 @@ class NodeScanner:
                 g.shadow_checked += 1
                 if exists == 0:
                     g.shadow_without_session += 1
-                    g.example("shadow_without_session", _show(k))
+                    _example(g, "shadow_without_session", k)
             return
         if len(r) > 1:
             self.on_memory(g, "shadow")(r[1])
@@ -614,7 +614,7 @@ class NodeScanner:
                 g.shadow_checked += 1
                 if x == 0:
                     g.shadow_without_session += 1
-                    g.example("shadow_without_session", _show(k))
+                    _example(g, "shadow_without_session", k)
         self.exists_check(session_key, cb)
 
     def on_expirations(self, k: bytes, g: GroupAgg, r: list) -> None:
@@ -699,7 +699,7 @@ class NodeScanner:
             if prof:
                 ns = P.namespace_of(k)
                 g = self.group(prof, ns)
-                g.example("detected_by_value", _show(k))
+                _example(g, "detected_by_value", k)
 
                 state: dict[str, Any] = {}
 
@@ -751,6 +751,13 @@ def _java_or_plain_string(m: Any) -> str | None:
         return m.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _example(g: GroupAgg, kind: str, k: bytes) -> None:
+    """g.example(kind, _show(k)), the key shown only while the examples have room: most
+    calls (every expired session, say) come when they have none."""
+    if len(g.examples.get(kind, ())) < EXAMPLES:
+        g.example(kind, _show(k))
 
 
 def _show(k: bytes) -> str:

@@ -90,6 +90,14 @@ def test_a_disk_busy_throughout_says_so_and_keeps_the_faster_bursts():
     assert st.cost_us <= 310 and st.high_us == 700
 
 
+def test_a_disk_busy_throughout_names_each_kind_once_at_its_worst():
+    busy = [[f"{466 + 3 * i} MiB dirty pages awaiting writeback", "device 60% busy with other I/O"]
+            for i in range(8)]
+    st = settle([300.0] * 8, busy)
+    assert st.reason == ("the disk was busy throughout the probe (487 MiB dirty pages awaiting "
+                         "writeback; device 60% busy with other I/O)")
+
+
 def test_a_cpu_bound_wait_is_named_and_only_partly_charged():
     st = settle([300] * 8, [[]] * 8, cpu_wait_us=2000, wall_means_us=[2300] * 7 + [9000])
     assert st.state == "cpu-busy" and "saturated" in st.reason

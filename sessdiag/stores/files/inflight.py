@@ -162,7 +162,8 @@ def engine_settings(max_inflight: int | None, rate: float | None) -> EngineSetti
 class _Batch:
     """Results of one batch of calls, filled by chunks on the engine's threads, read in order."""
 
-    __slots__ = ("chunk", "fn", "items", "left", "lock", "on_done", "pos", "ready", "results")
+    __slots__ = ("chunk", "error", "fn", "items", "left", "lock", "on_done", "pos", "ready",
+                 "results")
 
     def __init__(self, items: list[Any], fn: Callable[[Any], Any], chunk: int,
                  on_done: Callable[[], None] | None = None) -> None:
@@ -176,6 +177,8 @@ class _Batch:
         self.left = n_chunks
         self.lock = threading.Lock()
         self.on_done = on_done
+        # A failure of the batch itself (its clean-up, or the engine): raised to the reader.
+        self.error: RuntimeError | None = None
 
     def size(self, k: int) -> int:
         return min(self.chunk, len(self.items) - k * self.chunk)
@@ -192,17 +195,32 @@ class _Batch:
                 t0 = clock()
                 try:
                     res[i] = fn(items[i])
-                except Exception as exc:  # handed to the reader, raised there
+                # Handed to the reader and raised there, whatever it is: on an engine thread
+                # nothing else would ever see it.
+                except BaseException as exc:
                     res[i] = _Failed(exc)
                 lat.append(clock() - t0)
         finally:
-            self.ready[k].set()
             with self.lock:
                 self.left -= 1
                 last = self.left == 0
             if last and self.on_done is not None:
-                self.on_done()
+                # Every chunk has run: release the batch's descriptor. Before this chunk is
+                # marked ready, so the reader, which waits for every chunk, sees a failure.
+                try:
+                    self.on_done()
+                except BaseException as exc:
+                    self.fail("closing its descriptor", exc)
+            self.ready[k].set()
         return lat
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """The batch itself failed: its reader gets a RuntimeError at its next read (not the
+        cause itself: an OSError would pass for the failure of that read's item)."""
+        if self.error is None:
+            err = RuntimeError(f"in-flight engine: {what} failed: {exc!r}")
+            err.__cause__ = exc
+            self.error = err
 
     def next(self) -> Any:
         i = self.pos
@@ -210,6 +228,8 @@ class _Batch:
         ev = self.ready[i // self.chunk]
         if not ev.is_set():
             ev.wait()
+        if self.error is not None:
+            raise self.error
         r = self.results[i]
         self.results[i] = None
         if type(r) is _Failed:
@@ -226,7 +246,7 @@ class _Batch:
 class _Failed:
     __slots__ = ("exc",)
 
-    def __init__(self, exc: Exception) -> None:
+    def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 
 
@@ -268,23 +288,26 @@ class Engine:
     def _leave(self, latencies: Iterable[float], inflight: int) -> None:
         with self.cond:
             self.inflight -= 1
-            lim = self.limiter
-            now = time.perf_counter()
-            for lat in latencies:
-                self.stats.add(lat, inflight)
-                if not self.decided:
-                    self._probe(lat)
-                if not self.fixed:
-                    before = lim.current
-                    action = lim.observe(lat, now)
-                    if action is not None:
-                        self._acted(action)
-                        grown = lim.current - before
-                        if grown > 0:
-                            self.cond.notify(grown)
-            # One slot freed: wake one waiter (never all of them: a herd of threads woken
-            # on every completion costs more CPU than the walk itself).
-            self.cond.notify()
+            try:
+                lim = self.limiter
+                now = time.perf_counter()
+                for lat in latencies:
+                    self.stats.add(lat, inflight)
+                    if not self.decided:
+                        self._probe(lat)
+                    if not self.fixed:
+                        before = lim.current
+                        action = lim.observe(lat, now)
+                        if action is not None:
+                            self._acted(action)
+                            grown = lim.current - before
+                            if grown > 0:
+                                self.cond.notify(grown)
+            finally:
+                # One slot freed: wake one waiter (never all of them: a herd of threads
+                # woken on every completion costs more CPU than the walk itself), even if
+                # the bookkeeping failed: a slot nobody is told about is a slot lost.
+                self.cond.notify()
 
     def _acted(self, action: str) -> None:
         st = self.stats
@@ -403,7 +426,17 @@ class Engine:
                     self.cond.wait()
                 self.inflight += 1
                 inflight = self.inflight
-            self._leave(batch.run_chunk(k), inflight)
+            lat: list[float] = []
+            # Whatever fails in a chunk, its slot comes back and this thread serves on: a
+            # slot lost for good shrinks the limit, and with every thread gone the readers
+            # would wait forever. The failure reaches the batch's reader.
+            try:
+                lat = batch.run_chunk(k)
+            except BaseException as exc:
+                batch.fail(f"chunk {k}", exc)
+                batch.ready[k].set()
+            finally:
+                self._leave(lat, inflight)
 
     def new_phase(self) -> None:
         with self.cond:

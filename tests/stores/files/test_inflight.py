@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
 
 import pytest
 
@@ -86,3 +88,78 @@ def test_walk_stats_merge_and_percentiles():
     assert 900 < rep["latency_us"]["p50"] < 1100
     assert 9000 < rep["latency_us"]["p95"] < 11000
     assert rep["inflight"]["max"] == 6 and rep["inflight"]["mean"] == 2.4
+
+
+class Boom(BaseException):
+    """Not an Exception: what an `except Exception` on an engine thread would miss."""
+
+
+def _watched(fn):
+    """fn() on a thread of its own; a hang fails the test instead of hanging the suite (the
+    bound is only ever reached by a broken engine)."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:
+            out["error"] = exc
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    th.join(60)
+    assert not th.is_alive(), "the engine hung"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _one_thread_engine():
+    # One engine thread, one slot: a slot leaked or the thread lost stalls everything after.
+    return Engine(EngineSettings(fanout="always", fixed=1))
+
+
+def test_an_operation_raising_anything_reaches_its_reader_and_the_thread_serves_on():
+    eng = _one_thread_engine()
+
+    def fn(x):
+        if x == 7:
+            raise Boom(x)
+        return x * x
+
+    got = []
+
+    def read():
+        for v in eng.map(fn, list(range(20))):
+            got.append(v)
+
+    with pytest.raises(Boom):
+        _watched(read)
+    assert got == [x * x for x in range(7)]
+    # The same single thread runs the next batch: it survived, and the slot came back.
+    assert _watched(lambda: list(eng.map(lambda x: x + 1, list(range(20))))) == \
+        list(range(1, 21))
+    st = eng.close()
+    assert eng.inflight == 0
+    assert st.ops == 40
+
+
+def test_a_failing_close_reaches_the_reader_without_leaking_the_slot():
+    eng = _one_thread_engine()
+
+    def close():
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    # The lstats path's batch: its clean-up (closing the dup'ed directory) fails.
+    batch = eng._submit(list(range(20)), lambda x: x * 2, close)
+
+    def read():
+        return [batch.next() for _ in range(20)]
+
+    with pytest.raises(RuntimeError, match="closing its descriptor") as info:
+        _watched(read)
+    assert isinstance(info.value.__cause__, OSError)  # not passed off as an item's own error
+    assert _watched(lambda: list(eng.map(lambda x: -x, list(range(20))))) == \
+        [-x for x in range(20)]
+    eng.close()
+    assert eng.inflight == 0

@@ -12,7 +12,17 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sessdiag.merging.values import MIXED, add, add_counts, merge_value, same, smallest, union
+from sessdiag.merging.values import (
+    MIXED,
+    add,
+    add_counts,
+    earliest,
+    latest,
+    merge_value,
+    same,
+    smallest,
+    union,
+)
 
 Values = Sequence[Any]
 REDIS_KINDS = ("redis", "rdb")
@@ -81,21 +91,11 @@ def _examples(values: Values) -> dict[str, list[str]]:
     return out
 
 
-def _first(vals: Values) -> Any:
-    present = [v for v in vals if v is not None]
-    return min(present) if present else None
-
-
-def _last(vals: Values) -> Any:
-    present = [v for v in vals if v is not None]
-    return max(present) if present else None
-
-
 # Group fields only a Redis report has (sections.GROUP_SPECIAL takes them in).
 GROUP_SPECIAL = {
     "age_sources": add_counts, "recorded_lifetimes": add_counts,
     "orphan_timeline": timeline, "creation_timeline": timeline,
-    "oldest_created": _first, "newest_created": _last,
+    "oldest_created": earliest, "newest_created": latest,
     "principals": _principals, "companions": _companions,
     "orphan_rate": lambda v: None,  # from the merged orphan_timeline (finish_groups)
     "age_source": lambda v: None,  # from the merged age_sources

@@ -17,7 +17,9 @@ from sessdiag.merging.values import (
     add,
     add_counts,
     add_histograms,
+    earliest,
     is_number,
+    latest,
     merge_keyed,
     merge_value,
     same,
@@ -162,18 +164,8 @@ def _rows(rows: list[dict], counts: Sequence[str], special: dict[str, Any]) -> d
     return out
 
 
-def _first(vals: Values) -> Any:
-    present = [v for v in vals if v is not None]
-    return min(present) if present else None
-
-
-def _last(vals: Values) -> Any:
-    present = [v for v in vals if v is not None]
-    return max(present) if present else None
-
-
 GROUP_SPECIAL = {"formats": add_counts, "undecodable_reasons": add_counts,
-                 "oldest_access": _first, "newest_access": _last, "examples": examples,
+                 "oldest_access": earliest, "newest_access": latest, "examples": examples,
                  "age_histogram": lambda v: add_histograms(v, "groups[].age_histogram"),
                  # Histograms add even where parts are alike (merge_value keeps one of
                  # equal values): two primaries with 5 sessions each hold 10.
@@ -194,7 +186,7 @@ CLIENT_COUNTS = ("requests", "requests_without_cookie", "sessions", "issued", "p
 
 
 def _client(rows: list[dict]) -> dict:
-    out = _rows(rows, CLIENT_COUNTS, {"first_seen": _first, "last_seen": _last})
+    out = _rows(rows, CLIENT_COUNTS, {"first_seen": earliest, "last_seen": latest})
     if len(rows) > 1:
         issued = out.get("issued") or 0
         orphans = out.get("orphans") or 0

@@ -57,6 +57,18 @@ def add_histograms(hists: Sequence[list[dict]], what: str) -> list[dict]:
             for i, bucket in enumerate(hists[0])]
 
 
+def earliest(values: Iterable[Any]) -> Any:
+    """The smallest known value (a first-seen time), None when no part knows one."""
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def latest(values: Iterable[Any]) -> Any:
+    """The largest known value (a last-seen time), None when no part knows one."""
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
 def union(lists: Iterable[Iterable[Any]]) -> list[Any]:
     """Items of every list, each once, in first-seen order."""
     out: list[Any] = []

@@ -12,10 +12,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sessdiag.core.errors import SafetyRefusal
+from sessdiag.core.errors import SafetyRefusal, UsageError
 from sessdiag.core.timefmt import iso
 
 SCHEMA = "sessdiag.prune/1"
+
+
+def check_limits(rate: float | None, max_delete: int | None, max_runtime: float | None,
+                 max_fraction: float, *, per_second: str) -> None:
+    """The safety limits every backend's prune takes: UsageError names the flag."""
+    if rate is not None and rate <= 0:
+        raise UsageError(f"--rate must be a positive number of {per_second} per second")
+    if max_delete is not None and max_delete < 0:
+        raise UsageError("--max-delete must not be negative")
+    if max_runtime is not None and max_runtime <= 0:
+        raise UsageError("--max-runtime must be a positive duration")
+    if not 0 < max_fraction <= 1:
+        raise UsageError("--max-fraction must be in (0, 1]")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessdiag.core.errors import UsageError
-from sessdiag.core.prune_contract import SCHEMA, PruneResult
+from sessdiag.core.prune_contract import SCHEMA, PruneResult, check_limits
 
 __all__ = ["AGE_EDGES", "ANOMALY_KINDS", "EXAMPLES", "SCHEMA", "PruneOptions", "PruneResult"]
 AGE_EDGES = (3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400, 365 * 86400)
@@ -54,14 +54,8 @@ class PruneOptions:
             raise UsageError(f"--workers must be 'threads' or 'processes', not {self.workers!r}")
         if self.max_inflight is not None and self.max_inflight < 1:
             raise UsageError("--max-inflight must be at least 1")
-        if self.rate is not None and self.rate <= 0:
-            raise UsageError("--rate must be a positive number of deletions per second")
-        if self.max_delete is not None and self.max_delete < 0:
-            raise UsageError("--max-delete must not be negative")
-        if self.max_runtime is not None and self.max_runtime <= 0:
-            raise UsageError("--max-runtime must be a positive duration")
-        if not 0 < self.max_fraction <= 1:
-            raise UsageError("--max-fraction must be in (0, 1]")
+        check_limits(self.rate, self.max_delete, self.max_runtime, self.max_fraction,
+                     per_second="deletions")
         if self.max_skew < 0:
             raise UsageError("--max-skew must not be negative")
         if self.quarantine and self.direct_unlink:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessdiag.core.errors import UsageError
+from sessdiag.core.prune_contract import check_limits
 from sessdiag.frameworks import REDIS_PROFILES
 
 LOCK_KEY = b"sessdiag:prune:lock"
@@ -31,14 +32,8 @@ class RedisPruneOptions:
     now: float | None = None  # tests: judge ages as of this time
 
     def validate(self) -> None:
-        if self.rate is not None and self.rate <= 0:
-            raise UsageError("--rate must be a positive number of changes per second")
-        if self.max_delete is not None and self.max_delete < 0:
-            raise UsageError("--max-delete must not be negative")
-        if self.max_runtime is not None and self.max_runtime <= 0:
-            raise UsageError("--max-runtime must be a positive duration")
-        if not 0 < self.max_fraction <= 1:
-            raise UsageError("--max-fraction must be in (0, 1]")
+        check_limits(self.rate, self.max_delete, self.max_runtime, self.max_fraction,
+                     per_second="changes")
         if self.max_lifetime is not None and self.max_lifetime <= 0:
             raise UsageError("--max-lifetime must be a positive duration")
         if self.lock_ttl < 5:

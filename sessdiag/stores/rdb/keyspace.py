@@ -76,8 +76,8 @@ class DumpScanner(NodeScanner):
         # when access-log lookups follow (None otherwise: memory flat as the dump grows)
         self.lookup_index: array | None = array("Q") if keep_index else None
         self._cmds: list[tuple] = []
-        # The direct path (want/_direct) serves the plain scan; --profile and --pattern
-        # change the classification, so they keep the command plan.
+        # The direct path (want/record without a plan) serves the plain scan; --profile and
+        # --pattern change the classification, so they keep the command plan.
         self._direct_ok = not params.profile and not params.pattern
         self._entries: dict[tuple[int, str, str], Any] = {}  # classify() -> _entry()
         self._e: list | None = None  # this key's entry; None: it goes through the plan
@@ -177,26 +177,55 @@ class DumpScanner(NodeScanner):
             return
         self._rec = rec
         self._last = None
-        expired = 0 <= rec.expire_ms <= self.as_of_ms
+        e = rec.expire_ms
+        expired = 0 <= e <= self.as_of_ms
         if expired:
             self.expired_keys += 1
-        answer = self.answer
-        if self._e is not None:
-            self._direct(rec)
-        else:
+        entry = self._e
+        if entry is None:
+            answer = self.answer
             self.handle(self._plan, [answer(c, rec) for c in self._cmds], 0)
-        try:
-            while self.deferred:
-                d, self.deferred = self.deferred, []
-                for cmd, cb in d:
-                    cb(answer(cmd, rec))
-        except RdbCorrupt as exc:
-            # A sniffed string was expanded only to its head; its tail, read now that the
-            # head named a framework, does not expand as declared: counted, not a crash.
-            self.deferred = []
-            self._count_corrupt(exc.reason)
-            self.other(rec.key, "corrupt")
-            return
+        else:
+            # handle() for a key of a _DIRECT kind: the replies its plan would get (PTTL,
+            # HGETALL, GETRANGE, TYPE, MEMORY USAGE), computed as replies.reply does
+            kind, g = entry[0], entry[1]
+            k = rec.key
+            t = rec.type_name
+            if kind == P.UNKNOWN:  # TYPE, GETRANGE 0 255
+                v = rec.value
+                head = (v[:256] if rec.packed is None and v.__class__ is bytes
+                        else self.answer((GETRANGE, k, ZERO, SNIFF_1), rec)) \
+                    if t == "string" else WRONGTYPE
+                self.on_unknown(k, t.encode(), head)
+            else:
+                pttl = -1 if e < 0 else max(0, e - self.as_of_ms)
+                mem = memory.estimate(rec) if self._mem else None
+                if kind == P.SPRING:
+                    self._last = (g, g.sessions, g.expired)
+                    NodeScanner.on_spring(self, k, g, pttl,
+                                          rec.value if t == "hash" else WRONGTYPE, mem)
+                elif kind == P.SHADOW:
+                    self.on_shadow(k, g, [pttl] if mem is None else [pttl, mem])
+                elif t != "string":
+                    self.on_string(k, g, pttl, WRONGTYPE, mem)
+                else:  # STRING: GETRANGE 0 65535 of a HEAD read (its first HEAD_BYTES)
+                    v = rec.value
+                    self.on_string(k, g, pttl, v if v.__class__ is bytes else b"", mem)
+        if self.deferred:
+            try:
+                answer = self.answer
+                while self.deferred:
+                    d, self.deferred = self.deferred, []
+                    for cmd, cb in d:
+                        cb(answer(cmd, rec))
+            except RdbCorrupt as exc:
+                # A sniffed string was expanded only to its head; its tail, read now that
+                # the head named a framework, does not expand as declared: counted, not a
+                # crash.
+                self.deferred = []
+                self._count_corrupt(exc.reason)
+                self.other(rec.key, "corrupt")
+                return
         if self._last is None:
             return
         g, sessions, expired_before = self._last
@@ -211,32 +240,6 @@ class DumpScanner(NodeScanner):
         if index is not None and len(index) < 100_000_000:
             n = rec.length if rec.type_name == "string" else rec.raw
             index.append(((hash(rec.key) & 0xFFFFFFFFFF) << 24) | min(max(n, 0), 0xFFFFFF))
-
-    def _direct(self, rec: Record) -> None:
-        """handle() for one key of a _DIRECT kind: the replies its plan would get, computed
-        from the record as replies.reply does, without building commands or reply lists."""
-        kind, g = self._e[0], self._e[1]
-        k = rec.key
-        t = rec.type_name
-        if kind == P.UNKNOWN:
-            # TYPE, GETRANGE 0 255
-            head = (rec.value[:256] if rec.packed is None and rec.value.__class__ is bytes
-                    else self.answer((GETRANGE, k, ZERO, SNIFF_1), rec)) \
-                if t == "string" else WRONGTYPE
-            self.on_unknown(k, t.encode(), head)
-            return
-        e = rec.expire_ms
-        pttl = -1 if e < 0 else max(0, e - self.as_of_ms)
-        mem = memory.estimate(rec) if self._mem else None
-        if kind == P.SPRING:
-            self.on_spring(k, g, pttl, rec.value if t == "hash" else WRONGTYPE, mem)
-        elif kind == P.SHADOW:
-            self.on_shadow(k, g, [pttl] if mem is None else [pttl, mem])
-        elif t != "string":
-            self.on_string(k, g, pttl, WRONGTYPE, mem)
-        else:  # STRING: GETRANGE 0 65535 of a HEAD read (its first HEAD_BYTES)
-            v = rec.value
-            self.on_string(k, g, pttl, v if v.__class__ is bytes else b"", mem)
 
     def _count_corrupt(self, reason: str) -> None:
         # Reasons name byte offsets: a dump corrupt throughout would have one per record.

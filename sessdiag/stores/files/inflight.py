@@ -20,6 +20,7 @@ it likes, and a chunk still in the queue never lstats a name in a recycled descr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import queue
@@ -28,7 +29,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from threading import get_ident
 from typing import Any, TypeVar
 
 from sessdiag.stores.files.limiter import (
@@ -271,8 +271,14 @@ class Engine:
         self.fanout = mode == "always"
         self.decided = mode != "auto"
         self.probe: list[float] = []
-        self._direct: dict[int, int] = {}  # operations run untimed, by thread
         self.rate_limited = self.settings.rate is not None
+        # Operations run on their caller's thread, ungated and untimed: the local-disk path.
+        # Read once per operation (op), so a flag, not the three conditions it stands for.
+        self.inline = self.decided and not self.fanout and not self.rate_limited
+        # Their count: next() of an itertools.count is one C call, atomic under the GIL, so
+        # every thread shares it without a lock (a lock, or a dict by thread, cost more
+        # than a cached lstat).
+        self._untimed = itertools.count()
 
     # -- the gate ---------------------------------------------------------------------------
 
@@ -332,9 +338,8 @@ class Engine:
     def op(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """Run one filesystem operation on this thread, gated and timed (on a local disk,
         once the first operations were fast, only counted)."""
-        if self.decided and not self.fanout and not self.rate_limited:
-            tid = get_ident()
-            self._direct[tid] = self._direct.get(tid, 0) + 1
+        if self.inline:
+            next(self._untimed)
             return fn(*args, **kw)
         inflight = self._enter()
         t0 = time.perf_counter()
@@ -343,6 +348,12 @@ class Engine:
         finally:
             self._leave((time.perf_counter() - t0,), inflight)
 
+    def counted(self, n: int) -> None:
+        """n operations a caller ran itself while `inline` (a hot loop that cannot afford
+        op's call per operation), counted with the untimed ones."""
+        with self.cond:
+            self.stats.untimed += n
+
     def _probe(self, lat: float) -> None:
         """Called with the lock held: the first operations decide inline or fan-out."""
         self.probe.append(lat)
@@ -350,6 +361,7 @@ class Engine:
             self.probe.sort()
             self.fanout = self.probe[len(self.probe) // 2] > FANOUT_LATENCY_S
             self.decided = True
+            self.inline = not self.fanout and not self.rate_limited
 
     # -- a directory's entries, many at once ------------------------------------------------
 
@@ -449,8 +461,9 @@ class Engine:
         for th in self.threads:
             th.join()
         self.threads.clear()
-        self.stats.untimed += sum(self._direct.values())
-        self._direct.clear()
+        # The count's next value is how many operations took one before it.
+        self.stats.untimed += next(self._untimed)
+        self._untimed = itertools.count()
         self.stats.limit_final = self.limiter.current
         self.stats.limit_max = max(self.stats.limit_max, self.limiter.current)
         return self.stats

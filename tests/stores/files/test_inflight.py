@@ -67,6 +67,15 @@ def test_map_keeps_order_and_counts_every_operation(tmp_path):
     assert 1 <= st.inflight_max <= 4
 
 
+def test_inline_operations_are_counted_untimed(tmp_path):
+    eng = Engine(EngineSettings(fanout="never"))
+    assert eng.inline
+    for _ in range(3):
+        eng.op(os.lstat, str(tmp_path))
+    eng.counted(5)  # a caller's own loop of inline operations
+    st = eng.close()
+    assert (st.ops, st.untimed, st.hist) == (0, 8, {})
+
 def test_fixed_limit_never_adapts_and_bad_caps_are_usage_errors():
     eng = Engine(EngineSettings(fixed=3))
     assert eng.limiter.current == 3 and eng.fixed

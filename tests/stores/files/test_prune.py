@@ -577,6 +577,26 @@ def test_fanned_out_prune_deletes_the_same_and_reports_its_walk(store, popts, sn
     assert w["latency_us"]["p50"] is not None
 
 
+@pytest.mark.parametrize(("jobs", "workers"), [(3, "threads"), (2, "processes")])
+def test_inline_prune_still_counts_every_operation(store, popts, snapshot, monkeypatch, jobs,
+                                                   workers):
+    """On a local disk (every operation counts as fast) the apply pass calls os itself,
+    past the engine's wrapper; its operations are still in the walk's count."""
+    from sessdiag.stores.files import inflight
+
+    monkeypatch.setattr(inflight, "FANOUT_LATENCY_S", float("inf"))
+    root, expired, _fresh = store(sessions=600, foreign=3, symlinks=2, misplaced=2)
+    keep = {k: v for k, v in snapshot(root).items() if k not in expired}
+    res = prune_file_store(popts(root, apply=True, jobs=jobs, workers=workers))
+    r = res.report
+    assert res.exit_code == 0, r
+    assert r["deleted"] == 300 and _balanced(r)
+    assert snapshot(root) == keep
+    w = r["walk"]
+    assert w["mode"] == "per-worker"
+    # plan: an lstat per entry; apply: re-check, rename, lstat, unlink per deletion
+    assert w["operations"] >= r["entries"] + 4 * 300
+
 def test_max_inflight_is_validated(tmp_path):
     with pytest.raises(UsageError):
         PruneOptions(target=str(tmp_path), max_age=60, max_inflight=0).validate()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,17 +98,21 @@ def check_deleted(label: str, root: str, before: set[str], old: set[str]) -> int
     return len(gone)
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds, and the command's CPU seconds (user + sys, its whole process tree): on a
+    shared machine CPU varies far less than wall."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd "/": `python -m` puts the working directory first on sys.path, before PYTHONPATH,
     # so a run from a checkout would time that checkout instead of --old.
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
                           env=env, cwd="/")
     elapsed = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])}… failed ({proc.returncode}): "
                          f"{proc.stderr.decode()[-800:]}")
-    return elapsed
+    return elapsed, ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
 
 
 def prune_cmd(root: str, flags: list[str]) -> list[str]:
@@ -140,6 +145,7 @@ def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) 
     times: dict[str, list[float]] = {"find -delete": []}
     for name, _ in variants:
         times[f"prune {name}"] = []
+    cpus: dict[str, list[float]] = {label: [] for label in times}
     loads: list[float] = []
     for run in range(args.runs):
         roots = {"find -delete": f"{base}/find"}
@@ -164,14 +170,16 @@ def local_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) 
                 flags = dict(variants)[label.removeprefix("prune ")]
                 cmd = prune_cmd(root, flags)
             loads.append(os.getloadavg()[0])
-            t = timed(cmd, variant_env(label))
+            t, cpu = timed(cmd, variant_env(label))
             times[label].append(t)
+            cpus[label].append(cpu)
             deleted = check_deleted(label, root, before, old)
-            print(f"  {label:<22} {t:8.2f}s  deleted {deleted:,}", file=sys.stderr)
+            print(f"  {label:<22} {t:8.2f}s  cpu {cpu:6.2f}s  deleted {deleted:,}",
+                  file=sys.stderr)
         for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
     report(f"{args.files:,} files, ~50 % expired, local disk ({_fstype(base)}), "
-           f"{os.cpu_count()} cores, {args.runs} run(s)", times, loads=loads)
+           f"{os.cpu_count()} cores, {args.runs} run(s)", times, loads=loads, cpus=cpus)
 
 
 def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -> None:
@@ -192,6 +200,7 @@ def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -
     base = args.dir
     labels = ["find -delete"] + [f"prune {n}" for n, _ in variants]
     times: dict[str, list[float]] = {label: [] for label in labels}
+    cpus: dict[str, list[float]] = {label: [] for label in labels}
     delayed: dict[str, list[dict[str, int]]] = {label: [] for label in labels}
     loads: list[float] = []
     for run in range(args.runs):
@@ -213,10 +222,11 @@ def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -
                     cmd = prune_cmd(mnt, flags)
                 fs.reset()
                 loads.append(os.getloadavg()[0])
-                t = timed(cmd, variant_env(label))
+                t, cpu = timed(cmd, variant_env(label))
                 st = fs.stats()
             deleted = check_deleted(label, srcs[label], before, old)
             times[label].append(t)
+            cpus[label].append(cpu)
             delayed[label].append(st.get("delayed", {}))
             print(f"  {label:<22} {t:8.2f}s  deleted {deleted:,}; delayed ops "
                   f"{sum(st.get('delayed', {}).values()):,} {st.get('delayed', {})}; "
@@ -228,7 +238,7 @@ def fuse_runs(args: argparse.Namespace, variants: list[tuple[str, list[str]]]) -
         (", serial dirops)" if args.fuse_serial_dirops else ")")
     report(f"{args.files:,} files on {harness}, {args.fuse_delay_ms} ms per "
            f"{'/'.join(FUSE_OPS)}; {os.cpu_count()} cores; {args.runs} run(s)", times,
-           delayed=delayed, loads=loads)
+           delayed=delayed, loads=loads, cpus=cpus)
 
 
 def _fstype(path: str) -> str:
@@ -242,19 +252,24 @@ def _fstype(path: str) -> str:
 
 def report(title: str, times: dict[str, list[float]],
            delayed: dict[str, list[dict[str, int]]] | None = None,
-           loads: list[float] | None = None) -> None:
+           loads: list[float] | None = None,
+           cpus: dict[str, list[float]] | None = None) -> None:
     find = statistics.median(times["find -delete"])
     print(f"\n{title}")
     if loads:
         print(f"1-min load average before the commands: median {statistics.median(loads):.2f}, "
               f"max {max(loads):.2f}")
     head = f"{'command':<26}{'median s':>10}{'min s':>9}{'max s':>9}{'find/this':>11}"
+    if cpus:
+        head += f"{'cpu s':>8}"  # median user + sys of the command's process tree
     if delayed:
         head += f"{'delayed ops':>13}  by operation (median run)"
     print(head)
     for label, ts in times.items():
         med = statistics.median(ts)
         line = f"{label:<26}{med:>10.2f}{min(ts):>9.2f}{max(ts):>9.2f}{find / med:>10.1f}x"
+        if cpus:
+            line += f"{statistics.median(cpus[label]):>8.2f}"
         if delayed and delayed.get(label):
             runs = sorted(delayed[label], key=lambda d: sum(d.values()))
             mid = runs[(len(runs) - 1) // 2]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,8 +63,11 @@ def build(root: str, total: int, seed: int) -> None:
 
 
 def timed(cmd: list[str], *, sample_rss: bool = False,
-          env: dict[str, str] | None = None) -> tuple[float, int]:
+          env: dict[str, str] | None = None) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS, and CPU seconds (user + sys of the command's process tree:
+    on a shared machine it varies far less than wall)."""
     peak = 0
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd "/": `python -m` puts the working directory first on sys.path, before PYTHONPATH,
     # so a run from a checkout would time that checkout instead of --old.
@@ -88,12 +92,13 @@ def timed(cmd: list[str], *, sample_rss: bool = False,
         th.start()
     _, err = proc.communicate()
     elapsed = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if sample_rss:
         stop.set()
         th.join()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {err.decode()[-500:]}")
-    return elapsed, peak
+    return elapsed, peak, ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
 
 
 def measure(root: str, runs: int, old: str | None = None) -> dict:
@@ -110,33 +115,38 @@ def measure(root: str, runs: int, old: str | None = None) -> dict:
         envs["scan (old)"] = dict(os.environ, PYTHONPATH=old)
     subprocess.run(["du", "-s", root], stdout=subprocess.DEVNULL, check=True)  # warm the cache
     times: dict[str, list[float]] = {k: [] for k in tools}
+    cpus: dict[str, list[float]] = {k: [] for k in tools}
     peaks: list[int] = []
     for run in range(runs):
         for name in (list(tools) if run % 2 == 0 else list(tools)[::-1]):
-            t, _ = timed(tools[name], env=envs[name])
+            t, _, cpu = timed(tools[name], env=envs[name])
             times[name].append(t)
+            cpus[name].append(cpu)
     # Peak RSS from runs of their own: the sampler walks /proc every 20 ms and, on a 2-core
     # machine, took enough CPU from the timed scan to add ~10 % to its wall time.
     for _ in range(2):
-        _, peak = timed(sessdiag, sample_rss=True)
+        _, peak, _ = timed(sessdiag, sample_rss=True)
         peaks.append(peak)
     return {"median": {k: statistics.median(v) for k, v in times.items()},
-            "min": {k: min(v) for k, v in times.items()}, "peak_rss": max(peaks)}
+            "min": {k: min(v) for k, v in times.items()}, "peak_rss": max(peaks),
+            "cpu": {k: statistics.median(v) for k, v in cpus.items()}}
 
 
 def report(label: str, res: dict) -> None:
     med = res["median"]
     du = med["du -s"]
     print(f"\n{label}")
-    print(f"{'tool':<16}{'median s':>10}{'min s':>10}{'x du':>8}")
+    print(f"{'tool':<16}{'median s':>10}{'min s':>10}{'x du':>8}{'cpu s':>8}")
     for name, t in med.items():
-        print(f"{name:<16}{t:>10.2f}{res['min'][name]:>10.2f}{t / du:>8.2f}")
+        print(f"{name:<16}{t:>10.2f}{res['min'][name]:>10.2f}{t / du:>8.2f}"
+              f"{res['cpu'][name]:>8.2f}")
     print(f"sessdiag peak RSS (parent + workers): {res['peak_rss'] / 2**20:.0f} MiB")
     print(f"ratio sessdiag/du = {med['sessdiag scan'] / du:.2f} (target <= 1.5); "
           f"sessdiag/find = {med['sessdiag scan'] / med['find -printf']:.2f} (target < 1)")
     if "scan (old)" in med:
         print(f"this checkout / old: median {med['sessdiag scan'] / med['scan (old)']:.3f}, "
-              f"min {res['min']['sessdiag scan'] / res['min']['scan (old)']:.3f}")
+              f"min {res['min']['sessdiag scan'] / res['min']['scan (old)']:.3f}, "
+              f"cpu {res['cpu']['sessdiag scan'] / res['cpu']['scan (old)']:.3f}")
 
 
 def main() -> None:

@@ -177,7 +177,8 @@ def scratch_copy() -> Path:
     return dst
 
 
-def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+def run_tests(copy: Path, tests: list[str], timeout: float,
+              show_failure: bool = False) -> tuple[str, float]:
     env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
     env.pop("CI", None)  # skips are not the question here
     t0 = time.monotonic()
@@ -186,6 +187,8 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float]
                              *tests], cwd=copy, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - t0
+    if cp.returncode != 0 and show_failure:  # the unmutated run: say what failed
+        sys.stderr.write(cp.stdout.decode(errors="replace")[-4000:])
     return ("survived" if cp.returncode == 0 else "killed"), time.monotonic() - t0
 
 
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, source, ms in plans:
             rel, tests = TARGETS[name]
-            outcome, base = run_tests(copy, tests, timeout=a.budget)
+            outcome, base = run_tests(copy, tests, timeout=a.budget, show_failure=True)
             if outcome != "survived":
                 print(f"{name}: the tests fail without any mutation; skipping", file=sys.stderr)
                 continue

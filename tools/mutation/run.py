@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 PRUNE_TESTS = ["tests/stores/files/test_prune.py", "tests/stores/files/test_prune_hostile.py",
                "tests/stores/files/test_hostile_swaps.py",
-               "tests/stores/files/test_prune_hardlink_race.py"]
+               "tests/stores/files/test_prune_hardlink_race.py",
+               "tests/stores/files/test_prune_planner.py"]
 
 # module -> the tests that guard it (kept small: every mutant runs them).
 TARGETS: dict[str, tuple[str, list[str]]] = {

@@ -19,7 +19,7 @@ from sessdiag.core.contract import SCAN_SCHEMA
 from sessdiag.core.errors import UsageError
 from sessdiag.merging import derive, logs, parts, sections
 from sessdiag.merging import redis as redis_rules
-from sessdiag.merging.values import add, add_histograms, merge_value, same, union
+from sessdiag.merging.values import add, add_histograms, merge_value, same, timeline, union
 
 Rule = Callable[[Sequence[Any]], Any]
 
@@ -48,7 +48,7 @@ RULES: dict[str, Rule] = {
     "newest": lambda v: sections.extreme(v, oldest=False),
     "anomaly_examples": sections.examples,
     "shards": sections.shards,
-    "empty_timeline": sections.timeline,
+    "empty_timeline": timeline,
     "filesystem": sections.filesystem,
     "scan": sections.scan_run,
     "server": redis_rules.server,

@@ -21,6 +21,7 @@ from sessdiag.merging.values import (
     merge_value,
     same,
     smallest,
+    timeline,
     union,
 )
 
@@ -30,15 +31,6 @@ REDIS_KINDS = ("redis", "rdb")
 
 def is_redis(part_kinds: set[str | None]) -> bool:
     return bool(part_kinds) and part_kinds <= set(REDIS_KINDS)
-
-
-def timeline(values: Values) -> list[dict]:
-    """`[{"hour", "count"}]` rows added hour by hour (ISO hours sort as times)."""
-    hours: dict[str, int] = {}
-    for rows in values:
-        for row in rows or []:
-            hours[row["hour"]] = hours.get(row["hour"], 0) + row["count"]
-    return [{"hour": h, "count": n} for h, n in sorted(hours.items())]
 
 
 def _principals(values: Values) -> dict:

@@ -48,15 +48,6 @@ def extreme(values: Values, oldest: bool) -> dict | None:
     return max(points, key=lambda p: (p["mtime"], -p["age_s"]))
 
 
-def timeline(values: Values) -> list[dict]:
-    """`[{"hour", "count"}]` rows added hour by hour (ISO hours sort as times)."""
-    hours: dict[str, int] = {}
-    for rows in values:
-        for row in rows or []:
-            hours[row["hour"]] = hours.get(row["hour"], 0) + row["count"]
-    return [{"hour": h, "count": n} for h, n in sorted(hours.items())]
-
-
 def shards(values: Values) -> dict:
     """Shard statistics from the parts' integer sums. A flat store's one shard (".") is split
     between partitions and is one shard again; every other shard has a single owner."""

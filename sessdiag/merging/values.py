@@ -69,6 +69,15 @@ def latest(values: Iterable[Any]) -> Any:
     return max(present) if present else None
 
 
+def timeline(values: Iterable[Any]) -> list[dict]:
+    """`[{"hour", "count"}]` rows added hour by hour (ISO hours sort as times)."""
+    hours: dict[str, int] = {}
+    for rows in values:
+        for row in rows or []:
+            hours[row["hour"]] = hours.get(row["hour"], 0) + row["count"]
+    return [{"hour": h, "count": n} for h, n in sorted(hours.items())]
+
+
 def union(lists: Iterable[Iterable[Any]]) -> list[Any]:
     """Items of every list, each once, in first-seen order."""
     out: list[Any] = []

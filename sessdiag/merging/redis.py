@@ -16,8 +16,10 @@ from sessdiag.merging.values import (
     MIXED,
     add,
     add_counts,
+    add_if_numbers,
     earliest,
     latest,
+    merge_fields,
     merge_value,
     same,
     smallest,
@@ -48,21 +50,17 @@ def _companions(values: Values) -> dict | None:
     present = [v for v in values if v]
     if not present:
         return None
-    out: dict[str, Any] = {}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
+
+    def rule(key: str, vals: list[Any]) -> Any:
         if key in COMPANION_FIRST:
-            known = [x for x in vals if x is not None]
-            out[key] = min(known) if known else None
-        elif key == "repository":
-            out[key] = "indexed" if "indexed" in vals else same(vals)
-        elif key in COMPANION_DERIVED:
-            out[key] = None  # below, from the merged counts
-        elif all((isinstance(x, int | float) and not isinstance(x, bool)) or x is None
-                 for x in vals):
-            out[key] = add(vals)
-        else:
-            out[key] = merge_value(vals)
+            return earliest(vals)
+        if key == "repository":
+            return "indexed" if "indexed" in vals else same(vals)
+        if key in COMPANION_DERIVED:
+            return None  # below, from the merged counts
+        return add_if_numbers(vals, merge_value)
+
+    out = merge_fields(present, rule)
     checked, members = out.get("index_members_checked") or 0, out.get("index_members") or 0
     dead = out.get("index_members_dead_checked") or 0
     every = checked == members
@@ -205,18 +203,15 @@ def server(values: Values) -> dict | None:
     present = [v for v in values if v]
     if not present:
         return None
-    out: dict[str, Any] = {}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
-        if key in ("used_memory", "maxmemory"):
-            out[key] = add(vals)
-        elif key == "notify_keyspace_events_by_node":
-            out[key] = [x for v in vals for x in (v or [])] or None
-        elif key == "primaries":
-            out[key] = add(vals)
-        else:
-            out[key] = merge_value(vals)
-    return out
+
+    def rule(key: str, vals: list[Any]) -> Any:
+        if key in ("used_memory", "maxmemory", "primaries"):
+            return add(vals)
+        if key == "notify_keyspace_events_by_node":
+            return [x for v in vals for x in (v or [])] or None
+        return merge_value(vals)
+
+    return merge_fields(present, rule)
 
 
 DUMP_COUNTS = ("keys_past_expiry", "corrupt_records", "functions", "module_aux")
@@ -228,19 +223,17 @@ def dump(values: Values) -> dict | None:
     present = [v for v in values if v]
     if not present:
         return None
-    out: dict[str, Any] = {}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
+
+    def rule(key: str, vals: list[Any]) -> Any:
         if key in DUMP_COUNTS:
-            out[key] = add(vals)
-        elif key == "databases":
-            out[key] = add_counts(vals)
-        elif key == "companion_check_share":
-            out[key] = min(x for x in vals if x is not None) if any(
-                x is not None for x in vals) else None
-        else:
-            out[key] = merge_value(vals)
-    return out
+            return add(vals)
+        if key == "databases":
+            return add_counts(vals)
+        if key == "companion_check_share":
+            return earliest(vals)  # the smallest share any dump checked
+        return merge_value(vals)
+
+    return merge_fields(present, rule)
 
 
 def keyspace(value: dict | None) -> dict | None:

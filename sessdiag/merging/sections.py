@@ -17,9 +17,10 @@ from sessdiag.merging.values import (
     add,
     add_counts,
     add_histograms,
+    add_if_numbers,
     earliest,
-    is_number,
     latest,
+    merge_fields,
     merge_keyed,
     merge_value,
     same,
@@ -73,17 +74,15 @@ PAYLOAD_SETTINGS = ("method", "classification", "empty_sizes")
 def payload_check(values: Values) -> dict:
     """Counts and reasons add; the method and sizes must agree (else "mixed")."""
     present = [v for v in values if v]
-    out: dict[str, Any] = {}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
+
+    def rule(key: str, vals: list[Any]) -> Any:
         if key in PAYLOAD_SETTINGS or key == "note":
-            out[key] = same(vals)
-        elif key == "undecodable_reasons":
-            out[key] = dict(sorted((add_counts(vals) or {}).items()))
-        elif all(is_number(x) or x is None for x in vals):
-            out[key] = add(vals)
-        else:
-            out[key] = merge_value(vals)
+            return same(vals)
+        if key == "undecodable_reasons":
+            return dict(sorted((add_counts(vals) or {}).items()))
+        return add_if_numbers(vals, merge_value)
+
+    out = merge_fields(present, rule)
     if out.get("method") == "sample":
         out["note"] = (f"sizes classify every session; {out.get('decoded', 0)} random payloads "
                        f"decoded in {len(present)} parts, each a sample of its part, so "
@@ -123,16 +122,13 @@ def filesystem(values: Values) -> dict | None:
 def scan_run(values: Values) -> dict:
     """How the parts ran: the longest duration, workers added (per run, never compared)."""
     present = [v for v in values if v]
-    out: dict[str, Any] = {"parts": len(present)}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
+
+    def rule(key: str, vals: list[Any]) -> Any:
         if key == "duration_s":
-            out[key] = max(x for x in vals if x is not None)
-        elif all(is_number(x) or x is None for x in vals):
-            out[key] = add(vals)
-        else:
-            out[key] = same(vals)
-    return out
+            return max(x for x in vals if x is not None)
+        return add_if_numbers(vals, same)
+
+    return {"parts": len(present), **merge_fields(present, rule)}
 
 
 # -- keyed sections: groups, clients, routes, user agents, races ------------------------
@@ -244,13 +240,10 @@ def counts_map(values: Values) -> dict | None:
     present = [v for v in values if v is not None]
     if not present:
         return None
-    out: dict[str, Any] = {}
-    for key in union(v.keys() for v in present):
-        vals = [v.get(key) for v in present]
-        if all(is_number(x) or x is None for x in vals):
-            out[key] = add(vals)
-        elif all(isinstance(x, dict) or x is None for x in vals):
-            out[key] = counts_map(vals)
-        else:
-            out[key] = merge_value(vals)
-    return out
+
+    def nested(vals: list[Any]) -> Any:
+        if all(isinstance(x, dict) or x is None for x in vals):
+            return counts_map(vals)
+        return merge_value(vals)
+
+    return merge_fields(present, lambda _key, vals: add_if_numbers(vals, nested))

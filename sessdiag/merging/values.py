@@ -78,6 +78,18 @@ def timeline(values: Iterable[Any]) -> list[dict]:
     return [{"hour": h, "count": n} for h, n in sorted(hours.items())]
 
 
+def merge_fields(present: Sequence[dict], rule: Callable[[str, list[Any]], Any]
+                 ) -> dict[str, Any]:
+    """Every field of the parts' dicts (in first-seen order), merged by `rule(key, values)`."""
+    return {key: rule(key, [v.get(key) for v in present])
+            for key in union(v.keys() for v in present)}
+
+
+def add_if_numbers(values: list[Any], otherwise: Callable[[list[Any]], Any]) -> Any:
+    """Numbers (or unknowns) add; anything else is merged by `otherwise`."""
+    return add(values) if all(is_number(x) or x is None for x in values) else otherwise(values)
+
+
 def union(lists: Iterable[Iterable[Any]]) -> list[Any]:
     """Items of every list, each once, in first-seen order."""
     out: list[Any] = []

@@ -240,3 +240,13 @@ class NodeResult:
         if g is None:
             g = self.groups[key] = GroupAgg(profile, namespace, n_age)
         return g
+
+
+def show_key(k: bytes) -> str:
+    """A key for a report: session ids are credentials, so only their first 8 characters."""
+    s = k.decode("utf-8", "replace")
+    i = max(s.rfind(":"), -1) + 1
+    sid = s[i:]
+    if len(sid) > 12:
+        return s[:i] + sid[:8] + "…"
+    return s

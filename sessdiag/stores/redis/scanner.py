@@ -27,7 +27,7 @@ from sessdiag.core.errors import DecodeError
 from sessdiag.frameworks import REGISTRY, VALUE_SNIFFERS
 from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
-from sessdiag.stores.redis.census import EXAMPLES, TTL_EDGES, GroupAgg, NodeResult
+from sessdiag.stores.redis.census import EXAMPLES, TTL_EDGES, GroupAgg, NodeResult, show_key
 from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.resp import (
     CommandRefused,
@@ -754,20 +754,11 @@ def _java_or_plain_string(m: Any) -> str | None:
 
 
 def _example(g: GroupAgg, kind: str, k: bytes) -> None:
-    """g.example(kind, _show(k)), the key shown only while the examples have room: most
+    """g.example(kind, show_key(k)), the key shown only while the examples have room: most
     calls (every expired session, say) come when they have none."""
     if len(g.examples.get(kind, ())) < EXAMPLES:
-        g.example(kind, _show(k))
+        g.example(kind, show_key(k))
 
-
-def _show(k: bytes) -> str:
-    """A key for a report: session ids are credentials, so only their first 8 characters."""
-    s = k.decode("utf-8", "replace")
-    i = max(s.rfind(":"), -1) + 1
-    sid = s[i:]
-    if len(sid) > 12:
-        return s[:i] + sid[:8] + "…"
-    return s
 
 
 def _short(r: Any) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sessdiag.stores.redis.census import show_key
+
 EXAMPLES = 5
 # The group counters (one dict per profile and namespace), in the report's order.
 GROUP_FIELDS = ("sessions", "candidates", "fix_ttl", "companions", "index_members",
@@ -99,7 +101,7 @@ class RedisTally:
             self.companions += 1
             g["companions"] += 1
         if len(self.sample) < sample_k:
-            self.sample.append(show(d.key))
+            self.sample.append(show_key(d.key))
 
     def done(self, d: Decision, emptied: bool = False) -> None:
         g = self.group(d.group)
@@ -124,14 +126,5 @@ class RedisTally:
         self.skipped_fresh += 1
         self.group(d.group)["skipped_fresh"] += 1
         self.count(self.fresh_reasons, why)
-        self.example("skipped_fresh", show(d.key))
+        self.example("skipped_fresh", show_key(d.key))
 
-
-def show(k: bytes) -> str:
-    """A key for a report: session ids are credentials, so only their first 8 characters."""
-    s = k.decode("utf-8", "replace")
-    i = max(s.rfind(":"), -1) + 1
-    sid = s[i:]
-    if len(sid) > 12:
-        return s[:i] + sid[:8] + "…"
-    return s

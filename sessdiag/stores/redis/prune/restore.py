@@ -17,10 +17,10 @@ from typing import Any
 
 from sessdiag.core.errors import StoreRefused, UsageError
 from sessdiag.core.timefmt import iso
+from sessdiag.stores.redis.census import show_key
 from sessdiag.stores.redis.nodes import NodeConns
 from sessdiag.stores.redis.prune.backup import Record, read_backup
 from sessdiag.stores.redis.prune.executor import TOLERANCE_MS
-from sessdiag.stores.redis.prune.plan import show
 from sessdiag.stores.redis.resp import ReplyError
 from sessdiag.stores.redis.target import parse_target
 from sessdiag.stores.redis.topology import parse_info
@@ -42,7 +42,7 @@ class _Out:
         self.counts[what] += 1
         lst = self.lists.get(what)
         if lst is not None and len(lst) < LISTED:
-            lst.append(text or show(key or b""))
+            lst.append(text or show_key(key or b""))
 
 
 def _server_ms(t: Any) -> int:
@@ -136,7 +136,7 @@ def _key_done(r: Record, x: Any, out: _Out, apply: bool) -> None:
         if str(x).startswith("BUSYKEY"):
             out.add("skipped_existing", r.key)
         else:
-            out.add("errors", text=f"{show(r.key)}: {' '.join(str(x).split())[:160]}")
+            out.add("errors", text=f"{show_key(r.key)}: {' '.join(str(x).split())[:160]}")
     elif not apply and x == 1:
         out.add("skipped_existing", r.key)
     else:

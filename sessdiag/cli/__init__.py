@@ -9,35 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from sessdiag.cli import (
-    check,
-    clients,
-    fixtures,
-    gc_estimate,
-    inspect,
-    merge,
-    prune,
-    restore,
-    scan,
-)
 from sessdiag.core.errors import SessdiagError
-
-app = typer.Typer(
-    name="sessdiag",
-    help="Session-store forensics: size, age, expiry, orphans and GC stalls.",
-    no_args_is_help=True,
-    # Our own --install-completion SHELL: typer's auto-detecting flag took `zsh` as a stray
-    # argument and installed completion for the shell it detected (bash) instead.
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-fixtures_app = typer.Typer(help="Materialise realistic session trees and Redis keyspaces.",
-                           no_args_is_help=True)
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
 
@@ -76,7 +53,6 @@ def _show_completion(shell: str | None) -> None:
     raise typer.Exit(0)
 
 
-@app.callback(epilog="Example: sessdiag scan /srv/app/tmp --max-lifetime 30d")
 def _root(
     version: Annotated[bool, typer.Option(
         "--version", "-V", is_eager=True, callback=_version,
@@ -117,17 +93,105 @@ def _epilog(name: str) -> str:
     return f"Example: {EXAMPLES[name]}"
 
 
-# The order here is the order of `sessdiag --help`.
-app.command("scan", epilog=_epilog("scan"))(scan.scan)
-app.command("inspect", epilog=_epilog("inspect"))(inspect.inspect)
-app.add_typer(fixtures_app, name="fixtures")
-fixtures_app.command("make", epilog=_epilog("fixtures make"))(fixtures.fixtures_make)
-app.command("gc-estimate", epilog=_epilog("gc-estimate"))(gc_estimate.gc_estimate)
-app.command("prune", epilog=_epilog("prune"))(prune.prune)
-app.command("restore", epilog=_epilog("restore"))(restore.restore)
-app.command("check", epilog=_epilog("check"))(check.check)
-app.command("clients", epilog=_epilog("clients"))(clients.clients)
-app.command("merge", epilog=_epilog("merge"))(merge.merge)
+# Each command's function, imported only when that command is built: `sessdiag scan`
+# imports and builds the scan command alone (typer turning all ten signatures into click
+# commands, and importing their modules, cost a run ~40 ms of CPU).
+
+
+def _scan() -> Callable[..., Any]:
+    from sessdiag.cli import scan
+
+    return scan.scan
+
+
+def _inspect() -> Callable[..., Any]:
+    from sessdiag.cli import inspect
+
+    return inspect.inspect
+
+
+def _fixtures_make() -> Callable[..., Any]:
+    from sessdiag.cli import fixtures
+
+    return fixtures.fixtures_make
+
+
+def _gc_estimate() -> Callable[..., Any]:
+    from sessdiag.cli import gc_estimate
+
+    return gc_estimate.gc_estimate
+
+
+def _prune() -> Callable[..., Any]:
+    from sessdiag.cli import prune
+
+    return prune.prune
+
+
+def _restore() -> Callable[..., Any]:
+    from sessdiag.cli import restore
+
+    return restore.restore
+
+
+def _check() -> Callable[..., Any]:
+    from sessdiag.cli import check
+
+    return check.check
+
+
+def _clients() -> Callable[..., Any]:
+    from sessdiag.cli import clients
+
+    return clients.clients
+
+
+def _merge() -> Callable[..., Any]:
+    from sessdiag.cli import merge
+
+    return merge.merge
+
+
+# The order here is the order of `sessdiag --help`; a group maps its own commands.
+Loader = Callable[[], Callable[..., Any]]
+COMMANDS: dict[str, Loader | dict[str, Loader]] = {
+    "scan": _scan,
+    "inspect": _inspect,
+    "fixtures": {"make": _fixtures_make},
+    "gc-estimate": _gc_estimate,
+    "prune": _prune,
+    "restore": _restore,
+    "check": _check,
+    "clients": _clients,
+    "merge": _merge,
+}
+GROUP_HELP = {"fixtures": "Materialise realistic session trees and Redis keyspaces."}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The typer app: every command, or only the one named `only` (a run of that command)."""
+    app = typer.Typer(
+        name="sessdiag",
+        help="Session-store forensics: size, age, expiry, orphans and GC stalls.",
+        no_args_is_help=True,
+        # Our own --install-completion SHELL: typer's auto-detecting flag took `zsh` as a
+        # stray argument and installed completion for the shell it detected (bash) instead.
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback(epilog="Example: sessdiag scan /srv/app/tmp --max-lifetime 30d")(_root)
+    for name, load in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        if isinstance(load, dict):
+            group = typer.Typer(help=GROUP_HELP[name], no_args_is_help=True)
+            for sub, sub_load in load.items():
+                group.command(sub, epilog=_epilog(f"{name} {sub}"))(sub_load())
+            app.add_typer(group, name=name)
+        else:
+            app.command(name, epilog=_epilog(name))(load())
+    return app
 
 # One metavar style: UPPERCASE words naming what a value is. Values whose options do not
 # declare a metavar get it here (typer would print <str>, <int>, {target}).
@@ -176,8 +240,11 @@ class _Untyped(typer._click.types.StringParamType):  # type: ignore[name-defined
 _UNTYPED = _Untyped()
 
 
-def _command() -> typer.core.TyperGroup:
-    cmd = typer.main.get_command(app)
+def _command(argv: list[str] | None = None) -> typer.core.TyperGroup:
+    """The click command of the whole CLI; with argv naming a command first, of that command
+    alone (what parsing and running it needs; help, errors and exit codes are the same)."""
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    cmd = typer.main.get_command(build_app(only))
     _normalise_metavars(cmd)
     return cmd  # type: ignore[return-value]
 
@@ -195,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         from sessdiag.config import expand_argv
 
         args = expand_argv(list(sys.argv[1:] if argv is None else argv), _resolve_command)
-        rv = _command()(args=args, prog_name="sessdiag", standalone_mode=False)
+        rv = _command(args)(args=args, prog_name="sessdiag", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -230,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _resolve_command(argv: list[str]) -> tuple[list[str], set[str] | None]:
     """The words of argv that name a command, and that command's option names."""
-    cmd = typer.main.get_command(app)
+    cmd: Any = _command(argv)
     words: list[str] = []
     for token in argv:
         children = getattr(cmd, "commands", None)

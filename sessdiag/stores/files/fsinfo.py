@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 
 # Mounts where each stat is a network or userspace round trip: threads overlap the waits,
@@ -29,18 +30,42 @@ class FsInfo:
         return asdict(self)
 
 
+def _mounts() -> list[tuple[str, str, str]]:
+    """(device, mount point, type) of every mount: /proc/self/mounts, what psutil's
+    disk_partitions(all=True) reads on Linux (importing psutil cost each run ~10 ms), and
+    psutil elsewhere."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        import psutil
+
+        return [(p.device, p.mountpoint, p.fstype) for p in psutil.disk_partitions(all=True)]
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3:
+            device = _unescape(parts[0])
+            out.append(("" if device == "none" else device, _unescape(parts[1]), parts[2]))
+    return out
+
+
+def _unescape(s: str) -> str:
+    """The kernel writes space, tab, newline and backslash in mount fields as octal escapes."""
+    if "\\" not in s:
+        return s
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
 def fs_info(path: str) -> FsInfo:
     mountpoint, fstype, device = "/", "unknown", ""
     try:
-        import psutil
-
         best = ""
-        for part in psutil.disk_partitions(all=True):
-            mp = part.mountpoint
+        for dev, mp, typ in _mounts():
             if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
-                best, fstype, device = mp, part.fstype, part.device
+                best, fstype, device = mp, typ, dev
         mountpoint = best or "/"
-    except Exception:  # psutil is a convenience here; statvfs below still answers
+    except Exception:  # a convenience here; statvfs below still answers
         pass
     latency = fstype.startswith("fuse") or fstype in LATENCY_BOUND
     try:

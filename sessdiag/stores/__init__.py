@@ -62,6 +62,13 @@ def _open_rdb(target: str, **kw: Any) -> SessionStore:
 
 
 def _is_report(target: str) -> bool:
+    # A directory, the usual target, is no report: said without importing the saved-report
+    # backend (is_report itself opens the file, never through a symlink).
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return False
+    except (OSError, ValueError):
+        return False
     from sessdiag.stores.saved import is_report
 
     return is_report(target)

@@ -16,7 +16,6 @@ signals, from what is at hand:
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import UTC, datetime
 
 from sessdiag.core.units import format_percent
@@ -82,7 +81,7 @@ def hourly_floor(counts: dict[int, int]) -> dict | None:
         start -= 1
     stretch = [counts[h] for h in range(start, last)]
     floor = min(stretch)
-    median = statistics.median(stretch)
+    median = median_with_zeros(sorted(stretch), len(stretch))  # statistics.median's value
     steady = floor >= MIN_FLOOR_PER_HOUR and floor >= FLOOR_SHARE_OF_MEDIAN * median
     return {
         "steady": steady,

@@ -46,9 +46,6 @@ CPU_WAIT_BUSY = 1.0
 # loaded machine: tools/gcoracle under CPU pressure 95 % paid 524 µs per removal where the
 # probe's unlinks did ~280 µs of work and waited ~1,600 µs (fitted; benchmarks/gc_estimate.py).
 CPU_WAIT_SHARE = 0.15
-# The probe's thread was runnable at least this many times as long as it ran: the CPUs are
-# saturated and beego's walk, CPU work on a cached tree, stretches too (gcprobe.cpu_slowdown).
-CPU_SLOWDOWN_BUSY = 1.5
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from sessdiag.stores.rdb import memory
+from sessdiag.stores.rdb import fast, memory
 from sessdiag.stores.rdb.errors import RdbCorrupt
-from sessdiag.stores.rdb.parser import COUNT, FULL, HEAD, SKIP, SNIFF, SOME, Record
+from sessdiag.stores.rdb.parser import COUNT, DONE, FULL, HEAD, SKIP, SNIFF, SOME, Parser, Record
+from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.rdb.replies import WRONGTYPE, reply
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import GroupAgg
@@ -84,11 +85,20 @@ class DumpScanner(NodeScanner):
         self._mem = False  # this key takes a MEMORY USAGE estimate
         self._plan: list[tuple] = []
         self._rec: Record | None = None
+        # The parser's reader and record (bind): want() reads the common values itself
+        self._r: Reader | None = None
+        self._prec: Record | None = None
         self._last: tuple[GroupAgg, int, int] | None = None  # group, sessions, expired
         # cross-key checks: sampled hashes of session-key names seen, and checks waiting
         self.sample_shift = 0
         self.seen: set[int] = set()
         self.pending: list[tuple[int, Callable[[Any], None]]] = []
+
+    def bind(self, parser: Parser) -> None:
+        """Read through this parser: want() then takes the common values (a Spring hash
+        past the decoded sample, …) straight from its buffer and answers DONE."""
+        self._r = parser.r
+        self._prec = parser.rec
 
     # -- the parser's two callbacks ----------------------------------------------------------
     def want(self, db: int, key: bytes, rtype: int) -> int:
@@ -130,11 +140,49 @@ class DumpScanner(NodeScanner):
             self._track(key)
             g = e[1]
             if not self.p.deep and g.decoded + g.undecodable >= self.p.sample:
-                return SOME  # past the decoded sample: only the fields every session needs
+                # past the decoded sample: only the fields every session needs
+                r = self._r
+                if rtype == 4 and not self._mem and r is not None:
+                    try:
+                        x = fast.spring_hash(r.buf, r.pos)
+                    except fast.SHORT:  # it goes on past the buffer
+                        x = None
+                    if x is not None:
+                        r.pos = x[0]
+                        self._spring(key, g, x)
+                        return DONE
+                return SOME
             return FULL
         if kind == P.SHADOW:
             return SKIP
         return HEAD if rtype == 0 else SKIP  # STRING: GETRANGE of a non-string is WRONGTYPE
+
+    def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts) -> None:
+        """record() for a Spring hash read by fast.spring_hash (no memory estimate, no
+        decode: past both samples)."""
+        res = self.res
+        res.keys_seen += 1
+        if self.progress is not None and res.keys_seen % 10000 == 0:
+            self.progress(10000)
+        rec = self._rec = self._prec
+        assert rec is not None
+        e = rec.expire_ms
+        expired = 0 <= e <= self.as_of_ms
+        if expired:
+            self.expired_keys += 1
+        _, cv, lv, mv, pv, nbytes, empty = x
+        if cv is None and lv is None and mv is None:
+            self.other(key, "hash")
+            return
+        expired_before = g.expired
+        self.spring_session(g, key, -1 if e < 0 else max(0, e - self.as_of_ms), cv, lv, mv,
+                            nbytes, empty, pv)
+        if expired and g.expired == expired_before:
+            g.expired += 1
+            _example(g, "expired", key)
+        index = self.lookup_index
+        if index is not None and len(index) < 100_000_000:
+            index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(nbytes, 0xFFFFFF))
 
     def _entry(self, c: tuple[int, str, str]) -> list | object:
         """What want() keeps per classification: [kind, group, memory quota key, quota

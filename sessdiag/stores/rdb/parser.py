@@ -33,6 +33,9 @@ SKIP, HEAD, COUNT, FULL = 0, 1, 2, 3
 # stand-ins of their length when the dump stores them compressed.
 SNIFF, SOME = 4, 5
 SNIFF_BYTES = 256
+# DONE: `want` has read the value itself (from the reader, the record's expiry and idle time
+# in `Parser.rec`) and handled the key: the parser goes on to the next record.
+DONE = 6
 
 # RDB object types (src/rdb.h) -> the TYPE reply and the encoding.
 TYPES: dict[int, tuple[str, str]] = {
@@ -119,6 +122,7 @@ class Parser:
         self.on_record = on_record
         self.info = DumpInfo()
         self.keep: frozenset[bytes] = frozenset()  # the fields a SOME hash decodes
+        self.rec = Record()  # the key being read (its expiry and idle time precede it)
 
     def run(self) -> DumpInfo:
         r = self.r
@@ -134,7 +138,7 @@ class Parser:
             raise RdbError(f"RDB version {version} is not one this reader knows "
                            f"(1–{MAX_VERSION}); a newer Redis wrote it")
         info.version = version
-        rec = Record()
+        rec = self.rec
         db = 0
         n_db = 0  # keys read in db since the last SELECTDB
         keys = info.keys
@@ -155,9 +159,11 @@ class Parser:
                 rec.type = t
                 rec.type_name, rec.encoding = TYPES[t]
                 # self.want read per key: a caller may swap it once the aux fields are read
-                self.value(rec, t, self.want(db, key, t))
+                want = self.want(db, key, t)
                 n_db += 1
-                on_record(rec)
+                if want != DONE:
+                    self.value(rec, t, want)
+                    on_record(rec)
                 rec.expire_ms = rec.idle = rec.freq = -1
                 continue
             if t == OP_EXPIRETIME_MS:

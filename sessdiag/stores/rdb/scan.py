@@ -102,6 +102,7 @@ def scan_dump(src: DumpSource, settings: ScanSettings,
     def parser_for(reader: Reader) -> Parser:
         p = Parser(reader, want, scanner.record)
         p.keep = SPRING_FIELDS
+        scanner.bind(p)
         state["parser"] = p
         return p
 

@@ -397,15 +397,42 @@ class NodeScanner:
         if cv is None and lv is None and mv is None:
             self.other(k, "hash")
             return
+        if mem is not None:
+            self.on_memory(g, "session")(mem)
+        if self.p.deep or g.decoded + g.undecodable < self.p.sample:
+            # (before spring_session: no fact it records depends on the decode, nor the other
+            # way round)
+            try:
+                P.decode_spring_hash(h)
+                g.decoded += 1
+            except DecodeError as exc:
+                g.undecodable += 1
+                g.add_reason(exc.reason)
+                _example(g, "undecodable", k)
+        empty = True
+        if len(d) > 3:
+            for f in d:
+                if f[:12] == b"sessionAttr:":
+                    empty = False
+                    break
+        self.spring_session(g, k, pttl, cv, lv, mv, sum(map(len, h)), empty,
+                            d.get(P.PRINCIPAL_ATTR))
+
+    def spring_session(self, g: GroupAgg, k: bytes, pttl: Any, cv: bytes | None,
+                       lv: bytes | None, mv: bytes | None, nbytes: int, empty: bool,
+                       pv: bytes | None) -> None:
+        """The facts of one Spring session hash, from its three time fields (at least one
+        present), its payload bytes, its emptiness (no sessionAttr: field among more than
+        three) and its principal attribute: shared by the live scan (from HGETALL) and the
+        dump scan (from the record, without building the hash)."""
         ct = _LONG(cv) if cv is not None else None
         la = _LONG(lv) if lv is not None else None
         mi = _LONG(mv) if mv is not None else None
-        if mem is not None:
-            self.on_memory(g, "session")(mem)
         g.sessions += 1
-        g.bytes += sum(map(len, h))
+        g.bytes += nbytes
         fmt = "jdk" if cv is not None and cv[:4] == JDK_MAGIC else "json"
-        g.formats[fmt] = g.formats.get(fmt, 0) + 1
+        formats = g.formats
+        formats[fmt] = formats.get(fmt, 0) + 1
         ttl = pttl if pttl.__class__ is int else -1
         if ttl < 0:
             g.no_ttl += 1
@@ -414,26 +441,10 @@ class NodeScanner:
             g.ttl_hist[bisect_left(TTL_EDGES, s)] += 1
             if g.max_ttl is None or s > g.max_ttl:
                 g.max_ttl = s
-        empty = True
-        if len(d) > 3:
-            for f in d:
-                if f[:12] == b"sessionAttr:":
-                    empty = False
-                    break
         if empty:
             g.empty += 1
-        else:
-            pv = d.get(P.PRINCIPAL_ATTR)
-            if pv is not None:
-                g.add_principal(_jstring(pv) or P._json_string(pv))
-        if self.p.deep or g.decoded + g.undecodable < self.p.sample:
-            try:
-                P.decode_spring_hash(h)
-                g.decoded += 1
-            except DecodeError as exc:
-                g.undecodable += 1
-                g.add_reason(exc.reason)
-                _example(g, "undecodable", k)
+        elif pv is not None:
+            g.add_principal(_jstring(pv) or P._json_string(pv))
         if la is None or ct is None:
             _example(g, "no_timestamps", k)  # age from the TTL instead
             self.ttl_age(g, k, ttl, empty)

@@ -1,0 +1,171 @@
+"""Values read straight from the reader's buffer, for the dump scan's common keys.
+
+`Parser.value` reads any value through the reader's primitives (which fill the buffer, cap
+what they keep, count corrupt strings) into a `Record`. The dump scan's bulk, though, is a few
+shapes: Spring session hashes, shadow keys and string sessions, each value a handful of short
+strings. These readers take such a value from the bytes already in the buffer, as far as the
+scan needs it, in one loop; whatever is not that plain shape (a string past the buffer's end,
+an integer encoding, a length past `MAX_KEEP`, an LZF string that does not expand) makes them
+answer None, having moved nothing, and the caller reads the record the general way. So a
+value either reads here exactly as `Parser.value` would read it, or is not read here at all;
+tests/stores/rdb/test_fast.py holds the two paths together.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from sessdiag.stores.rdb import lzf
+from sessdiag.stores.rdb.errors import RdbCorrupt
+from sessdiag.stores.rdb.reader import MAX_KEEP
+
+_U32BE = struct.Struct(">I").unpack_from
+_RATIO = lzf.MAX_RATIO
+_LZF = 0xC3
+CREATION = b"creationTime"
+LAST = b"lastAccessedTime"
+MAX_INACTIVE = b"maxInactiveInterval"
+ATTR = b"sessionAttr:"
+_PRINCIPAL = (b"sessionAttr:org.springframework.session.FindByIndexNameSessionRepository"
+              b".PRINCIPAL_NAME_INDEX_NAME")  # = profiles.PRINCIPAL_ATTR (a test holds them)
+
+# What the readers raise when a value runs past the buffer's end (read it the general way).
+SHORT = (IndexError, struct.error)
+# A Spring hash's facts: (end, cv, lv, mv, principal value, payload bytes, empty)
+SpringFacts = tuple[int, "bytes | None", "bytes | None", "bytes | None", "bytes | None", int,
+                    bool]
+
+
+def _lzf(buf: bytes, pos: int) -> tuple[int, int, int] | None:
+    """An LZF string's (data start, compressed length, length) at buf[pos] (its 0xC3)."""
+    b = buf[pos + 1]
+    if b < 0x40:
+        clen, pos = b, pos + 2
+    elif b < 0x80:
+        clen, pos = ((b & 0x3F) << 8) | buf[pos + 2], pos + 3
+    elif b == 0x80:
+        clen, pos = _U32BE(buf, pos + 2)[0], pos + 6
+    else:
+        return None
+    b = buf[pos]
+    if b < 0x40:
+        ulen, pos = b, pos + 1
+    elif b < 0x80:
+        ulen, pos = ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+    elif b == 0x80:
+        ulen, pos = _U32BE(buf, pos + 1)[0], pos + 5
+    else:
+        return None
+    if clen > MAX_KEEP or ulen > MAX_KEEP or ulen > clen * _RATIO + 32:
+        return None  # cut, or corrupt: the general path says which
+    return pos, clen, ulen
+
+
+def _expand(buf: bytes, pos: int) -> tuple[int, bytes] | None:
+    """An LZF string at buf[pos], expanded: (end, bytes), or None."""
+    z = _lzf(buf, pos)
+    if z is None:
+        return None
+    start, clen, ulen = z
+    end = start + clen
+    if end > len(buf):
+        return None
+    try:
+        return end, lzf.decompress(buf[start:end], ulen)
+    except RdbCorrupt:
+        return None
+
+
+def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
+    """A plain hash (RDB type 4) at buf[pos] read as a SOME hash of the Spring fields: its
+    creationTime, lastAccessedTime, maxInactiveInterval and principal values (the last of
+    each, as a dict of its fields keeps them), the bytes of its fields and values (values
+    stored compressed count by their expanded length, unexpanded), and whether it is empty
+    (no sessionAttr: field among more than three distinct fields)."""
+    b = buf[pos]
+    if b < 0x40:
+        n, pos = b, pos + 1
+    elif b < 0x80:
+        n, pos = ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+    else:
+        return None
+    cv = lv = mv = pv = None
+    nbytes = 0
+    attrs = False
+    names = []
+    add = names.append
+    for _ in range(n):
+        b = buf[pos]
+        if b < 0x40:
+            end = pos + 1 + b
+            f = buf[pos + 1:end]
+        elif b < 0x80:
+            end = pos + 2 + (((b & 0x3F) << 8) | buf[pos + 1])
+            f = buf[pos + 2:end]
+        elif b == _LZF:
+            x = _expand(buf, pos)
+            if x is None:
+                return None
+            end, f = x
+        else:
+            return None
+        pos = end
+        add(f)
+        b = buf[pos]
+        if b < 0x40:
+            start, end = pos + 1, pos + 1 + b
+        elif b < 0x80:
+            start = pos + 2
+            end = start + (((b & 0x3F) << 8) | buf[pos + 1])
+        elif b == 0x80:
+            start = pos + 5
+            end = start + _U32BE(buf, pos + 1)[0]
+            if end - start > MAX_KEEP:
+                return None
+        elif b == _LZF:
+            if f[:12] == ATTR:
+                attrs = True
+                if f == _PRINCIPAL:
+                    x = _expand(buf, pos)
+                    if x is None:
+                        return None
+                    pos, pv = x
+                    nbytes += len(f) + len(pv)
+                    continue
+            elif f in (CREATION, LAST, MAX_INACTIVE):
+                x = _expand(buf, pos)
+                if x is None:
+                    return None
+                pos, v = x
+                nbytes += len(f) + len(v)
+                if f == CREATION:
+                    cv = v
+                elif f == LAST:
+                    lv = v
+                else:
+                    mv = v
+                continue
+            z = _lzf(buf, pos)
+            if z is None:
+                return None
+            pos = z[0] + z[1]
+            nbytes += len(f) + z[2]
+            continue
+        else:
+            return None
+        pos = end
+        nbytes += len(f) + end - start
+        if f[:12] == ATTR:
+            attrs = True
+            if f == _PRINCIPAL:
+                pv = buf[start:end]
+        elif f == CREATION:
+            cv = buf[start:end]
+        elif f == LAST:
+            lv = buf[start:end]
+        elif f == MAX_INACTIVE:
+            mv = buf[start:end]
+    if pos > len(buf):
+        return None  # it goes on past the buffer: read it the general way
+    empty = not (attrs and n > 3 and len(set(names)) > 3)
+    return pos, cv, lv, mv, pv, nbytes, empty

@@ -1,0 +1,175 @@
+"""The dump scan's fast path (stores/rdb/fast.py, DumpScanner.want answering DONE) reads and
+counts exactly what the general path (Parser.value, then DumpScanner.record) does.
+
+Value by value: any hash, string or shadow value the fast readers accept reads as the parser
+reads it, and one they do not accept (an integer encoding, a corrupt LZF string, a value cut
+by the buffer's end) leaves the reader where it was. Dump by dump: a scan with the fast path
+gives the same report, key for key, as one without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rdb_vectors import REPO, W
+
+from sessdiag.stores import ScanSettings, open_store
+from sessdiag.stores.rdb import fast
+from sessdiag.stores.rdb.keyspace import SPRING_FIELDS, DumpScanner
+from sessdiag.stores.rdb.parser import SOME, Parser, Record
+from sessdiag.stores.rdb.reader import Reader
+from sessdiag.stores.redis import profiles as P
+
+LONG = (REPO / "fixtures" / "java" / "long_creation_time.ser").read_bytes()  # a JDK Long
+FIELDS = [b"creationTime", b"lastAccessedTime", b"maxInactiveInterval", P.PRINCIPAL_ATTR,
+          b"sessionAttr:user", b"sessionAttr:" + b"x" * 90, b"other", b""]
+ENCODINGS = ["raw", "raw", "lzf", "lzf-repeat:2", "int", "lzf-bad"]
+
+
+def _string(v: bytes, enc: str) -> bytes:
+    if enc == "int":
+        return W.string(len(v))  # an integer-encoded string (digits)
+    if enc == "lzf-bad":  # declares one byte more than it expands to
+        comp = W.lzf_literal(v)
+        return b"\xc3" + W.length(len(comp)) + W.length(len(v) + 1) + comp
+    if enc.startswith("lzf-repeat") and (len(v) < 4 or len(v) % 2):
+        enc = "lzf"
+    if enc.startswith("lzf") and not v:
+        enc = "raw"
+    return W.string(v, enc)
+
+
+values = st.one_of(st.binary(max_size=40), st.just(LONG), st.just(b"ab" * 8200),
+                   st.just(b'"alice"'), st.just(b"\xac\xed\x00\x05t\x00\x05alice"))
+pairs = st.lists(st.tuples(st.sampled_from(FIELDS), st.sampled_from(ENCODINGS), values,
+                           st.sampled_from(ENCODINGS)), max_size=7)
+
+
+def _general(payload: bytes) -> tuple | None:
+    """Parser.value's SOME read, then the facts on_spring takes from the hash."""
+    p = Parser(Reader(io.BytesIO(payload)), lambda *a: SOME, lambda r: None)
+    p.keep = SPRING_FIELDS
+    rec = Record()
+    p.value(rec, 4, SOME)
+    if rec.error is not None:
+        return None
+    h = rec.value
+    assert isinstance(h, list)
+    d = dict(zip(h[0::2], h[1::2], strict=True))
+    empty = not (len(d) > 3 and any(f[:12] == b"sessionAttr:" for f in d))
+    return (rec.size, d.get(b"creationTime"), d.get(b"lastAccessedTime"),
+            d.get(b"maxInactiveInterval"), d.get(P.PRINCIPAL_ATTR), sum(map(len, h)), empty,
+            rec.raw)
+
+
+@given(pairs)
+def test_a_spring_hash_reads_as_the_parser_reads_it(fields):
+    payload = W.length(len(fields)) + b"".join(
+        _string(f, fe) + _string(v, ve) for f, fe, v, ve in fields)
+    want = _general(payload)
+    got = fast.spring_hash(payload, 0)
+    plain = all(fe != "int" and fe != "lzf-bad" and ve != "int" and ve != "lzf-bad"
+                for _, fe, _, ve in fields)
+    if want is None:
+        assert got is None
+    elif got is not None:
+        assert got == want[:7]
+        assert want[5] == want[7]  # the lookup index's size: the record's string bytes
+    if plain:
+        assert got is not None  # the bulk shape is read here, not handed back
+    for cut in range(len(payload)):  # past the buffer's end: never a wrong answer
+        with contextlib.suppress(fast.SHORT):
+            assert fast.spring_hash(payload[:cut], 0) is None
+
+
+def test_the_principal_attribute_is_the_profiles_one():
+    assert fast._PRINCIPAL == P.PRINCIPAL_ATTR
+    assert P.PRINCIPAL_ATTR in SPRING_FIELDS
+
+
+def _dump(tmp_path: Path) -> Path:
+    """Spring sessions of every shape in three namespaces (LZF, integer and listpack values,
+    no TTL with an idle time, past their expiry, bad times, principals, no time fields),
+    shadow keys with and without their session, string sessions and noise."""
+    now = 1_790_000_000_000
+    w = W.RdbWriter(11)
+    w.aux(b"ctime", str(now // 1000).encode())
+    w.select(0)
+    long_prefix = LONG[:74]
+    for i in range(240):
+        ns = (b"spring:session", b"shop", b"legacy")[i % 3]
+        sid = b"%08d-2f0e-4b35-9a4c-0123456789ab" % i
+        created = now - i * 97_000
+        last = created if i % 5 else created + 60_000
+        if i % 17 == 0:
+            created = 2**53
+        f = [(b"creationTime", long_prefix + created.to_bytes(8, "big")),
+             (b"lastAccessedTime", long_prefix + last.to_bytes(8, "big")),
+             (b"maxInactiveInterval", b"1800" if i % 7 else b"-1")]
+        if i % 4 == 0:
+            f.append((P.PRINCIPAL_ATTR, b"\xac\xed\x00\x05t\x00\x05user%d" % (i % 10)))
+            f.append((b"sessionAttr:cart", b"z" * (30 + i)))
+        if i % 8 == 1:  # three fields, one an attribute: empty (by the count of fields)
+            f = [*f[:2], (b"sessionAttr:cart", b"c")]
+        elif i % 8 == 3:  # four fields, three distinct: empty too
+            f = [*f[:2], (b"sessionAttr:a", b"1"), (b"sessionAttr:a", b"2")]
+        elif i % 8 == 5:  # a principal, and a field written twice
+            f = [*f, (P.PRINCIPAL_ATTR, b'"user%d"' % i), (b"lastAccessedTime", b"%d" % now)]
+        if i % 23 == 0:
+            f = [(b"sessionAttr:only", b"x")]
+        enc = ("raw", "lzf", "lzf-repeat:2")[i % 3]
+        payload = W.length(len(f)) + b"".join(
+            W.string(k) + _string(v, enc if k != b"maxInactiveInterval" else "raw")
+            for k, v in f)
+        if i % 19 == 0:
+            payload = W.length(1) + W.string(b"creationTime") + W.string(12345)
+        expire = None if i % 11 == 0 else now + (i - 40) * 60_000
+        w.key(4, ns + b":sessions:" + sid, payload, expire_ms=expire,
+              idle=i if expire is None else None)
+        if i % 3 != 2 and i % 6:
+            w.key(0, ns + b":sessions:expires:" + sid, W.string(b""),
+                  expire_ms=None if i % 13 == 0 else now + i * 1000)
+        if i % 29 == 0:
+            w.key(0, ns + b":sessions:expires:" + b"gone%04d" % i, W.string(b""))
+    json_hash = [b"creationTime", b"1789999000000", b"lastAccessedTime", b"1789999500000",
+                 b"maxInactiveInterval", b"1800"]
+    for i in range(20):
+        w.key(16, b"myapp:sessions:%04d" % i, W.string(W.listpack(json_hash)))
+    gob = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
+    for i in range(60):
+        w.key(0, b"%032x" % (i * 7919), W.string(gob if i % 3 else gob + b"\x01" * i),
+              expire_ms=now + i * 1000)
+        w.key(0, b"cache:item:%d" % i, _string(b"v" * (i + 5), "lzf-repeat:1" if i > 3
+                                                else "raw"))
+    w.key(0, b"counter", W.string(42))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+    return p
+
+
+def _scan(p: Path, **kw: object) -> tuple[dict, list[int] | None]:
+    store = open_store(str(p))
+    try:
+        rep = store.scan(ScanSettings(**kw))  # type: ignore[arg-type]
+        index = list(store.index) if store.index is not None else None
+    finally:
+        store.close()
+    for k in ("duration_s", "mb_per_s"):
+        rep["scan"].pop(k)
+    return rep, index
+
+
+@pytest.mark.parametrize("sample", [0, 3, 1000])
+def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkeypatch, sample):
+    p = _dump(tmp_path)
+    fast_rep, fast_index = _scan(p, sample=sample)
+    monkeypatch.setattr(DumpScanner, "bind", lambda self, parser: None)
+    general, general_index = _scan(p, sample=sample)
+    assert fast_rep == general
+    assert fast_index == general_index
+    assert fast_rep["sessions"] > 300

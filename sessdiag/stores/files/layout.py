@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sessdiag import frameworks
 from sessdiag.core.errors import TargetUnreadable, UsageError
@@ -23,6 +25,8 @@ FILE_PROFILES = frameworks.FILE_PROFILES
 BEEGO_SID = beego.SID
 PHP_SID = php.SID
 BEEGO_EMPTY_PAYLOAD_SIZE = beego.EMPTY_PAYLOAD_SIZE
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -74,17 +78,18 @@ def make_layout(profile: str, *, php_depth: int | None = None,
 
 
 def layout_for(root: str, profile: str | None, *, php_depth: int | None = None,
-               sid_pattern: str | None = None) -> Layout:
+               sid_pattern: str | None = None, threads: int = 1) -> Layout:
     """The layout to walk: detected, or the profile given.
 
     `--profile php-files` without `--php-depth` still takes the depth from the tree: a cron
     line that pins the profile must not read a "2;/path" store as flat and find nothing.
+    `threads` > 1 lists the sampled directories that many at once (a latency-bound mount).
     """
     if profile is None:
-        return detect_layout(root, sid_pattern=sid_pattern)
+        return detect_layout(root, sid_pattern=sid_pattern, threads=threads)
     if _files(profile).variable_depth and php_depth is None:
         try:
-            seen = detect_layout(root, sid_pattern=sid_pattern)
+            seen = detect_layout(root, sid_pattern=sid_pattern, threads=threads)
         except UsageError:  # empty, or nothing PHP-like yet: PHP's default, flat
             seen = None
         if seen is not None and seen.profile == profile:
@@ -111,7 +116,7 @@ def _sample_names(path: str, limit: int) -> list[os.DirEntry[str]]:
     return out
 
 
-def detect_layout(root: str, *, sid_pattern: str | None = None) -> Layout:
+def detect_layout(root: str, *, sid_pattern: str | None = None, threads: int = 1) -> Layout:
     """Guess the layout from a bounded sample of the tree; UsageError when it is neither."""
     try:
         top = _sample_names(root, 100_000)
@@ -119,7 +124,7 @@ def detect_layout(root: str, *, sid_pattern: str | None = None) -> Layout:
     except PermissionError as exc:
         raise TargetUnreadable(f"cannot read {root}: permission denied") from exc
 
-    sample = _tree_sample(top)
+    sample = _tree_sample(top, threads)
     best: tuple[int, str, Votes] | None = None
     for profile in FILE_PROFILES:
         f = _files(profile)
@@ -145,20 +150,48 @@ def _kinds(entries: list[os.DirEntry[str]]) -> list[tuple[str, bool]]:
     return [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
 
 
-def _tree_sample(top: list[os.DirEntry[str]]) -> TreeSample:
-    """Names at the root and in up to 24 x 4 one-character shard directories below it."""
-    shards = []
+def _tree_sample(top: list[os.DirEntry[str]], threads: int = 1) -> TreeSample:
+    """Names at the root and in up to 24 x 4 one-character shard directories below it.
+
+    With threads > 1 the directories of each level are listed concurrently: on a mount where
+    a listing is a round trip, beego's 16 + 64 sampled directories one after the other took
+    a quarter of a second of a 20,000-file scan. The sample is the same either way.
+    """
     shard1 = [e for e in top if len(e.name) == 1 and e.is_dir(follow_symlinks=False)]
-    for d1 in shard1[:_SAMPLE_DIRS]:
-        level2 = _sample_names(d1.path, _SAMPLE_NAMES)
-        below = []
-        for d2 in [e for e in level2 if len(e.name) == 1 and e.is_dir(follow_symlinks=False)][:4]:
-            level3 = _sample_names(d2.path, 64)
-            chains = [_chain(e3.path, 3) for e3 in level3
-                      if len(e3.name) == 1 and e3.is_dir(follow_symlinks=False)]
-            below.append((d2.name, _kinds(level3), chains))
-        shards.append((d1.name, _kinds(level2), below))
+    shard1 = shard1[:_SAMPLE_DIRS]
+    ex = None
+    if threads > 1 and shard1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        ex = ThreadPoolExecutor(max_workers=min(threads, 4 * len(shard1)),
+                                thread_name_prefix="sessdiag-layout")
+
+    def each(fn: Callable[[T], U], items: list[T]) -> list[U]:
+        return list(ex.map(fn, items)) if ex is not None else [fn(i) for i in items]
+
+    try:
+        level2s = each(lambda d1: _sample_names(d1.path, _SAMPLE_NAMES), shard1)
+        d2s = [[e for e in level2 if len(e.name) == 1 and e.is_dir(follow_symlinks=False)][:4]
+               for level2 in level2s]
+        below_all = each(_below, [d2 for group in d2s for d2 in group])
+    finally:
+        if ex is not None:
+            ex.shutdown()
+    shards = []
+    k = 0
+    for d1, level2, group in zip(shard1, level2s, d2s, strict=True):
+        shards.append((d1.name, _kinds(level2), below_all[k:k + len(group)]))
+        k += len(group)
     return TreeSample(top=_kinds(top[:_SAMPLE_NAMES]), shards=shards)
+
+
+def _below(d2: os.DirEntry[str],
+           ) -> tuple[str, list[tuple[str, bool]], list[list[tuple[int, list[str]]]]]:
+    """A second-level directory's names, and the chains of one-character directories in it."""
+    level3 = _sample_names(d2.path, 64)
+    chains = [_chain(e3.path, 3) for e3 in level3
+              if len(e3.name) == 1 and e3.is_dir(follow_symlinks=False)]
+    return d2.name, _kinds(level3), chains
 
 
 def _chain(path: str, depth: int) -> list[tuple[int, list[str]]]:

@@ -66,12 +66,13 @@ def scan_file_store(
 ) -> FileScan:
     t0 = time.perf_counter()
     root, warnings = resolve_root(path)
-    layout = layout_for(root, profile, php_depth=php_depth, sid_pattern=sid_pattern)
+    fs = fs_info(root)
+    jobs, model = choose_workers(fs, jobs, worker_model)
+    layout = layout_for(root, profile, php_depth=php_depth, sid_pattern=sid_pattern,
+                        threads=jobs if model == "threads" else 1)
     # A profile whose empty sessions no size tells (Laravel) is decoded whole.
     files = frameworks.get(layout.profile).files
     deep = deep or bool(files and files.decode_for_empty)
-    fs = fs_info(root)
-    jobs, model = choose_workers(fs, jobs, worker_model)
     params = ScanParams(
         root=root, layout=layout, now=time.time() if now is None else now,
         max_lifetime=max_lifetime, age_edges=age_edges, sample_k=sample_k, deep=deep,

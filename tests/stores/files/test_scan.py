@@ -135,3 +135,21 @@ def test_findings_name_the_waste(tmp_path):
     assert "empty sessions" in text
     assert "allocated for" in text
     assert "past the 30d lifetime" in text
+
+
+@pytest.mark.parametrize(("profile", "depth"), [("beego-file", None), ("php-files", 0),
+                                                ("php-files", 1), ("php-files", 3)])
+def test_layout_sample_listed_concurrently_is_the_serial_one(tmp_path, profile, depth):
+    # Latency-bound mounts list the sampled directories many at once (threads > 1): the
+    # sample, and so the layout detected, must be the one a serial listing gives.
+    from sessdiag.stores.files import layout as lay
+
+    spec = dict(profile=profile, sessions=300, seed=3, now=NOW, max_lifetime=1440,
+                foreign=2, misplaced=2)
+    if depth is not None:
+        spec["php_depth"] = depth
+    make_tree(str(tmp_path / "t"), FixtureSpec.from_mapping(spec))
+    top = lay._sample_names(str(tmp_path / "t"), 100_000)
+    assert lay._tree_sample(top, 8) == lay._tree_sample(top, 1)
+    assert lay.detect_layout(str(tmp_path / "t"), threads=8) \
+        == lay.detect_layout(str(tmp_path / "t"))

@@ -81,11 +81,12 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
     spill_dir = None
     try:
         root_st = os.fstat(root_fd)
-        layout = layout_for(root, opts.profile, php_depth=opts.php_depth,
-                            sid_pattern=opts.sid_pattern)
         fs = fs_info(root)
         jobs, model = pool.choose_workers(fs.latency_bound, opts.jobs, opts.workers,
                                           writes=True)
+        layout = layout_for(root, opts.profile, php_depth=opts.php_depth,
+                            sid_pattern=opts.sid_pattern,
+                            threads=jobs if model == "threads" else 1)
 
         lock_path = None
         if opts.apply:

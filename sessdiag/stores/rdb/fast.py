@@ -2,7 +2,8 @@
 
 `Parser.value` reads any value through the reader's primitives (which fill the buffer, cap
 what they keep, count corrupt strings) into a `Record`. The dump scan's bulk, though, is a few
-shapes: Spring session hashes, shadow keys and string sessions, each value a handful of short
+shapes: Spring session hashes, shadow keys, string sessions, and noise (strings sniffed by
+their head, compact collections walked by their blobs), each value a handful of short
 strings. These readers take such a value from the bytes already in the buffer, as far as the
 scan needs it, in one loop; whatever is not that plain shape (a string past the buffer's end,
 an integer encoding, a length past `MAX_KEEP`, an LZF string that does not expand) makes them
@@ -169,3 +170,106 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
         return None  # it goes on past the buffer: read it the general way
     empty = not (attrs and n > 3 and len(set(names)) > 3)
     return pos, cv, lv, mv, pv, nbytes, empty
+
+
+def string(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:
+    """A string of at most `cap` bytes at buf[pos] (raw, or LZF expanded): (end, it)."""
+    b = buf[pos]
+    if b < 0x40:
+        n, start = b, pos + 1
+    elif b < 0x80:
+        n, start = ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+    elif b == 0x80:
+        n, start = _U32BE(buf, pos + 1)[0], pos + 5
+    elif b == _LZF:
+        z = _lzf(buf, pos)
+        if z is None or z[2] > cap:
+            return None
+        return _expand(buf, pos)
+    else:
+        return None
+    end = start + n
+    if n > cap or end > len(buf):
+        return None
+    return end, buf[start:end]
+
+
+def head(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:
+    """The first `cap` bytes of a string at buf[pos] (an LZF string expanded no further, as
+    Reader.head does): (end, head)."""
+    if buf[pos] != _LZF:
+        x = string(buf, pos, MAX_KEEP)
+        return None if x is None else (x[0], x[1][:cap])
+    z = _lzf(buf, pos)
+    if z is None:
+        return None
+    start, clen, ulen = z
+    end = start + clen
+    if end > len(buf):
+        return None
+    try:
+        return end, lzf.decompress(buf[start:end], ulen, cap)
+    except RdbCorrupt:
+        return None
+
+
+def skip_string(buf: bytes, pos: int) -> int:
+    """The end of any string at buf[pos] (as Reader.skip_string walks it)."""
+    b = buf[pos]
+    if b < 0x40:
+        return pos + 1 + b
+    if b < 0x80:
+        return pos + 2 + (((b & 0x3F) << 8) | buf[pos + 1])
+    if b == 0x80:
+        return pos + 5 + _U32BE(buf, pos + 1)[0]
+    if b == _LZF:
+        b = buf[pos + 1]
+        if b < 0x40:
+            clen, pos = b, pos + 2
+        elif b < 0x80:
+            clen, pos = ((b & 0x3F) << 8) | buf[pos + 2], pos + 3
+        elif b == 0x80:
+            clen, pos = _U32BE(buf, pos + 2)[0], pos + 6
+        else:
+            return -1
+        b = buf[pos]  # its expanded length
+        return pos + clen + (1 if b < 0x40 else 2 if b < 0x80 else 5 if b == 0x80 else 1 << 62)
+    if b == 0xC0:
+        return pos + 2
+    if b == 0xC1:
+        return pos + 3
+    if b == 0xC2:
+        return pos + 5
+    return -1
+
+
+_BLOBS = frozenset({9, 10, 11, 12, 13, 16, 17, 20, 23})
+
+
+def skip_value(buf: bytes, pos: int, t: int) -> int:
+    """The end of a value of type t at buf[pos] held in compact encodings (one blob, or a
+    quicklist of them): what Parser.value walks for SKIP; -1 for the other types, or when
+    it runs past the buffer."""
+    if t in _BLOBS:
+        end = skip_string(buf, pos)
+    elif t == 18 or t == 14:
+        b = buf[pos]
+        if b < 0x40:
+            nodes, pos = b, pos + 1
+        elif b < 0x80:
+            nodes, pos = ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+        else:
+            return -1
+        for _ in range(nodes):
+            if t == 18:
+                b = buf[pos]
+                if b >= 0x40:
+                    return -1
+                pos += 1  # the container (plain or packed)
+            pos = skip_string(buf, pos)
+            if pos < 0:
+                return -1
+        end = pos
+    else:
+        return -1
+    return end if 0 <= end <= len(buf) else -1

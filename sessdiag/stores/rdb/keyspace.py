@@ -22,7 +22,19 @@ from typing import Any
 
 from sessdiag.stores.rdb import fast, memory
 from sessdiag.stores.rdb.errors import RdbCorrupt
-from sessdiag.stores.rdb.parser import COUNT, DONE, FULL, HEAD, SKIP, SNIFF, SOME, Parser, Record
+from sessdiag.stores.rdb.parser import (
+    COUNT,
+    DONE,
+    FULL,
+    HEAD,
+    HEAD_BYTES,
+    SKIP,
+    SNIFF,
+    SNIFF_BYTES,
+    SOME,
+    Parser,
+    Record,
+)
 from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.rdb.replies import WRONGTYPE, reply
 from sessdiag.stores.redis import profiles as P
@@ -36,6 +48,7 @@ from sessdiag.stores.redis.scanner import (
     NodeScanner,
     ScanParams,
     _example,
+    _sniff_profile,
 )
 
 TRACK_LIMIT = 1 << 18
@@ -92,7 +105,8 @@ class DumpScanner(NodeScanner):
         # cross-key checks: sampled hashes of session-key names seen, and checks waiting
         self.sample_shift = 0
         self.seen: set[int] = set()
-        self.pending: list[tuple[int, Callable[[Any], None]]] = []
+        # (hash, callback, None), or (hash, group, shadow key) for a shadow key's session
+        self.pending: list[tuple[int, Any, bytes | None]] = []
 
     def bind(self, parser: Parser) -> None:
         """Read through this parser: want() then takes the common values (a Spring hash
@@ -125,6 +139,22 @@ class DumpScanner(NodeScanner):
         kind = e[0]
         if kind == P.UNKNOWN:
             self._mem = False
+            r = self._r
+            if r is not None:
+                try:
+                    if rtype == 0:
+                        x = fast.head(r.buf, r.pos, SNIFF_BYTES)
+                        if x is not None and self._unknown_string(key, x[1]):
+                            r.pos = x[0]
+                            return DONE
+                    else:
+                        end = fast.skip_value(r.buf, r.pos, rtype)
+                        if end >= 0:
+                            r.pos = end
+                            self._unknown(key, rtype)
+                            return DONE
+                except fast.SHORT:
+                    pass
             return SNIFF if rtype == 0 else SKIP
         # plan()'s MEMORY USAGE quota per (profile, namespace, what); e[3]: known full
         self._mem = False
@@ -153,9 +183,96 @@ class DumpScanner(NodeScanner):
                         return DONE
                 return SOME
             return FULL
+        r = self._r
         if kind == P.SHADOW:
+            if rtype == 0 and not self._mem and r is not None:
+                try:
+                    end = fast.skip_string(r.buf, r.pos)
+                except fast.SHORT:
+                    end = -1
+                if 0 <= end <= len(r.buf):
+                    r.pos = end
+                    self._shadow(key, e[1], e[4])
+                    return DONE
             return SKIP
-        return HEAD if rtype == 0 else SKIP  # STRING: GETRANGE of a non-string is WRONGTYPE
+        if rtype != 0:
+            return SKIP  # STRING: GETRANGE of a non-string is WRONGTYPE
+        if not self._mem and r is not None:
+            try:
+                x = fast.string(r.buf, r.pos, HEAD_BYTES - 1)  # (not one to measure)
+            except fast.SHORT:
+                x = None
+            if x is not None:
+                r.pos = x[0]
+                self._string(key, e[1], x[1])
+                return DONE
+        return HEAD
+
+    def _shadow(self, key: bytes, g: GroupAgg, nsb: bytes) -> None:
+        """record() and on_shadow for a shadow key whose value fast.skip_string walked."""
+        res = self.res
+        res.keys_seen += 1
+        if self.progress is not None and res.keys_seen % 10000 == 0:
+            self.progress(10000)
+        rec = self._prec
+        assert rec is not None
+        e = rec.expire_ms
+        if 0 <= e <= self.as_of_ms:
+            self.expired_keys += 1
+        g.shadow += 1
+        if e < 0:
+            g.shadow_no_ttl += 1
+        h = hash(nsb + b":sessions:" + key[len(nsb) + 18:])
+        if h & ((1 << self.sample_shift) - 1):
+            return  # outside the sample: not checked
+        if h in self.seen:
+            g.shadow_checked += 1
+            return
+        self.pending.append((h, g, key))
+        self._bound()
+
+    def _string(self, key: bytes, g: GroupAgg, v: bytes) -> None:
+        """record() for a string session whose value fast.string read (no memory estimate)."""
+        res = self.res
+        res.keys_seen += 1
+        if self.progress is not None and res.keys_seen % 10000 == 0:
+            self.progress(10000)
+        rec = self._rec = self._prec
+        assert rec is not None
+        e = rec.expire_ms
+        expired = 0 <= e <= self.as_of_ms
+        if expired:
+            self.expired_keys += 1
+        expired_before = g.expired
+        # (nothing deferred: a value read here is shorter than one the scan would measure)
+        NodeScanner.string_session(self, g, key, g.profile,
+                                   -1 if e < 0 else max(0, e - self.as_of_ms), v)
+        if expired and g.expired == expired_before:
+            g.expired += 1
+            _example(g, "expired", key)
+        index = self.lookup_index
+        if index is not None and len(index) < 100_000_000:
+            index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(len(v), 0xFFFFFF))
+
+    def _unknown_string(self, key: bytes, head: bytes) -> bool:
+        """record() for a string no fingerprint names, from its head (fast.head): False,
+        having done nothing, when its value names a framework (the general path reads it)."""
+        if _sniff_profile(key, head) is not None:
+            return False
+        self._unknown(key, 0)
+        return True
+
+    def _unknown(self, key: bytes, rtype: int) -> None:
+        res = self.res
+        res.keys_seen += 1
+        if self.progress is not None and res.keys_seen % 10000 == 0:
+            self.progress(10000)
+        rec = self._prec
+        assert rec is not None
+        e = rec.expire_ms
+        if 0 <= e <= self.as_of_ms:
+            self.expired_keys += 1
+        self.other(key, rec.type_name)
 
     def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts) -> None:
         """record() for a Spring hash read by fast.spring_hash (no memory estimate, no
@@ -186,14 +303,14 @@ class DumpScanner(NodeScanner):
 
     def _entry(self, c: tuple[int, str, str]) -> list | object:
         """What want() keeps per classification: [kind, group, memory quota key, quota
-        full], or _PLANNED for the kinds that go through the command plan."""
+        full, namespace bytes], or _PLANNED for the kinds that go through the command plan."""
         kind, prof, ns = c
         if kind not in _DIRECT:
             return _PLANNED
         if kind == P.UNKNOWN:
-            return [kind, None, None, True]
+            return [kind, None, None, True, b""]
         return [kind, self.group(prof, ns), (prof, ns, "shadow" if kind == P.SHADOW
-                                             else "session"), False]
+                                             else "session"), False, ns.encode()]
 
     def _want_planned(self, key: bytes, rtype: int) -> int:
         cmds: list[tuple] = []
@@ -322,7 +439,7 @@ class DumpScanner(NodeScanner):
         if h in self.seen:
             cb(1)
             return
-        self.pending.append((h, cb))
+        self.pending.append((h, cb, None))
         self._bound()
 
     def _track(self, key: bytes) -> None:
@@ -336,13 +453,19 @@ class DumpScanner(NodeScanner):
             self.sample_shift += 1
             mask = (1 << self.sample_shift) - 1
             self.seen = {h for h in self.seen if not h & mask}
-            self.pending = [(h, cb) for h, cb in self.pending if not h & mask]
+            self.pending = [p for p in self.pending if not p[0] & mask]
 
     def finish(self) -> None:
         """The dump is read: answer the cross-key checks still waiting."""
         seen = self.seen
-        for h, cb in self.pending:
-            cb(1 if h in seen else 0)
+        for h, cb, shadow in self.pending:
+            if shadow is None:
+                cb(1 if h in seen else 0)
+                continue
+            cb.shadow_checked += 1  # on_shadow's callback, for a shadow key read by _shadow
+            if h not in seen:
+                cb.shadow_without_session += 1
+                _example(cb, "shadow_without_session", shadow)
         self.pending = []
         self.seen = set()
         if self.progress is not None:

@@ -21,7 +21,7 @@ from rdb_vectors import REPO, W
 from sessdiag.stores import ScanSettings, open_store
 from sessdiag.stores.rdb import fast
 from sessdiag.stores.rdb.keyspace import SPRING_FIELDS, DumpScanner
-from sessdiag.stores.rdb.parser import SOME, Parser, Record
+from sessdiag.stores.rdb.parser import SKIP, SOME, Parser, Record
 from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.redis import profiles as P
 
@@ -87,6 +87,57 @@ def test_a_spring_hash_reads_as_the_parser_reads_it(fields):
             assert fast.spring_hash(payload[:cut], 0) is None
 
 
+def _reader(payload: bytes) -> Reader:
+    return Reader(io.BytesIO(payload))
+
+
+@given(values, st.sampled_from(ENCODINGS), st.sampled_from([0, 5, 256, 65535]))
+def test_a_string_reads_as_the_reader_reads_it(v, enc, cap):
+    payload = _string(v, enc) + b"tail"
+    r = _reader(payload)
+    head = r.head(cap, 65536)
+    got = fast.head(payload, 0, cap)
+    if r.bad is not None or (r.cut and r.packed is None and not head):
+        assert got is None
+    elif got is not None:
+        assert got == (r.pos, head[:cap] if r.packed is None else head)
+    r = _reader(payload)
+    whole = r.string(cap)
+    got = fast.string(payload, 0, cap)
+    if r.bad is not None or r.cut:
+        assert got is None
+    elif got is not None:
+        assert got == (r.pos, whole)
+    r = _reader(payload)
+    r.skip_string()
+    assert fast.skip_string(payload, 0) == r.pos
+
+
+@given(st.sampled_from([10, 11, 12, 13, 14, 16, 17, 18, 20, 23, 1, 2, 4]),
+       st.lists(st.binary(max_size=30), min_size=1, max_size=6), st.sampled_from(ENCODINGS))
+def test_a_compact_value_is_walked_as_the_parser_walks_it(t, items, enc):
+    if t == 11:
+        payload = _string(W.intset(list(range(len(items)))), "raw")
+    elif t in (14, 18):
+        node = W.listpack(items) if t == 18 else W.ziplist(items)
+        payload = W.length(2) + b"".join((W.length(2) if t == 18 else b"") + _string(node, enc)
+                                        for _ in range(2))
+    elif t in (1, 2, 4):
+        payload = W.length(len(items)) + b"".join(
+            _string(x, enc) * (2 if t == 4 else 1) for x in items)
+    else:
+        payload = _string(W.listpack(items) if t in (16, 17, 20, 23) else W.ziplist(items), enc)
+    p = Parser(_reader(payload + b"tail"), lambda *a: SKIP, lambda r: None)
+    p.value(Record(), t, SKIP)
+    end = fast.skip_value(payload + b"tail", 0, t)
+    assert end in (-1, p.r.pos)
+    if t not in (1, 2, 4) and enc != "lzf-bad":
+        assert end == p.r.pos
+        for cut in range(len(payload)):
+            with contextlib.suppress(fast.SHORT):
+                assert fast.skip_value(payload[:cut], 0, t) == -1
+
+
 def test_the_principal_attribute_is_the_profiles_one():
     assert fast._PRINCIPAL == P.PRINCIPAL_ATTR
     assert P.PRINCIPAL_ATTR in SPRING_FIELDS
@@ -147,6 +198,20 @@ def _dump(tmp_path: Path) -> Path:
         w.key(0, b"cache:item:%d" % i, _string(b"v" * (i + 5), "lzf-repeat:1" if i > 3
                                                 else "raw"))
     w.key(0, b"counter", W.string(42))
+    for i in range(12):  # noise of every compact encoding, and a session known by its value
+        w.key(16, b"user:profile:%d" % i, W.string(W.listpack([b"name", b"n%d" % i])))
+        w.key(18, b"queue:%d" % i, W.length(2) + b"".join(
+            W.length(2) + W.string(W.listpack([b"job%d" % j for j in range(i + 1)]))
+            for _ in range(2)))
+        w.key(11, b"tags:%d" % i, W.string(W.intset(list(range(i + 1)))))
+        w.key(20, b"set:%d" % i, W.string(W.listpack([b"a", b"b%d" % i])))
+        w.key(17, b"board:%d" % i, W.string(W.listpack([b"m", b"1"])))
+        w.key(2, b"plain:set:%d" % i, W.length(1) + W.string(b"x"))
+        w.key(0, b"app:s:%02d" % i, _string(gob + b"\x00" * (i * 20), "lzf" if i % 2
+                                             else "raw"), expire_ms=now + 1000)
+        w.key(0, b"sess:%032x" % i, W.string(
+            b'{"cookie":{"originalMaxAge":86400000,"expires":"2026-09-21T12:00:00.000Z"}%s}'
+            % (b',"passport":{"user":"u%d"}' % i if i % 2 else b"")), expire_ms=now + 5000)
     p = tmp_path / "dump.rdb"
     p.write_bytes(w.finish())
     return p

@@ -153,3 +153,36 @@ def test_layout_sample_listed_concurrently_is_the_serial_one(tmp_path, profile, 
     assert lay._tree_sample(top, 8) == lay._tree_sample(top, 1)
     assert lay.detect_layout(str(tmp_path / "t"), threads=8) \
         == lay.detect_layout(str(tmp_path / "t"))
+
+
+def test_sample_reads_open_each_directory_once_in_bounded_groups():
+    from sessdiag.stores.files.walker import _by_dirs
+
+    rels = ["a/b/1", "a/b/2", "a/c/3", "x", "a/b/4", "d/e/5", "d/f/6"]
+    assert list(_by_dirs(rels, 256)) == [rels]
+    assert list(_by_dirs(rels, 2)) == [["a/b/1", "a/b/2", "a/c/3"], ["x", "a/b/4"],
+                                       ["d/e/5", "d/f/6"]]
+    assert [r for g in _by_dirs(rels, 1) for r in g] == rels
+
+
+@pytest.mark.parametrize("most", [1, 3])
+def test_sample_decoded_in_directory_groups_counts_the_same(tmp_path, monkeypatch, most):
+    from sessdiag.frameworks import emptiness_check
+    from sessdiag.stores.files import walker
+
+    make_tree(str(tmp_path / "t"), FixtureSpec.from_mapping(dict(BEEGO_SPEC, sessions=300)))
+    rels = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "t")
+                  for d, _s, files in os.walk(tmp_path / "t") for f in files)
+    check = emptiness_check("beego-file")
+
+    def decoded() -> dict:
+        c = walker.Census(buckets=2)
+        walker.decode_sample(str(tmp_path / "t"), rels, c, check)
+        return {k: getattr(c, k) for k in ("decoded", "decoded_empty", "undecodable",
+                                           "oversized", "payload_unreadable")} | {
+            "reasons": dict(c.undecodable_reasons)}
+
+    whole = decoded()
+    assert whole["decoded"] > 0
+    monkeypatch.setattr(walker, "SAMPLE_OPEN_DIRS", most)
+    assert decoded() == whole

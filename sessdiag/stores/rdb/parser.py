@@ -23,6 +23,8 @@ from sessdiag.stores.rdb import encodings as E
 from sessdiag.stores.rdb.errors import RdbCorrupt, RdbError
 from sessdiag.stores.rdb.reader import MAX_KEEP, Reader
 
+_I64 = struct.Struct("<q").unpack_from
+
 MAX_VERSION = 12
 HEAD_BYTES = 65536  # what a HEAD string keeps (the live scan's GETRANGE 0 65535)
 MAX_ITEMS = 1 << 20  # elements a FULL decode keeps; the rest are walked and counted
@@ -143,21 +145,38 @@ class Parser:
         n_db = 0  # keys read in db since the last SELECTDB
         keys = info.keys
         on_record = self.on_record
+        types = TYPES
         while True:
-            pos = r.pos  # r.byte() inline: the loop reads one opcode per key and per expiry
-            if pos < len(r.buf):
-                t = r.buf[pos]
-                r.pos = pos + 1
+            # Inline, for the bytes already in the buffer: the opcode (r.byte()), an expiry
+            # and the type byte after it (r.ms_time()), a key of up to 63 bytes (r.string(),
+            # without the running string counts: a record's own start after its key).
+            buf = r.buf
+            pos = r.pos
+            if pos + 9 < len(buf):
+                t = buf[pos]
+                if t == OP_EXPIRETIME_MS:
+                    rec.expire_ms = _I64(buf, pos + 1)[0]
+                    t = buf[pos + 9]
+                    pos += 9
+                r.pos = pos = pos + 1
             else:
                 t = r.byte()
+                buf = r.buf
+                pos = r.pos
             if t < 26:
-                if t not in TYPES:
+                tn = types.get(t)
+                if tn is None:
                     raise RdbError(f"unknown value type {t}", r.offset - 1)
                 rec.db = db
-                key = r.string()
+                if pos < len(buf) and buf[pos] < 0x40 and pos + 1 + buf[pos] <= len(buf):
+                    end = pos + 1 + buf[pos]
+                    key = buf[pos + 1:end]
+                    r.pos = end
+                else:
+                    key = r.string()
                 rec.key = key
                 rec.type = t
-                rec.type_name, rec.encoding = TYPES[t]
+                rec.type_name, rec.encoding = tn
                 # self.want read per key: a caller may swap it once the aux fields are read
                 want = self.want(db, key, t)
                 n_db += 1

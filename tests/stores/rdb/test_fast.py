@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from rdb_vectors import REPO, W
 
@@ -136,6 +136,33 @@ def test_a_compact_value_is_walked_as_the_parser_walks_it(t, items, enc):
         for cut in range(len(payload)):
             with contextlib.suppress(fast.SHORT):
                 assert fast.skip_value(payload[:cut], 0, t) == -1
+
+
+keys = st.lists(st.sampled_from([b"a", b":", b"sessions", b":sessions:", b"expires:", b"b",
+                                  b"expirations", b"x:y", b"\xff", b"123"]),
+               max_size=6).map(b"".join)
+
+
+@given(st.lists(keys, min_size=1, max_size=4))
+@example([b"ns:sessions:expirations", b"ns:sessions:", b"ns:sessions:expires:i"])
+def test_want_classifies_each_key_as_classify_does(names):
+    """want()'s shortcut for session keys (by namespace, remembered) and its memo of
+    classifications name the kind, profile and namespace that classify() names."""
+    from sessdiag.stores.redis.scanner import ScanParams
+
+    sc = DumpScanner("x", ScanParams(now=0.0, age_edges=(60,)), 0)
+    # each key, then a session key of its namespace (a wrong remembered namespace shows)
+    names = [k for n in names for k in (n, n[:max(n.rfind(b":sessions:"), 0)] + b":sessions:i")]
+    for key in names * 2:
+        sc.want(0, key, 4)
+        kind, prof, ns = P.classify(key)
+        e = sc._e
+        if e is None:
+            assert kind not in (P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN)
+            continue
+        assert e[0] == kind
+        if e[1] is not None:
+            assert (e[1].profile, e[1].namespace, e[4]) == (prof, ns, ns.encode())
 
 
 def test_the_principal_attribute_is_the_profiles_one():

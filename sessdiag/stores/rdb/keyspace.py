@@ -94,7 +94,9 @@ class DumpScanner(NodeScanner):
         # --pattern change the classification, so they keep the command plan.
         self._direct_ok = not params.profile and not params.pattern
         self._entries: dict[tuple[int, str, str], Any] = {}  # classify() -> _entry()
-        self._spring_entries: dict[bytes, Any] = {}  # a session key's namespace -> _entry()
+        # a session (shadow) key's namespace -> _entry()
+        self._session_ns: dict[bytes, Any] = {}
+        self._shadow_ns: dict[bytes, Any] = {}
         self._e: list | None = None  # this key's entry; None: it goes through the plan
         self._mem = False  # this key takes a MEMORY USAGE estimate
         self._plan: list[tuple] = []
@@ -127,19 +129,20 @@ class DumpScanner(NodeScanner):
             return self._want_planned(key, rtype)
         # The common kinds skip the command plan: record() hands their replies straight to
         # the live handlers (plan() as the reference; the parity tests hold them together).
-        # A Spring session key named the common way (`<ns>:sessions:<id>`, an id without
-        # ':') is classified by its namespace alone: one lookup per namespace.
+        # A Spring session or shadow key named the common way (`<ns>:sessions:<id>`,
+        # `<ns>:sessions:expires:<id>`, an id without ':': what classify() tests first) is
+        # classified by its namespace alone, one lookup per namespace.
         j = key.rfind(b":sessions:")
         e = None
         if j > 0:
             rest = key[j + 10:]
-            if rest and b":" not in rest and rest != b"expirations":
-                nsb = key[:j]
-                e = self._spring_entries.get(nsb)
-                if e is None:
-                    e = self._classified(P.classify(key))
-                    if len(self._spring_entries) < ENTRIES_CAP:
-                        self._spring_entries[nsb] = e
+            if rest and rest.find(b":") < 0:
+                if rest != b"expirations":
+                    e = self._by_ns(self._session_ns, key[:j], key)
+            else:
+                j = key.rfind(b":sessions:expires:")
+                if j > 0 and len(key) > j + 18 and key.find(b":", j + 18) < 0:
+                    e = self._by_ns(self._shadow_ns, key[:j], key)
         if e is None:
             e = self._classified(P.classify(key))
         if e is _PLANNED:
@@ -310,6 +313,14 @@ class DumpScanner(NodeScanner):
         index = self.lookup_index
         if index is not None and len(index) < 100_000_000:
             index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(nbytes, 0xFFFFFF))
+
+    def _by_ns(self, memo: dict[bytes, Any], nsb: bytes, key: bytes) -> Any:
+        e = memo.get(nsb)
+        if e is None:
+            e = self._classified(P.classify(key))
+            if len(memo) < ENTRIES_CAP:
+                memo[nsb] = e
+        return e
 
     def _classified(self, c: tuple[int, str, str]) -> Any:
         e = self._entries.get(c)

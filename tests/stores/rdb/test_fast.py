@@ -144,15 +144,18 @@ keys = st.lists(st.sampled_from([b"a", b":", b"sessions", b":sessions:", b"expir
 
 
 @given(st.lists(keys, min_size=1, max_size=4))
-@example([b"ns:sessions:expirations", b"ns:sessions:", b"ns:sessions:expires:i"])
+@example([b"ns:sessions:expirations", b"ns:sessions:", b"ns:sessions:expires:i",
+          b"ns:sessions:expires:", b"ns:sessions:expires:a:b"])
 def test_want_classifies_each_key_as_classify_does(names):
     """want()'s shortcut for session keys (by namespace, remembered) and its memo of
     classifications name the kind, profile and namespace that classify() names."""
     from sessdiag.stores.redis.scanner import ScanParams
 
     sc = DumpScanner("x", ScanParams(now=0.0, age_edges=(60,)), 0)
-    # each key, then a session key of its namespace (a wrong remembered namespace shows)
-    names = [k for n in names for k in (n, n[:max(n.rfind(b":sessions:"), 0)] + b":sessions:i")]
+    # each key, then a session and a shadow key of its namespace (a wrong remembered
+    # namespace shows)
+    names = [k for n in names for ns in [n[:max(n.rfind(b":sessions:"), 0)]]
+             for k in (n, ns + b":sessions:i", ns + b":sessions:expires:i")]
     for key in names * 2:
         sc.want(0, key, 4)
         kind, prof, ns = P.classify(key)

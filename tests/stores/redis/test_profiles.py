@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sessdiag.codecs.gob import EMPTY_SESSION
 from sessdiag.stores.redis import profiles as P
@@ -41,6 +43,62 @@ IDX = ("org.springframework.session.FindByIndexNameSessionRepository"
 def test_classify(key: str, kind: int, profile: str, ns: str) -> None:
     assert P.classify(key.encode()) == (kind, profile, ns)
 
+
+
+def _reference(key: bytes) -> P.Kind:
+    """classify() as written before it used find() for `in` (commit 3fc6983)."""
+    j = key.rfind(b":sessions:")
+    if j > 0:
+        rest = key[j + 10:]
+        if rest and b":" not in rest:  # the hot path: a session hash
+            if rest == b"expirations":
+                return (P.SPRING_ZSET, "spring-session", P._nsc(key[:j]))
+            return (P.SPRING, "spring-session", P._nsc(key[:j]))
+        j = key.rfind(b":sessions:expires:")
+        if j > 0 and len(key) > j + 18 and b":" not in key[j + 18:]:
+            return (P.SHADOW, "spring-session", P._nsc(key[:j]))
+    if b":sessions:" in key:
+        if key.endswith(b":sessions:expirations"):
+            return (P.SPRING_ZSET, "spring-session", P._ns(key[:-21]))
+        m = P._SPRING_SHADOW.match(key)
+        if m:
+            return (P.SHADOW, "spring-session", P._ns(m.group(1)))
+        m = P._SPRING_SESSION.match(key)
+        if m:
+            return (P.SPRING, "spring-session", P._ns(m.group(1)))
+        m = P._SPRING_REACTIVE.match(key)
+        if m:
+            return (P.SPRING_OTHER, "spring-session", P._ns(m.group(1)))
+    if b":expirations:" in key:
+        m = P._SPRING_EXPIRATIONS.match(key)
+        if m:
+            return (P.EXPIRATIONS, "spring-session", P._ns(m.group(1)))
+    if b":index:" in key:
+        m = P._SPRING_INDEX.match(key)
+        if m:
+            return (P.INDEX, "spring-session", P._ns(m.group(1)))
+    n = len(key)
+    gates = P._STRING_GATES["any"]
+    keys = P._STRING_KEYS if gates is None or gates.search(key) is not None \
+        else P._STRING_GATES["ungated"]
+    for gate, key_len, rx, profile in keys:  # the registry's order: most specific first
+        if (key_len and n != key_len) or gate not in key:
+            continue
+        m = rx.match(key)
+        if m:
+            return (P.STRING, profile, P._ns(m.group(1)))
+    return P._UNKNOWN
+
+
+_PIECES = [b":sessions:", b"expires:", b"expirations", b":expirations:", b"1404360060000",
+           b":index:", IDX.encode(), b":", b"sess:", b"session:", b"2::", b"PHPREDIS_",
+           b"_cache", b"django.contrib.sessions.", b"0123456789abcdef", b"a", b"A" * 32,
+           UUID.encode(), b"idx", b"f" * 64, b"k" * 32]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=6).map(b"".join))
+def test_classify_is_what_it_was(key: bytes) -> None:
+    assert P.classify(key) == _reference(key)
 
 @pytest.mark.parametrize(("value", "fmt"), [
     (b"", "empty"), (b"\xac\xed\x00\x05t\x00\x01a", "jdk"), (EMPTY_SESSION, "gob"),

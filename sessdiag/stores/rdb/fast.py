@@ -30,6 +30,14 @@ ATTR = b"sessionAttr:"
 _PRINCIPAL = (b"sessionAttr:org.springframework.session.FindByIndexNameSessionRepository"
               b".PRINCIPAL_NAME_INDEX_NAME")  # = profiles.PRINCIPAL_ATTR (a test holds them)
 
+# The fields a Spring hash is read for: 1-3 its times, 4 its principal (an attribute).
+_FIELDS = {CREATION: 1, LAST: 2, MAX_INACTIVE: 3, _PRINCIPAL: 4}
+
+
+def _drop(_: bytes) -> None:
+    pass
+
+
 # What the readers raise when a value runs past the buffer's end (read it the general way).
 SHORT = (IndexError, struct.error)
 # A Spring hash's facts: (end, cv, lv, mv, principal value, payload bytes, empty)
@@ -93,8 +101,9 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
     cv = lv = mv = pv = None
     nbytes = 0
     attrs = False
-    names = []
-    add = names.append
+    names: list[bytes] = []  # (only with more than three fields: the distinct ones count)
+    add = names.append if n > 3 else _drop
+    fields = _FIELDS
     for _ in range(n):
         b = buf[pos]
         if b < 0x40:
@@ -124,28 +133,25 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
             if end - start > MAX_KEEP:
                 return None
         elif b == _LZF:
-            if f[:12] == ATTR:
-                attrs = True
-                if f == _PRINCIPAL:
-                    x = _expand(buf, pos)
-                    if x is None:
-                        return None
-                    pos, pv = x
-                    nbytes += len(f) + len(pv)
-                    continue
-            elif f in (CREATION, LAST, MAX_INACTIVE):
+            c = fields.get(f)
+            if c is not None:
                 x = _expand(buf, pos)
                 if x is None:
                     return None
                 pos, v = x
                 nbytes += len(f) + len(v)
-                if f == CREATION:
+                if c == 1:
                     cv = v
-                elif f == LAST:
+                elif c == 2:
                     lv = v
-                else:
+                elif c == 3:
                     mv = v
+                else:
+                    attrs = True
+                    pv = v
                 continue
+            if not attrs and f.startswith(ATTR):
+                attrs = True
             z = _lzf(buf, pos)
             if z is None:
                 return None
@@ -156,16 +162,19 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
             return None
         pos = end
         nbytes += len(f) + end - start
-        if f[:12] == ATTR:
-            attrs = True
-            if f == _PRINCIPAL:
-                pv = buf[start:end]
-        elif f == CREATION:
+        c = fields.get(f)
+        if c is None:
+            if not attrs and f.startswith(ATTR):
+                attrs = True
+        elif c == 1:
             cv = buf[start:end]
-        elif f == LAST:
+        elif c == 2:
             lv = buf[start:end]
-        elif f == MAX_INACTIVE:
+        elif c == 3:
             mv = buf[start:end]
+        else:
+            attrs = True
+            pv = buf[start:end]
     if pos > len(buf):
         return None  # it goes on past the buffer: read it the general way
     empty = not (attrs and n > 3 and len(set(names)) > 3)

@@ -60,17 +60,20 @@ JDK_MAGIC = b"\xac\xed\x00\x05"
 # Session times outside [2000-01-01, now + 1 day] are anomalies, not ages (issue 19).
 SANE_SINCE_MS = 946_684_800_000
 SANE_AHEAD_S = 86_400
-_FROM = int.from_bytes
 
 
 def _LONG(v: bytes) -> int | None:
     """A Spring number: the JDK's exact Long/Integer bytes (fast path), else any encoding."""
     n = len(v)
-    if n == 82 and v[:74] == LONG_PREFIX:
+    if n == 82 and v.startswith(LONG_PREFIX):
         return _FROM(v[74:], "big", signed=True)
-    if n == 81 and v[:77] == INTEGER_PREFIX:
+    if n == 81 and v.startswith(INTEGER_PREFIX):
         return _FROM(v[77:], "big", signed=True)
     return P._spring_number(v)
+
+
+_FROM = int.from_bytes
+PRINCIPAL_MEMO = 20_000  # principal attribute values remembered (a user has many sessions)
 
 
 @dataclass
@@ -111,6 +114,7 @@ class NodeScanner:
         # Profiles that fix their value encoding (the others are decoded by what the bytes say).
         self.decoders = {fw.name: fw.decoder() for fw in REGISTRY.values()
                          if fw.redis is not None and fw.decode != SNIFFED}
+        self.principal_of: dict[bytes, str | None] = {}  # Spring principal value -> name
 
     # -- helpers ----------------------------------------------------------------------------
     def group(self, profile: str, ns: str) -> GroupAgg:
@@ -430,7 +434,7 @@ class NodeScanner:
         mi = _LONG(mv) if mv is not None else None
         g.sessions += 1
         g.bytes += nbytes
-        fmt = "jdk" if cv is not None and cv[:4] == JDK_MAGIC else "json"
+        fmt = "jdk" if cv is not None and cv.startswith(JDK_MAGIC) else "json"
         formats = g.formats
         formats[fmt] = formats.get(fmt, 0) + 1
         ttl = pttl if pttl.__class__ is int else -1
@@ -444,12 +448,19 @@ class NodeScanner:
         if empty:
             g.empty += 1
         elif pv is not None:
-            g.add_principal(_jstring(pv) or P._json_string(pv))
+            memo = self.principal_of
+            name = memo.get(pv, memo)
+            if name is memo:
+                name = _jstring(pv) or P._json_string(pv)
+                if len(memo) < PRINCIPAL_MEMO:
+                    memo[pv] = name
+            g.add_principal(name)  # type: ignore[arg-type]
         if la is None or ct is None:
             _example(g, "no_timestamps", k)  # age from the TTL instead
             self.ttl_age(g, k, ttl, empty)
             return
-        now = self.p.now
+        p = self.p
+        now = p.now
         if not (SANE_SINCE_MS <= ct <= (now + SANE_AHEAD_S) * 1000
                 and SANE_SINCE_MS <= la <= (now + SANE_AHEAD_S) * 1000):
             # A valid JDK Long such as 2^53 ms is no session time: an anomaly, aged by its TTL.
@@ -457,7 +468,7 @@ class NodeScanner:
             _example(g, "bad_timestamps", k)
             self.ttl_age(g, k, ttl, empty)
             return
-        edges = self.p.age_edges
+        edges = p.age_edges
         orphan = ct == la
         if orphan:
             g.orphans += 1

@@ -128,3 +128,14 @@ def test_emptiness() -> None:
     rails = [{"key": {"value": "_csrf_token"}, "value": {}}]
     assert P.string_empty("rails-session", b"x", rails) is True
     assert P.string_empty("django-cache", b"\x80\x05}\x94.", None) is None  # decode to tell
+
+
+@given(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**31), 2**31 - 1))
+def test_the_scanners_jdk_number_fast_path_reads_what_the_decoder_reads(long: int, i: int) -> None:
+    from sessdiag.codecs import javaser
+    from sessdiag.stores.redis.scanner import _LONG
+
+    lv = javaser.LONG_PREFIX + long.to_bytes(8, "big", signed=True)
+    iv = javaser.INTEGER_PREFIX + i.to_bytes(4, "big", signed=True)
+    assert _LONG(lv) == P._spring_number(lv) == long
+    assert _LONG(iv) == P._spring_number(iv) == i

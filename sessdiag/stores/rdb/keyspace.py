@@ -32,6 +32,7 @@ from sessdiag.stores.rdb.parser import (
     SNIFF,
     SNIFF_BYTES,
     SOME,
+    TYPES,
     Parser,
     Record,
 )
@@ -107,6 +108,8 @@ class DumpScanner(NodeScanner):
         self._last: tuple[GroupAgg, int, int] | None = None  # group, sessions, expired
         # cross-key checks: sampled hashes of session-key names seen, and checks waiting
         self.sample_shift = 0
+        self._mask = 0  # (1 << sample_shift) - 1
+        self._deep, self._sample = params.deep, params.sample
         self.seen: set[int] = set()
         # (hash, callback, None), or (hash, group, shadow key) for a shadow key's session
         self.pending: list[tuple[int, Any, bytes | None]] = []
@@ -138,11 +141,17 @@ class DumpScanner(NodeScanner):
             rest = key[j + 10:]
             if rest and rest.find(b":") < 0:
                 if rest != b"expirations":
-                    e = self._by_ns(self._session_ns, key[:j], key)
+                    nsb = key[:j]
+                    e = self._session_ns.get(nsb)
+                    if e is None:
+                        e = self._by_ns(self._session_ns, nsb, key)
             else:
                 j = key.rfind(b":sessions:expires:")
                 if j > 0 and len(key) > j + 18 and key.find(b":", j + 18) < 0:
-                    e = self._by_ns(self._shadow_ns, key[:j], key)
+                    nsb = key[:j]
+                    e = self._shadow_ns.get(nsb)
+                    if e is None:
+                        e = self._by_ns(self._shadow_ns, nsb, key)
         if e is None:
             e = self._classified(P.classify(key))
         if e is _PLANNED:
@@ -180,9 +189,14 @@ class DumpScanner(NodeScanner):
             else:
                 e[3] = True
         if kind == P.SPRING:
-            self._track(key)
+            h = hash(key)  # self._track(key), inline
+            if not h & self._mask:
+                seen = self.seen
+                seen.add(h)
+                if len(seen) + len(self.pending) > TRACK_LIMIT:
+                    self._bound()
             g = e[1]
-            if not self.p.deep and g.decoded + g.undecodable >= self.p.sample:
+            if not self._deep and g.decoded + g.undecodable >= self._sample:
                 # past the decoded sample: only the fields every session needs
                 r = self._r
                 if rtype == 4 and not self._mem and r is not None:
@@ -236,13 +250,15 @@ class DumpScanner(NodeScanner):
         if e < 0:
             g.shadow_no_ttl += 1
         h = hash(nsb + b":sessions:" + key[len(nsb) + 18:])
-        if h & ((1 << self.sample_shift) - 1):
+        if h & self._mask:
             return  # outside the sample: not checked
         if h in self.seen:
             g.shadow_checked += 1
             return
-        self.pending.append((h, g, key))
-        self._bound()
+        pending = self.pending
+        pending.append((h, g, key))
+        if len(self.seen) + len(pending) > TRACK_LIMIT:
+            self._bound()
 
     def _string(self, key: bytes, g: GroupAgg, v: bytes) -> None:
         """record() for a string session whose value fast.string read (no memory estimate)."""
@@ -285,7 +301,7 @@ class DumpScanner(NodeScanner):
         e = rec.expire_ms
         if 0 <= e <= self.as_of_ms:
             self.expired_keys += 1
-        self.other(key, rec.type_name)
+        self.other(key, TYPES[rtype][0])
 
     def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts) -> None:
         """record() for a Spring hash read by fast.spring_hash (no memory estimate, no
@@ -463,7 +479,7 @@ class DumpScanner(NodeScanner):
 
     def exists_check(self, key: bytes, cb: Callable[[Any], None]) -> None:
         h = hash(key)
-        if h & ((1 << self.sample_shift) - 1):
+        if h & self._mask:
             return  # outside the sample: not checked
         if h in self.seen:
             cb(1)
@@ -473,14 +489,14 @@ class DumpScanner(NodeScanner):
 
     def _track(self, key: bytes) -> None:
         h = hash(key)
-        if not h & ((1 << self.sample_shift) - 1):
+        if not h & self._mask:
             self.seen.add(h)
             self._bound()
 
     def _bound(self) -> None:
         while len(self.seen) + len(self.pending) > TRACK_LIMIT:
             self.sample_shift += 1
-            mask = (1 << self.sample_shift) - 1
+            mask = self._mask = (1 << self.sample_shift) - 1
             self.seen = {h for h in self.seen if not h & mask}
             self.pending = [p for p in self.pending if not p[0] & mask]
 

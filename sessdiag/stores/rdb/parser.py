@@ -36,7 +36,8 @@ SKIP, HEAD, COUNT, FULL = 0, 1, 2, 3
 SNIFF, SOME = 4, 5
 SNIFF_BYTES = 256
 # DONE: `want` has read the value itself (from the reader, the record's expiry and idle time
-# in `Parser.rec`) and handled the key: the parser goes on to the next record.
+# in `Parser.rec`, whose other fields are not set for it) and handled the key: the parser
+# goes on to the next record.
 DONE = 6
 
 # RDB object types (src/rdb.h) -> the TYPE reply and the encoding.
@@ -167,20 +168,20 @@ class Parser:
                 tn = types.get(t)
                 if tn is None:
                     raise RdbError(f"unknown value type {t}", r.offset - 1)
-                rec.db = db
                 if pos < len(buf) and buf[pos] < 0x40 and pos + 1 + buf[pos] <= len(buf):
                     end = pos + 1 + buf[pos]
                     key = buf[pos + 1:end]
                     r.pos = end
                 else:
                     key = r.string()
-                rec.key = key
-                rec.type = t
-                rec.type_name, rec.encoding = tn
                 # self.want read per key: a caller may swap it once the aux fields are read
                 want = self.want(db, key, t)
                 n_db += 1
-                if want != DONE:
+                if want != DONE:  # (a key want() handled needs no more of the record)
+                    rec.db = db
+                    rec.key = key
+                    rec.type = t
+                    rec.type_name, rec.encoding = tn
                     self.value(rec, t, want)
                     on_record(rec)
                 rec.expire_ms = rec.idle = rec.freq = -1

@@ -259,8 +259,15 @@ def _scan(p: Path, **kw: object) -> tuple[dict, list[int] | None]:
     return rep, index
 
 
-@pytest.mark.parametrize("sample", [0, 3, 1000])
-def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkeypatch, sample):
+@pytest.mark.parametrize(("sample", "track"), [(0, None), (3, None), (1000, None), (3, 16)])
+def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkeypatch, sample,
+                                                                 track):
+    """(track: companion checks over a hash sample of the keys, halved as the tracked keys
+    pass that many.)"""
+    from sessdiag.stores.rdb import keyspace
+
+    if track is not None:
+        monkeypatch.setattr(keyspace, "TRACK_LIMIT", track)
     p = _dump(tmp_path)
     fast_rep, fast_index = _scan(p, sample=sample)
     monkeypatch.setattr(DumpScanner, "bind", lambda self, parser: None)
@@ -268,3 +275,20 @@ def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkey
     assert fast_rep == general
     assert fast_index == general_index
     assert fast_rep["sessions"] > 300
+    assert (fast_rep["dump"]["companion_check_share"] < 1) == (track is not None)
+
+
+def test_the_tracked_keys_are_the_hash_sample_they_are_said_to_be(monkeypatch):
+    from sessdiag.stores.rdb import keyspace
+    from sessdiag.stores.redis.scanner import ScanParams
+
+    monkeypatch.setattr(keyspace, "TRACK_LIMIT", 64)
+    sc = DumpScanner("x", ScanParams(now=0.0, age_edges=(60,)), 0)
+    for i in range(1000):
+        sc.want(0, b"ns:sessions:%d" % i, 4)
+        sc.exists_check(b"ns:sessions:x%d" % i, lambda x: None)
+    mask = (1 << sc.sample_shift) - 1
+    assert sc.sample_shift > 0 and sc._mask == mask
+    assert all(not h & mask for h in sc.seen)
+    assert all(not p[0] & mask for p in sc.pending)
+    assert len(sc.seen) + len(sc.pending) <= 64

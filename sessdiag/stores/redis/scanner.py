@@ -74,6 +74,7 @@ def _LONG(v: bytes) -> int | None:
 
 _FROM = int.from_bytes
 PRINCIPAL_MEMO = 20_000  # principal attribute values remembered (a user has many sessions)
+VALUE_FACTS, VALUE_FACTS_BYTES = 4096, 64  # string values whose format/emptiness is remembered
 
 
 @dataclass
@@ -115,6 +116,7 @@ class NodeScanner:
         self.decoders = {fw.name: fw.decoder() for fw in REGISTRY.values()
                          if fw.redis is not None and fw.decode != SNIFFED}
         self.principal_of: dict[bytes, str | None] = {}  # Spring principal value -> name
+        self.value_facts: dict[tuple[str, bytes], tuple[str, bool | None]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def group(self, profile: str, ns: str) -> GroupAgg:
@@ -534,7 +536,11 @@ class NodeScanner:
         g.sessions += 1
         g.bytes += len(v)
         g.add_ttl(pttl)
-        fmt = P.sniff(v)
+        # What a short value's bytes say (its format, and whether it is empty when that
+        # takes no decode), remembered: many sessions hold the same bytes (every cookieless
+        # beego session is the same 20-byte gob)
+        facts = self.value_facts.get((prof, v)) if len(v) <= VALUE_FACTS_BYTES else None
+        fmt = facts[0] if facts is not None else P.sniff(v)
         g.formats[fmt] = g.formats.get(fmt, 0) + 1
         truncated = len(v) >= MAX_VALUE
         if truncated:
@@ -557,7 +563,13 @@ class NodeScanner:
                 g.undecodable += 1
                 g.add_reason(exc.reason)
                 _example(g, "undecodable", k)
-        empty = P.string_empty(prof, v, entries)
+        if entries is None and facts is not None:
+            empty = facts[1]
+        else:
+            empty = P.string_empty(prof, v, entries)
+            if entries is None and len(v) <= VALUE_FACTS_BYTES \
+                    and len(self.value_facts) < VALUE_FACTS:
+                self.value_facts[(prof, v)] = (fmt, empty)
         if empty is None:
             try:
                 entries = dec(v) if dec is not None else P.decode_string_session(v, fmt)
@@ -742,11 +754,26 @@ class NodeScanner:
     def other(self, k: bytes, t: str) -> None:
         res = self.res
         res.other_keys += 1
-        res.other_by_type[t] = res.other_by_type.get(t, 0) + 1
+        by_type = res.other_by_type
+        by_type[t] = by_type.get(t, 0) + 1
         i = k.find(b":")
-        pre = k[:i].decode("utf-8", "replace") if i > 0 else "(no prefix)"
-        if pre in res.other_prefixes or len(res.other_prefixes) < 1000:
-            res.other_prefixes[pre] = res.other_prefixes.get(pre, 0) + 1
+        pre = _prefix(k[:i]) if i > 0 else "(no prefix)"
+        prefixes = res.other_prefixes
+        if pre in prefixes or len(prefixes) < 1000:
+            prefixes[pre] = prefixes.get(pre, 0) + 1
+
+
+_PREFIXES: dict[bytes, str] = {}
+
+
+def _prefix(b: bytes) -> str:
+    """A key prefix as text (remembered: a keyspace has few)."""
+    s = _PREFIXES.get(b)
+    if s is None:
+        s = b.decode("utf-8", "replace")
+        if len(_PREFIXES) < 10_000:
+            _PREFIXES[b] = s
+    return s
 
 
 def _sniff_profile(k: bytes, head: bytes) -> str | None:

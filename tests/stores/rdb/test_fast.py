@@ -292,3 +292,29 @@ def test_the_tracked_keys_are_the_hash_sample_they_are_said_to_be(monkeypatch):
     assert all(not h & mask for h in sc.seen)
     assert all(not p[0] & mask for p in sc.pending)
     assert len(sc.seen) + len(sc.pending) <= 64
+
+
+@pytest.mark.parametrize("sample", [0, 2])
+def test_remembered_value_facts_count_as_computed_ones(monkeypatch, sample):
+    """string_session remembers a short value's format and emptiness: the same groups as
+    when it remembers nothing, for repeated and distinct values of every kind."""
+    from dataclasses import asdict
+
+    from sessdiag.stores.redis import scanner
+    from sessdiag.stores.redis.scanner import NodeScanner, ScanParams
+
+    gob = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
+    values = [gob, gob, b"", b"x", b'{"cookie":{}}', b"a|s:1:\"b\";", gob + b"\x01",
+              b"\x80\x04}\x94.", b"\x04\x08{\x00", gob, b"", b"\x81\xa1a\x01"] * 3
+    profiles = ["beego-redis", "php-redis", "flask-session", "connect-redis", "rails-session"]
+
+    def run() -> list[dict]:
+        sc = DumpScanner("x", ScanParams(now=1.79e9, age_edges=(60,), sample=sample), 0)
+        for i, v in enumerate(values):
+            prof = profiles[i % len(profiles)]
+            NodeScanner.string_session(sc, sc.group(prof, "ns"), b"k%d" % i, prof, 1000 * i, v)
+        return [asdict(g) for g in sc.res.groups.values()]
+
+    remembered = run()
+    monkeypatch.setattr(scanner, "VALUE_FACTS", 0)
+    assert run() == remembered

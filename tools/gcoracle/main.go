@@ -26,6 +26,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -111,8 +113,15 @@ type result struct {
 	RootIsSymlink     bool    `json:"root_is_symlink"`
 	CPUUserS          float64 `json:"cpu_user_s"`
 	CPUSysS           float64 `json:"cpu_sys_s"`
-	GoVersion         string  `json:"go_version"`
-	StartedAt         string  `json:"started_at"`
+	// From /proc/self/task/*/schedstat at the end: time the process's threads ran and
+	// waited on a run queue (runnable, no CPU free). On a loaded machine the wait is what
+	// the GC paid for the neighbours' CPU use; gc-estimate's probe measures its own.
+	SchedRunS  float64 `json:"sched_run_s"`
+	SchedWaitS float64 `json:"sched_wait_s"`
+	// Blocks the process read from storage (getrusage ru_inblock, 512-byte units).
+	ReadBlocks int64  `json:"read_blocks_512"`
+	GoVersion  string `json:"go_version"`
+	StartedAt  string `json:"started_at"`
 }
 
 func main() {
@@ -180,7 +189,9 @@ func main() {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		res.CPUUserS = time.Duration(ru.Utime.Nano()).Seconds()
 		res.CPUSysS = time.Duration(ru.Stime.Nano()).Seconds()
+		res.ReadBlocks = ru.Inblock
 	}
+	res.SchedRunS, res.SchedWaitS = schedstat()
 	res.FilesWalked = fp.files
 	res.DirsWalked = fp.dirs
 	res.Expired = fp.expiredSeen
@@ -195,4 +206,31 @@ func main() {
 	if err := enc.Encode(res); err != nil {
 		os.Exit(1)
 	}
+}
+
+// schedstat sums the run and run-queue wait time of every thread of this process
+// (/proc/self/task/*/schedstat: ns on a CPU, ns waiting for one); 0, 0 when unreadable.
+func schedstat() (runS, waitS float64) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, 0
+	}
+	var run, wait int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "schedstat"))
+		if err != nil {
+			continue
+		}
+		f := bytes.Fields(b)
+		if len(f) < 2 {
+			continue
+		}
+		r, err1 := strconv.ParseInt(string(f[0]), 10, 64)
+		w, err2 := strconv.ParseInt(string(f[1]), 10, 64)
+		if err1 == nil && err2 == nil {
+			run += r
+			wait += w
+		}
+	}
+	return time.Duration(run).Seconds(), time.Duration(wait).Seconds()
 }

@@ -130,6 +130,19 @@ def err(est: float, real: float) -> float:
     return (est - real) / real * 100 if real else float("nan")
 
 
+def pressure() -> dict:
+    """/proc/pressure/{cpu,io} avg10 ("some") now, to print beside each timing."""
+    out = {}
+    for kind in ("cpu", "io"):
+        try:
+            with open(f"/proc/pressure/{kind}") as f:
+                first = f.readline().split()
+            out[kind] = float(dict(kv.split("=") for kv in first[1:])["avg10"])
+        except (OSError, KeyError, ValueError):
+            out[kind] = None
+    return out
+
+
 def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
     seconds = est if isinstance(est, float) else est["seconds"]
     lo, hi = (None, None) if isinstance(est, float) else est["range_s"]
@@ -149,7 +162,19 @@ def row(label: str, est: dict | float, oracle: dict, extra: str = "") -> dict:
                  cpu_wait_us=(est.get("quiet") or {}).get("cpu_wait_per_unlink_us"),
                  cpu_slowdown=est.get("cpu_slowdown"))
     r["cpu_s"] = round(oracle.get("cpu_user_s", 0) + oracle.get("cpu_sys_s", 0), 2)
+    # Where beego's GC spent its time: its threads on a CPU, waiting for one (the neighbours'
+    # load), and the rest (the disk's round trips); per removal when it removed anything.
+    r["oracle_run_s"] = oracle.get("sched_run_s")
+    r["oracle_wait_s"] = oracle.get("sched_wait_s")
+    r["oracle_read_blocks"] = oracle.get("read_blocks_512")
+    if oracle["deleted"] and oracle.get("sched_wait_s") is not None and not isinstance(est,
+                                                                                      float):
+        walk_s = est["breakdown"]["stat_s"] + est["breakdown"]["readdir_s"]
+        d = oracle["deleted"]
+        r["oracle_per_removal_us"] = round((oracle["gc_wall_s"] - walk_s) / d * 1e6, 1)
+        r["oracle_wait_per_removal_us"] = round(oracle["sched_wait_s"] / d * 1e6, 1)
     r["load1"] = round(os.getloadavg()[0], 1)
+    r["psi"] = pressure()
     r["note"] = extra
     return r
 
@@ -162,8 +187,13 @@ def print_row(r: dict) -> None:
           f"wait {r['first_request_wait_s']:9.2f} walked {r['files_walked']:>8} "
           f"deleted {r['deleted']:>8}  est/oracle {r['ratio']:.2f}x err {r['error_pct']:+6.1f}% "
           f"{ok} cpu {r['cpu_s']:.1f}s "
-          f"load {r['load1']} quiet={r.get('quiet') or '-'} "
+          f"load {r['load1']} psi cpu/io {r['psi']['cpu']}/{r['psi']['io']} "
+          f"quiet={r.get('quiet') or '-'} "
           f"cpu-slowdown={r.get('cpu_slowdown') or '-'} {r['note']}", flush=True)
+    if r.get("oracle_per_removal_us") is not None:
+        print(f"{'':<44} per removal: estimate {r.get('unlink_us')} µs (probe wait "
+              f"{r.get('cpu_wait_us')} µs), beego's GC {r['oracle_per_removal_us']} µs "
+              f"(waiting for a CPU {r['oracle_wait_per_removal_us']} µs)", flush=True)
 
 
 def run_local(oracle: str, work: Path, n: int, fractions: list[float], results: list[dict],
@@ -254,7 +284,8 @@ def run_spread(oracle: str, work: Path, n: int, fraction: float, runs: int,
               f"{est['range_s'][1]:.2f}] unlink {est['unlink_latency_us']:.1f} µs "
               f"({est['unlink_source']}) quiet={q.get('state', '-')} "
               f"reason={q.get('reason', '-')} cpu-slowdown={est.get('cpu_slowdown') or '-'} "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+              f"load {os.getloadavg()[0]:.1f} psi cpu/io {pressure()['cpu']}/{pressure()['io']}",
+              flush=True)
     orc = run_oracle(oracle, str(root), LIFETIME)
     secs = sorted(e["seconds"] for e in ests)
     median = secs[len(secs) // 2]
@@ -269,6 +300,12 @@ def run_spread(oracle: str, work: Path, n: int, fraction: float, runs: int,
     r["quiet_records"] = [e.get("quiet") for e in ests]
     results.append(r)
     print_row(r)
+    if orc["deleted"] and orc.get("sched_wait_s") is not None:
+        d = orc["deleted"]
+        print(f"# beego's GC per removal {orc['gc_wall_s'] / d * 1e6:.0f} µs (walk included), "
+              f"of which waiting for a CPU {orc['sched_wait_s'] / d * 1e6:.0f} µs; the "
+              "estimates: " + ", ".join(f"{e['unlink_latency_us']:.0f}" for e in ests) + " µs",
+              flush=True)
     print(f"# spread {spread:.2f}x (max/min, want <= 1.3), median {median:.2f} s vs beego's GC "
           f"{orc['gc_wall_s']:.2f} s: {err(median, orc['gc_wall_s']):+.1f} % (want within "
           "±25 %)", flush=True)

@@ -45,7 +45,15 @@ CPU_WAIT_BUSY = 1.0
 # Share of the probe's wait for a CPU that beego's GC (Go) pays per removal on the same
 # loaded machine: tools/gcoracle under CPU pressure 95 % paid 524 µs per removal where the
 # probe's unlinks did ~280 µs of work and waited ~1,600 µs (fitted; benchmarks/gc_estimate.py).
+# Only used without /proc/pressure/cpu: re-measured on 2026-12-03 against the oracle's own
+# run-queue wait, the GC waited 0.01-0.5x what the probe did (and more than the probe when the
+# probe saw none), so with PSI the wait is charged from the pressure instead.
 CPU_WAIT_SHARE = 0.15
+# Expected wait for a CPU per removal at full CPU pressure (µs per unit of /proc/pressure/cpu
+# "some" avg10 share): the median over 12 paired gc-estimate / tools/gcoracle runs of 2026-12-03
+# (50k-100k files, 50-90 % expired, CPU pressure 0.19-0.57) of what beego's GC paid per
+# removal beyond the probe's work, per unit of pressure (124; docs/gc-model.md).
+WAIT_PER_PRESSURE_US = 120.0
 
 
 @dataclass(frozen=True)
@@ -192,11 +200,18 @@ class Settled:
 
 def settle(means_us: list[float], busy: list[list[str]], *, waited_s: float = 0.0,
            local_disk: bool = True, cpu_wait_us: float = 0.0,
-           wall_means_us: list[float] | None = None) -> Settled:
+           wall_means_us: list[float] | None = None,
+           cpu_means_us: list[float] | None = None,
+           cpu_pressure: float | None = None) -> Settled:
     """One cost per removal from burst means and each burst's busy reasons ([] = quiet).
 
     means_us: the work per unlink (without waiting for a CPU); cpu_wait_us: what the probe
-    waited for a CPU per unlink; wall_means_us: the bursts as the clock saw them.
+    waited for a CPU per unlink; wall_means_us: the bursts as the clock saw them;
+    cpu_means_us: CPU time per unlink of each burst (the probe thread's run time): the work
+    is priced at the least-disturbed burst's CPU plus each burst's time off the CPU (the
+    device); cpu_pressure: the kernel's CPU pressure (share of time some task waited for a
+    CPU, /proc/pressure/cpu) — the GC's expected wait for a CPU per removal is charged from
+    it, not from the probe's own wait.
 
     A busy disk only ever slows an unlink down, so the cost rests on the quiet bursts; when
     those disagree (max/min > SPREAD_OK) or none was quiet, on the faster half of them —
@@ -226,7 +241,16 @@ def settle(means_us: list[float], busy: list[list[str]], *, waited_s: float = 0.
         state = "busy"
         reasons.insert(0, "the disk was busy throughout the probe ("
                        + "; ".join(_worst_of_each_kind(r for rs in busy for r in rs)) + ")")
-    cost = statistics.median(means_us[i] for i in used)
+    if cpu_means_us and len(cpu_means_us) == len(means_us) and min(cpu_means_us) > 0:
+        # Contention slows the probe's interpreted loop far more than beego's compiled one
+        # (measured: the probe's CPU per unlink 52-341 µs from burst to burst under the
+        # neighbours' load, beego's GC 47-70 µs per removal then): the CPU part of a removal
+        # is the least-disturbed burst's, the rest (the device's round trip) each burst's.
+        floor = min(cpu_means_us)
+        cost = statistics.median(max(means_us[i] - (cpu_means_us[i] - floor), 0.0)
+                                 for i in used)
+    else:
+        cost = statistics.median(means_us[i] for i in used)
     if local_disk and cost > LOCAL_UNLINK_SUSPECT_US:
         reasons.append(f"{cost:.0f} µs per removal is far above what real beego paid on a "
                        "local disk (95-270 µs): the disk was probably busy")
@@ -234,10 +258,17 @@ def settle(means_us: list[float], busy: list[list[str]], *, waited_s: float = 0.
             state = "suspect"
     wall = wall_means_us or means_us
     wait = typical_cpu_wait_us(means_us, wall_means_us, cpu_wait_us)
+    if cpu_pressure is not None:
+        # Each removal blocks on the device and then needs a CPU again: what that costs the
+        # GC follows the machine's CPU pressure over seconds (fitted on tools/gcoracle's own
+        # run-queue wait), not the probe's wait in its second of bursts (0-2,600 µs per
+        # unlink from run to run while beego's GC waited 18-314 µs per removal).
+        cost += WAIT_PER_PRESSURE_US * cpu_pressure
     if wait > CPU_WAIT_BUSY * max(cost, 1e-9):
         # The GC waits for a CPU too after each removal's I/O, but less than this probe did
         # (Go's runtime runs the walk on whichever of its threads gets a CPU first).
-        cost += CPU_WAIT_SHARE * wait
+        if cpu_pressure is None:
+            cost += CPU_WAIT_SHARE * wait
         reasons.append(f"the CPUs were saturated: the probe waited {wait:.0f} µs per "
                        "unlink for a CPU in a typical burst; the GC waits too, by how much "
                        "depends on the load when it runs (the range's top: as long as the "

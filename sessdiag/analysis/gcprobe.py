@@ -114,10 +114,17 @@ class ProbeResult:
     # that wait per unlink: the cost is the work, the wait is the machine's load.
     unlink_burst_work_us: list[float] = field(default_factory=list)
     unlink_cpu_wait_us: float = 0.0
+    # CPU time per unlink of each burst (the lstat before it included): the part of the
+    # work that is the CPU's, the rest of the work being the device's round trip.
+    unlink_burst_cpu_us: list[float] = field(default_factory=list)
     unlink_settled: Settled | None = None
     # (run + run-queue wait) / run of the probe's thread over the whole probe: how much a
     # CPU-bound task (beego's walk of cached entries) was stretched by saturated CPUs.
     cpu_slowdown: float | None = None
+    # The kernel's CPU pressure (/proc/pressure/cpu "some": the share of time at least one
+    # runnable task waited for a CPU) over the last 10 s and 60 s, read as the probe ends:
+    # the machine's load over seconds, not the probe's own moment of it.
+    cpu_pressure: dict | None = None
     # The disk around the unlink probe: device, seconds waited for quiet, peaks seen.
     disk_device: str | None = None
     quiet_waited_s: float = 0.0
@@ -160,6 +167,8 @@ class ProbeResult:
                 "bursts_us": self.unlink_burst_means_us,
                 "bursts_work_us": self.unlink_burst_work_us,
                 "cpu_wait_per_unlink_us": self.unlink_cpu_wait_us,
+                "bursts_cpu_us": self.unlink_burst_cpu_us,
+                "cpu_pressure": self.cpu_pressure,
                 "busy_bursts": [i for i, r in enumerate(self.unlink_burst_busy) if r],
                 "used_bursts": st.used,
                 "peak_dirty_mib": _mib(self.peak_dirty_kb),
@@ -186,6 +195,7 @@ class ProbeResult:
             "budget": {"seconds": self.budget_s, "operations": self.budget_ops},
             "quiet": self.quiet_dict(),
             "cpu_slowdown": self.cpu_slowdown,
+            "cpu_pressure": self.cpu_pressure,
             "notes": list(self.notes),
         }
 
@@ -403,7 +413,30 @@ def run_probe(
     res.ops = b.ops
     res.seconds = b.elapsed()
     res.cpu_slowdown = _slowdown(sched0, _schedstat_ns())
+    if res.cpu_pressure is None:
+        res.cpu_pressure = cpu_pressure()
     return res
+
+
+def pressure_share(p: dict | None) -> float | None:
+    """The CPU pressure the expected wait is charged from: the last 10 s (avg10), read as the
+    unlink bursts end (it fitted beego's GC's wait better than avg60: docs/gc-model.md)."""
+    return None if p is None else p.get("avg10")
+
+
+def cpu_pressure(path: str = "/proc/pressure/cpu") -> dict | None:
+    """{"avg10": share, "avg60": share} of time some runnable task waited for a CPU, or None
+    (no PSI: kernel < 4.20 or booted without psi)."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            line = fh.readline().split()
+        if not line or line[0] != "some":
+            return None
+        vals = dict(kv.split("=", 1) for kv in line[1:])
+        return {"avg10": round(float(vals["avg10"]) / 100, 4),
+                "avg60": round(float(vals["avg60"]) / 100, 4)}
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _schedstat_ns() -> tuple[int, int] | None:
@@ -518,6 +551,7 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
     lat: list[int] = []
     bursts: list[list[int]] = []
     waits: list[int] = []  # ns this thread waited for a CPU during each burst
+    runs: list[int] = []  # ns this thread ran on a CPU during each burst (lstat + unlink)
     pauses: list[list[str]] = []  # pauses[i] is the window before burst i
     spent = 0
     spread_out = False
@@ -546,7 +580,8 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
             reasons = _window(watch, res, QUIET_STEP_S)
         pauses.append(reasons)
         burst: list[int] = []
-        rq0 = _runqueue_wait_ns()
+        st0 = _schedstat_ns()
+        rq0 = None if st0 is None else st0[1]
         for name in list(made[:per]):
             p = os.path.join(scratch, name)
             try:
@@ -562,10 +597,12 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
             burst.append(el)
             lat.append(el)
             spent += el
-        rq1 = _runqueue_wait_ns()
+        st1 = _schedstat_ns()
+        rq1 = None if st1 is None else st1[1]
         if burst:
             bursts.append(burst)
             waits.append(rq1 - rq0 if rq0 is not None and rq1 is not None else 0)
+            runs.append(st1[0] - st0[0] if st0 is not None and st1 is not None else 0)
         if not spread_out and len(bursts) >= UNLINK_BURSTS // 2 and made and lat:
             verdict = settle(_work_means(bursts, waits), _burst_busy([*pauses, []], len(bursts)),
                              cpu_wait_us=sum(waits) / len(lat) / 1e3)
@@ -585,12 +622,17 @@ def _timed_unlinks(scratch: str, made: list[str], res: ProbeResult, b: _Budget,
     res.unlink_burst_means_us = [round(statistics.fmean(x) / 1e3, 3) for x in bursts]
     res.unlink_burst_work_us = [round(x, 3) for x in _work_means(bursts, waits)]
     res.unlink_cpu_wait_us = round(sum(waits) / len(lat) / 1e3, 3)
+    res.unlink_burst_cpu_us = [round(r / len(x) / 1e3, 3) for x, r in zip(bursts, runs,
+                                                                        strict=True)]
     res.unlink_burst_busy = _burst_busy(pauses, len(bursts))
+    res.cpu_pressure = cpu_pressure()
     res.unlink_settled = settle(res.unlink_burst_work_us, res.unlink_burst_busy,
                                 waited_s=res.quiet_waited_s,
                                 local_disk=watch.device is not None,
                                 cpu_wait_us=res.unlink_cpu_wait_us,
-                                wall_means_us=res.unlink_burst_means_us)
+                                wall_means_us=res.unlink_burst_means_us,
+                                cpu_means_us=res.unlink_burst_cpu_us,
+                                cpu_pressure=pressure_share(res.cpu_pressure))
     if res.quiet_waited_s:
         res.notes.append(f"waited {res.quiet_waited_s:.1f} s for the disk to settle before "
                          "timing unlinks")
@@ -607,12 +649,6 @@ def _fdatasync_all(dir_fd: int, names: list[str], b: _Budget, deadline: float) -
             os.close(fd)
         b.ops += 1
     return True
-
-
-def _runqueue_wait_ns() -> int | None:
-    """Nanoseconds this thread has waited on a run queue (/proc/thread-self/schedstat)."""
-    st = _schedstat_ns()
-    return None if st is None else st[1]
 
 
 def _work_means(bursts: list[list[int]], waits: list[int]) -> list[float]:

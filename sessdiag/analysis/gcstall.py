@@ -121,6 +121,13 @@ class OpCosts:
         )
 
 
+def pressure_share(p: dict | None) -> float | None:
+    """The CPU pressure the expected wait is charged from (gcprobe.pressure_share)."""
+    from sessdiag.analysis.gcprobe import pressure_share as share
+
+    return share(p)
+
+
 def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  # type: ignore[no-untyped-def]
     """Per-operation costs from a gcprobe.ProbeResult; notes say what was assumed."""
     notes: list[str] = []
@@ -165,6 +172,12 @@ def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  
             notes.append(f"unlink probe ({settled.state}): {settled.reason}")
         unlink_high = top / 1e6 * (1 + UNLINK_MARGIN_HIGH)
         source = "probe"
+        share = pressure_share(getattr(probe, "cpu_pressure", None))
+        if share is not None:
+            from sessdiag.analysis.diskquiet import WAIT_PER_PRESSURE_US
+
+            notes.append(f"each removal includes {WAIT_PER_PRESSURE_US * share:.0f} µs of "
+                         f"expected wait for a CPU (CPU pressure {share:.0%} over the last 10 s)")
     elif latency_bound:
         unlink_s = lstat_s
         unlink_low, unlink_high = lstat_low, lstat_high * 2

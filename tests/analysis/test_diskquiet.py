@@ -139,3 +139,55 @@ def test_five_back_to_back_probes_agree_when_two_caught_the_disk_busy():
 def test_no_bursts_is_an_error():
     with pytest.raises(ValueError):
         settle([], [])
+
+
+def test_the_cpu_part_of_a_removal_is_the_least_disturbed_bursts():
+    """Each burst's work is CPU (the probe thread's run time) plus time off the CPU (the
+    device); contention inflates only the CPU part, and the interpreter far more than Go."""
+    work = [120.0, 300.0, 130.0, 125.0]
+    cpu = [50.0, 230.0, 60.0, 55.0]  # one burst's CPU three times the others'
+    st = settle(work, [[]] * 4, cpu_means_us=cpu)
+    # Off the CPU: 70 µs in every burst; on it: the least-disturbed burst's 50 µs.
+    assert st.cost_us == pytest.approx(120.0)
+    # Without the CPU times: the faster half of the work (the slow burst reads as a busy disk).
+    assert settle(work, [[]] * 4).cost_us == pytest.approx(122.5)
+
+
+def test_with_cpu_pressure_the_wait_is_charged_from_it_not_from_the_probes_own():
+    st = settle([100.0] * 8, [[]] * 8, cpu_wait_us=2000, wall_means_us=[2100.0] * 8,
+                cpu_means_us=[40.0] * 8, cpu_pressure=0.5)
+    assert st.cost_us == pytest.approx(100 + diskquiet.WAIT_PER_PRESSURE_US * 0.5)
+    assert st.state == "cpu-busy" and "saturated" in st.reason  # still said, and in the range
+    assert st.high_us == 2100
+    # A quiet machine pays (almost) nothing for it.
+    assert settle([100.0] * 8, [[]] * 8, cpu_means_us=[40.0] * 8,
+                  cpu_pressure=0.0).cost_us == pytest.approx(100)
+
+
+# Recorded 2026-12-03 (gc-estimate, then tools/gcoracle on the same tree right after it):
+# per burst, work (µs per unlink without the probe's wait for a CPU), CPU and wall.
+QUIET_50K = {  # 50k files, 50 % expired, load 14: beego's GC paid 183 µs per removal
+    "work": [115.55, 106.489, 112.902, 154.763, 95.081, 120.212, 115.142, 123.547],
+    "cpu": [70.738, 62.584, 54.658, 91.052, 58.774, 72.177, 68.606, 67.043],
+    "wall": [138.1, 162.612, 118.391, 154.763, 95.081, 121.815, 115.278, 125.229],
+    "wait": 10.948, "pressure": 0.462, "oracle_us": 182.6}
+BUSY_100K = {  # 100k files, 50 % expired, load 12: beego's GC paid 225 µs per removal
+    "work": [253.603, 404.943, 297.258, 256.074, 375.094, 338.996, 218.428, 248.868, 319.756,
+             192.771, 286.702, 302.687],
+    "cpu": [185.216, 291.928, 263.061, 201.302, 310.0, 244.061, 185.374, 159.329, 219.805,
+            109.584, 222.815, 218.958],
+    "wall": [830.855, 2688.649, 3252.007, 1312.666, 2852.521, 3510.785, 1146.997, 3868.358,
+             3048.581, 3165.22, 3303.319, 2769.904],
+    "wait": 2354.557, "pressure": 0.394, "oracle_us": 224.6}
+
+
+@pytest.mark.parametrize("rec", [QUIET_50K, BUSY_100K], ids=["quiet-50k", "cpu-busy-100k"])
+def test_recorded_probes_price_a_removal_as_beegos_gc_paid_it(rec):
+    n = len(rec["work"])
+    new = settle(rec["work"], [[]] * n, cpu_wait_us=rec["wait"], wall_means_us=rec["wall"],
+                 cpu_means_us=rec["cpu"], cpu_pressure=rec["pressure"])
+    assert new.cost_us == pytest.approx(rec["oracle_us"], rel=0.25)
+    # Before: the work's median, plus 15 % of the probe's own wait when it exceeded the work
+    # (-25 % and +204 % for these two).
+    old = settle(rec["work"], [[]] * n, cpu_wait_us=rec["wait"], wall_means_us=rec["wall"])
+    assert abs(old.cost_us / rec["oracle_us"] - 1) > 0.24

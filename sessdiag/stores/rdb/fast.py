@@ -34,10 +34,6 @@ _PRINCIPAL = (b"sessionAttr:org.springframework.session.FindByIndexNameSessionRe
 _FIELDS = {CREATION: 1, LAST: 2, MAX_INACTIVE: 3, _PRINCIPAL: 4}
 
 
-def _drop(_: bytes) -> None:
-    pass
-
-
 # What the readers raise when a value runs past the buffer's end (read it the general way).
 SHORT = (IndexError, struct.error)
 # A Spring hash's facts: (end, cv, lv, mv, principal value, payload bytes, empty)
@@ -102,7 +98,7 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
     nbytes = 0
     attrs = False
     names: list[bytes] = []  # (only with more than three fields: the distinct ones count)
-    add = names.append if n > 3 else _drop
+    many = n > 3
     fields = _FIELDS
     for _ in range(n):
         b = buf[pos]
@@ -120,7 +116,8 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
         else:
             return None
         pos = end
-        add(f)
+        if many:
+            names.append(f)
         b = buf[pos]
         if b < 0x40:
             start, end = pos + 1, pos + 1 + b

@@ -46,6 +46,8 @@ def decompress(data: bytes | memoryview, ulen: int, limit: int | None = None) ->
             dist = len(out) - ref
             if dist >= run:
                 out += out[ref:ref + run]
+            elif dist == 1:  # a run of one byte (the commonest overlap)
+                out += out[ref:] * run
             else:  # overlapping copy: the last `dist` bytes repeat
                 pat = bytes(out[ref:])
                 out += (pat * (run // dist + 1))[:run]

@@ -318,3 +318,13 @@ def test_remembered_value_facts_count_as_computed_ones(monkeypatch, sample):
     remembered = run()
     monkeypatch.setattr(scanner, "VALUE_FACTS", 0)
     assert run() == remembered
+
+
+@given(st.binary(min_size=1, max_size=32), st.integers(2, 40), st.sampled_from([None, 5, 256]))
+def test_lzf_back_references_repeat_what_they_point_at(unit, times, limit):
+    """Overlapping copies (a back-reference shorter than its run), one byte apart or more."""
+    from sessdiag.stores.rdb import lzf
+
+    want = unit * times
+    got = lzf.decompress(W.lzf_repeat(unit, times), len(want), limit)
+    assert got == (want if limit is None else want[:limit])

@@ -67,6 +67,7 @@ _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
 # The kinds record() answers without a command plan (most keys of a dump are one of these).
 _DIRECT = frozenset({P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN})
 _PLANNED = object()  # an _entry for the kinds that keep the command plan
+_SPRING_KIND, _SHADOW_KIND, _UNKNOWN_KIND = P.SPRING, P.SHADOW, P.UNKNOWN  # (want(): per key)
 
 
 class _Medium:
@@ -159,7 +160,7 @@ class DumpScanner(NodeScanner):
             return self._want_planned(key, rtype)
         self._e = e
         kind = e[0]
-        if kind == P.UNKNOWN:
+        if kind == _UNKNOWN_KIND:
             self._mem = False
             r = self._r
             if r is not None:
@@ -188,7 +189,7 @@ class DumpScanner(NodeScanner):
                 self._mem = True
             else:
                 e[3] = True
-        if kind == P.SPRING:
+        if kind == _SPRING_KIND:
             h = hash(key)  # self._track(key), inline
             if not h & self._mask:
                 seen = self.seen
@@ -211,7 +212,7 @@ class DumpScanner(NodeScanner):
                 return SOME
             return FULL
         r = self._r
-        if kind == P.SHADOW:
+        if kind == _SHADOW_KIND:
             if rtype == 0 and not self._mem and r is not None:
                 try:
                     end = fast.skip_string(r.buf, r.pos)

@@ -431,9 +431,25 @@ class NodeScanner:
         present), its payload bytes, its emptiness (no sessionAttr: field among more than
         three) and its principal attribute: shared by the live scan (from HGETALL) and the
         dump scan (from the record, without building the hash)."""
-        ct = _LONG(cv) if cv is not None else None
-        la = _LONG(lv) if lv is not None else None
-        mi = _LONG(mv) if mv is not None else None
+        # _LONG's JDK Long / Integer case inline (every session has three such fields)
+        if cv is None:
+            ct = None
+        elif len(cv) == 82 and cv.startswith(LONG_PREFIX):
+            ct = _FROM(cv[74:], "big", signed=True)
+        else:
+            ct = _LONG(cv)
+        if lv is None:
+            la = None
+        elif len(lv) == 82 and lv.startswith(LONG_PREFIX):
+            la = _FROM(lv[74:], "big", signed=True)
+        else:
+            la = _LONG(lv)
+        if mv is None:
+            mi = None
+        elif len(mv) == 81 and mv.startswith(INTEGER_PREFIX):
+            mi = _FROM(mv[77:], "big", signed=True)
+        else:
+            mi = _LONG(mv)
         g.sessions += 1
         g.bytes += nbytes
         fmt = "jdk" if cv is not None and cv.startswith(JDK_MAGIC) else "json"
@@ -463,8 +479,8 @@ class NodeScanner:
             return
         p = self.p
         now = p.now
-        if not (SANE_SINCE_MS <= ct <= (now + SANE_AHEAD_S) * 1000
-                and SANE_SINCE_MS <= la <= (now + SANE_AHEAD_S) * 1000):
+        ahead = (now + SANE_AHEAD_S) * 1000
+        if not (SANE_SINCE_MS <= ct <= ahead and SANE_SINCE_MS <= la <= ahead):
             # A valid JDK Long such as 2^53 ms is no session time: an anomaly, aged by its TTL.
             g.bad_timestamps += 1
             _example(g, "bad_timestamps", k)

@@ -139,3 +139,42 @@ def test_the_scanners_jdk_number_fast_path_reads_what_the_decoder_reads(long: in
     iv = javaser.INTEGER_PREFIX + i.to_bytes(4, "big", signed=True)
     assert _LONG(lv) == P._spring_number(lv) == long
     assert _LONG(iv) == P._spring_number(iv) == i
+
+
+@given(st.lists(st.tuples(
+    st.sampled_from(["long", "int", "digits", "junk", "none"]),
+    st.sampled_from(["long", "int", "digits", "junk", "none"]),
+    st.sampled_from(["long", "int", "digits", "junk", "none"]),
+    st.integers(1_000_000_000_000, 1_900_000_000_000)), min_size=1, max_size=8))
+def test_spring_session_reads_its_numbers_as_the_general_decoder_does(rows) -> None:  # type: ignore[no-untyped-def]
+    """spring_session's inline JDK Long/Integer reading against the general decoder alone
+    (the JDK prefixes patched out of the scanner: every value then goes through it)."""
+    from dataclasses import asdict
+
+    from sessdiag.codecs import javaser
+    from sessdiag.stores.rdb.keyspace import DumpScanner
+    from sessdiag.stores.redis import scanner
+    from sessdiag.stores.redis.scanner import ScanParams
+
+    def enc(kind: str, n: int) -> bytes | None:
+        return {"long": javaser.LONG_PREFIX + n.to_bytes(8, "big"),
+                "int": javaser.INTEGER_PREFIX + (n % 100_000).to_bytes(4, "big"),
+                "digits": b"%d" % n, "junk": b"\xac\xed\x00\x05junk", "none": None}[kind]
+
+    def run() -> dict:
+        sc = DumpScanner("x", ScanParams(now=1.9e9, age_edges=(60, 3600)), 0)
+        g = sc.group("spring-session", "ns")
+        for a, b, c, n in rows:
+            cv, lv, mv = enc(a, n), enc(b, n + 5000), enc(c, 1800)
+            if cv is None and lv is None and mv is None:
+                continue
+            sc.spring_session(g, b"ns:sessions:x", 60_000, cv, lv, mv, 100, True, None)
+        return asdict(g)
+
+    inline = run()
+    saved = scanner.LONG_PREFIX, scanner.INTEGER_PREFIX
+    try:
+        scanner.LONG_PREFIX = scanner.INTEGER_PREFIX = b"\xff" * 90
+        assert run() == inline
+    finally:
+        scanner.LONG_PREFIX, scanner.INTEGER_PREFIX = saved

@@ -154,7 +154,10 @@ class DumpScanner(NodeScanner):
                     if e is None:
                         e = self._by_ns(self._shadow_ns, nsb, key)
         if e is None:
-            e = self._classified(P.classify(key))
+            c = P.classify(key)
+            e = self._entries.get(c)
+            if e is None:
+                e = self._classified(c)
         if e is _PLANNED:
             self._e = None
             return self._want_planned(key, rtype)

@@ -39,6 +39,12 @@ PROBED_COLD_MODEL = "beego-walk/probed-cold"
 # tools/gcoracle, oracle per entry − (Python lstat median + listing per entry) = −0.1 µs
 # (± 1.4 µs: a CPU-bound walk on a shared 2-vCPU VM). Kept as a named term at 0.
 GO_ENTRY_OVERHEAD_S = 0.0
+# Expected wait for a CPU per second of the walk's work, per unit of CPU pressure
+# (/proc/pressure/cpu "some" avg10 share): over 5 warm walks of 50k-1M files on 2026-12-03
+# (nothing expired, CPU pressure 0.13-0.70) tools/gcoracle's wall exceeded the probe's
+# priced walk by 14-49 % while its CPU time matched it (0.17 vs 0.19 s, 0.64 vs 0.73 s,
+# 3.9 vs 3.5 s): (oracle / estimate - 1) / pressure had the median 0.77 (0.38-2.2).
+WALK_WAIT_PER_PRESSURE = 0.77
 # Listing cost per entry when no directory could be listed (warm ext4).
 DEFAULT_READDIR_PER_ENTRY_S = 0.8e-6
 # Per removal when the unlink probe could not run: warm local ext4 with real beego
@@ -100,6 +106,10 @@ class OpCosts:
     # The walk's terms at the range's top are stretched by this: saturated CPUs (the probe's
     # cpu_slowdown) make a CPU-bound walk wait that much for a CPU.
     walk_stretch: float = 1.0
+    # Expected wait for a CPU per second of the walk's CPU work (its point): the walk of a
+    # cached tree is CPU work, and on a loaded machine it waits for a CPU in proportion to
+    # the CPU pressure (WALK_WAIT_PER_PRESSURE × the pressure the probe read).
+    walk_wait_share: float = 0.0
 
     def at_latency(self, latency_s: float) -> OpCosts:
         """Every metadata round trip (lstat, unlink) takes `latency_s` more than measured here.
@@ -118,7 +128,7 @@ class OpCosts:
             overhead_s=self.overhead_s,
             unlink_source=self.unlink_source,
             walk_stretch=self.walk_stretch,
-        )
+        )  # walk_wait_share stays 0: a round trip's wait is the mount's, measured in it
 
 
 def pressure_share(p: dict | None) -> float | None:
@@ -199,8 +209,15 @@ def costs_from_probe(probe, latency_bound: bool) -> tuple[OpCosts, list[str]]:  
         stretch = slow
         notes.append(f"the CPUs were saturated during the probe (its thread was runnable "
                      f"{slow:.1f}x as long as it ran): the walk's range reaches that far")
+    walk_wait = 0.0
+    share = pressure_share(getattr(probe, "cpu_pressure", None))
+    if share and not latency_bound:
+        walk_wait = WALK_WAIT_PER_PRESSURE * share
+        notes.append(f"the walk's CPU work is stretched by {walk_wait:.0%} for the wait for a "
+                     f"CPU (CPU pressure {share:.0%} over the last 10 s)")
     return OpCosts(lstat_s, readdir, unlink_s, lstat_low, lstat_high, unlink_low, unlink_high,
-                   unlink_source=source, walk_stretch=stretch), notes
+                   unlink_source=source, walk_stretch=stretch,
+                   walk_wait_share=walk_wait), notes
 
 
 def static_costs() -> OpCosts:
@@ -223,17 +240,20 @@ def stall(counts: GcCounts, costs: OpCosts, *, readdir_calls_latency_s: float = 
         readdir_s += calls * readdir_calls_latency_s
     overhead_s = counts.lstats * costs.overhead_s
     unlink_s = counts.deletions * costs.unlink_s
-    total = stat_s + readdir_s + overhead_s + unlink_s
+    wait_s = (stat_s + readdir_s + overhead_s) * costs.walk_wait_share
+    total = stat_s + readdir_s + overhead_s + unlink_s + wait_s
     low = (counts.lstats * costs.lstat_low_s + readdir_s * (1 - WALK_MARGIN)
            + overhead_s * (1 - WALK_MARGIN) + counts.deletions * costs.unlink_low_s)
     high = ((counts.lstats * costs.lstat_high_s + readdir_s * (1 + WALK_MARGIN)
-             + overhead_s * (1 + WALK_MARGIN)) * costs.walk_stretch
+             + overhead_s * (1 + WALK_MARGIN)) * max(costs.walk_stretch,
+                                                     1 + costs.walk_wait_share)
             + counts.deletions * costs.unlink_high_s)
     return {
         "seconds": round(total, 3),
         "range_s": [round(min(low, total), 3), round(max(high, total), 3)],
         "breakdown": {"stat_s": round(stat_s, 3), "readdir_s": round(readdir_s, 3),
-                      "unlink_s": round(unlink_s, 3), "go_overhead_s": round(overhead_s, 3)},
+                      "unlink_s": round(unlink_s, 3), "go_overhead_s": round(overhead_s, 3),
+                      "walk_cpu_wait_s": round(wait_s, 3)},
     }
 
 

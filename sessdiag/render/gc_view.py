@@ -32,7 +32,9 @@ def gc_view(r: dict):  # type: ignore[no-untyped-def]
                          f"{'' if r['old_non_sessions'] == 1 else 's'})")
     b = r["breakdown"]
     head.add_row("breakdown", f"stat {dur(b['stat_s'])} + readdir {dur(b['readdir_s'])} + "
-                              f"unlink {dur(b['unlink_s'])} + Go {dur(b['go_overhead_s'])}")
+                              f"unlink {dur(b['unlink_s'])} + Go {dur(b['go_overhead_s'])}"
+                              + (f" + waiting for a CPU {dur(b['walk_cpu_wait_s'])}"
+                                 if b.get("walk_cpu_wait_s") else ""))
     p = r.get("probe") or {}
     lst = p.get("lstat", {})
     head.add_row("measured", f"lstat median {r['stat_latency_us']:.1f} µs (p95 "

@@ -114,6 +114,27 @@ def test_saturated_cpus_stretch_the_walks_range_not_its_point():
     assert fig["range_s"] == calm["range_s"] and gcstall.not_quiet_finding(fig) is None
 
 
+def test_cpu_pressure_stretches_the_walks_point_by_its_expected_wait():
+    """Recorded 2026-12-03: a 1M-file walk (nothing expired) priced at 3.52 s from lstat's and
+    listings, at CPU pressure 0.44; beego's GC used 3.9 s of CPU and took 4.72 s."""
+    counts = GcCounts(files=1_000_000, dirs=273, expired_sessions=0)
+    probe = _probe()
+    probe.lstat = Latency(n=600, median_us=2.954, p95_us=4.0, mean_us=3.1, min_us=2.5)
+    probe.readdir_dirs, probe.readdir_entries, probe.readdir_s = 6, 20_000, 20_000 * 0.57e-6
+    calm = gcstall.gc_figure(counts, gcstall.probed_model(probe, False))
+    assert calm["seconds"] == pytest.approx(3.52, rel=0.01)
+    assert calm["breakdown"]["walk_cpu_wait_s"] == 0
+    probe.cpu_pressure = {"avg10": 0.44, "avg60": 0.3}
+    loaded = gcstall.gc_figure(counts, gcstall.probed_model(probe, False))
+    wait = gcstall.WALK_WAIT_PER_PRESSURE * 0.44
+    assert loaded["breakdown"]["walk_cpu_wait_s"] == pytest.approx(3.52 * wait, rel=0.01)
+    assert loaded["seconds"] == pytest.approx(4.72, rel=0.1)
+    assert loaded["range_s"][1] >= loaded["seconds"]
+    # On a latency-bound mount the walk waits for round trips, measured as they are.
+    mount = gcstall.gc_figure(counts, gcstall.probed_model(probe, True))
+    assert mount["breakdown"]["walk_cpu_wait_s"] == 0
+
+
 def test_cpu_slowdown_is_runnable_time_per_cpu_time():
     assert gcprobe._slowdown((1_000, 500), (3_000, 6_500)) == 4.0  # ran 2 µs, waited 6 µs
     assert gcprobe._slowdown((1_000, 0), (2_000, 0)) == 1.0

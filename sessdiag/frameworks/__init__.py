@@ -49,6 +49,7 @@ __all__ = [
     "PROFILE_COOKIES",
     "REDIS_PROFILES",
     "REGISTRY",
+    "SNIFF_KEY",
     "STRING_KEYS",
     "VALUE_SNIFFERS",
     "FileLayout",
@@ -102,6 +103,10 @@ STRING_KEYS: list[tuple[bytes, int, Pattern[bytes], str]] = []
 STRING_GATES: dict[str, Any] = {"any": None, "ungated": []}
 # Redis keys no pattern names, recognised by value: (profile, (lower key, head, format) -> bool).
 VALUE_SNIFFERS: list[tuple[str, Callable[[bytes, bytes, str], bool]]] = []
+# The key substrings VALUE_SNIFFERS read (the union of their sniff_key_words; None when one of
+# them does not declare its words), and the sniffed profile (or None) remembered by
+# (head, bit i set when the lower-cased key holds word i): emptied by _rebuild.
+SNIFF_KEY: dict[str, Any] = {"words": (), "memo": {}}
 
 
 def _rebuild() -> None:
@@ -123,6 +128,16 @@ def _rebuild() -> None:
     gates = [re.escape(e[0]) for e in STRING_KEYS if e[0]]
     STRING_GATES["any"] = re.compile(b"|".join(gates)) if gates else None
     STRING_GATES["ungated"] = [e for e in STRING_KEYS if not e[0]]
+    words: list[bytes] | None = []
+    for fw in REGISTRY.values():
+        if fw.sniff_value is None or fw.medium != "redis" or words is None:
+            continue
+        if fw.sniff_key_words is None:
+            words = None
+        else:
+            words += [w for w in fw.sniff_key_words if w not in words]
+    SNIFF_KEY["words"] = tuple(words) if words is not None else None
+    SNIFF_KEY["memo"] = {}
     KNOWN_COOKIES.extend(c for c in _OTHER_COOKIES if c not in KNOWN_COOKIES)
 
 

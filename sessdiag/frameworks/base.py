@@ -139,6 +139,11 @@ class Framework:
     # Recognise a session of this framework by its value alone (keys no pattern names):
     # (lower-cased key, first bytes, sniffed format) -> bool.
     sniff_value: Callable[[bytes, bytes, str], bool] | None = None
+    # The substrings of the lower-cased key `sniff_value` reads: its answer depends on the key
+    # only through which of them the key holds (() for a sniffer that ignores the key). With
+    # every sniffer's words declared, the scanner remembers the answer per (head, words held);
+    # None (unknown) keeps every sniffer running for every key.
+    sniff_key_words: tuple[bytes, ...] | None = None
     orphans: str = "sessions that hold no attributes"  # what "orphan" means here
     orphan_fix: str = ""  # the fix to suggest for routes that mint orphan sessions
     orphan_fix_doc: str = ""  # the framework documentation the fix was checked against

@@ -60,5 +60,6 @@ REDIS = Framework(
                     key_for=lambda ns, sid: sid.encode(), scan_pattern=lambda ns: b"?" * 32),
     sniff_value=lambda low, head, fmt: fmt == "gob" and head.startswith(
         b"\x0e\xff\x81\x04\x01\x02\xff\x82"),
+    sniff_key_words=(),
     orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

@@ -29,5 +29,6 @@ DJANGO_CACHE = Framework(
         default_prefixes=(":1:django.contrib.sessions.cache",
                           ":1:django.contrib.sessions.cached_db")),
     sniff_value=lambda low, head, fmt: fmt == "pickle" and b"sess" in low and b"django" in low,
+    sniff_key_words=(b"sess", b"django"),
     orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

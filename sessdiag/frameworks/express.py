@@ -39,6 +39,7 @@ CONNECT_REDIS = Framework(
     redis=RedisKeys(key_re=re.compile(rb"^(.*sess):([A-Za-z0-9_-]{32})$", re.S), gate=b"sess:",
                     key_for=ns_key, scan_pattern=ns_pattern, default_prefixes=("sess:",)),
     sniff_value=lambda low, head, fmt: head.startswith(b'{"cookie":'),
+    sniff_key_words=(),
     orphans="uninitialised sessions (nothing but the cookie object)", orphan_fix=FIX,
     orphan_fix_doc=FIX_DOC,
 )

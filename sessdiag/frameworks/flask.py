@@ -33,6 +33,7 @@ FLASK_SESSION = Framework(
         gate=b"session:", key_for=ns_key, scan_pattern=ns_pattern, default_prefixes=("session:",)),
     sniff_value=lambda low, head, fmt: b"sess" in low and (
         fmt == "msgpack" or (fmt == "pickle" and b"django" not in low)),
+    sniff_key_words=(b"sess", b"django"),
     orphans="sessions holding nothing but the _permanent flag", orphan_fix=FIX,
     orphan_fix_doc=FIX_DOC,
 )

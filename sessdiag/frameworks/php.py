@@ -85,5 +85,6 @@ REDIS = Framework(
                     gate=b"PHPREDIS_", key_for=ns_key, scan_pattern=ns_pattern,
                     default_prefixes=("PHPREDIS_SESSION:",)),
     sniff_value=lambda low, head, fmt: fmt == "php" and b"sess" in low,
+    sniff_key_words=(b"sess",),
     orphans=ORPHANS, orphan_fix=FIX, orphan_fix_doc=FIX_DOC,
 )

@@ -27,5 +27,6 @@ RAILS_SESSION = Framework(
     redis=RedisKeys(key_re=re.compile(rb"^(?:(.*):)?(2::[0-9a-f]{64})$", re.S), gate=b"2::",
                     key_for=key_for, scan_pattern=ns_pattern),
     sniff_value=lambda low, head, fmt: fmt == "marshal" and b"sess" in low,
+    sniff_key_words=(b"sess",),
     orphans="sessions holding nothing but the CSRF token and the session id", orphan_fix=FIX,
 )

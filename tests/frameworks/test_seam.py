@@ -103,6 +103,8 @@ def test_a_registered_redis_framework_names_its_keys_and_cookies(toy):
                                                             "default of profile toy-redis")
     assert frameworks.DEFAULT_LIFETIME["toy-redis"] == 600
     assert ("toy-redis", TOY_REDIS.sniff_value) in frameworks.VALUE_SNIFFERS
+    # its sniffer declares no key words: the scanner remembers no sniffed answers
+    assert frameworks.SNIFF_KEY["words"] is None
 
 
 def test_registration_is_undone(toy):

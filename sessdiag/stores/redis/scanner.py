@@ -24,7 +24,7 @@ from typing import Any
 from sessdiag.codecs.javaser import INTEGER_PREFIX, LONG_PREFIX
 from sessdiag.codecs.javaser import string_value as _jstring
 from sessdiag.core.errors import DecodeError
-from sessdiag.frameworks import REGISTRY, VALUE_SNIFFERS
+from sessdiag.frameworks import REGISTRY, SNIFF_KEY, VALUE_SNIFFERS
 from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import EXAMPLES, TTL_EDGES, GroupAgg, NodeResult, show_key
@@ -792,8 +792,37 @@ def _prefix(b: bytes) -> str:
     return s
 
 
+SNIFF_MEMO = 20_000  # (head, key words held) answers _sniff_profile remembers
+SNIFF_MEMO_BYTES = 256  # (heads up to the live scan's GETRANGE 0 255)
+
+
 def _sniff_profile(k: bytes, head: bytes) -> str | None:
-    """Profile of a key no fingerprint names, from its value (distinctive encodings only)."""
+    """Profile of a key no fingerprint names, from its value (distinctive encodings only).
+
+    The answer is remembered per (head, which of the sniffers' declared key words the key
+    holds) when every sniffer declares them: a keyspace's unnamed strings (caches, counters)
+    repeat a few heads under millions of names. `_sniff_all` is the reference (a test holds
+    the two together)."""
+    words = SNIFF_KEY["words"]
+    if words is None or len(head) > SNIFF_MEMO_BYTES:
+        return _sniff_all(k, head)
+    low = k.lower()
+    bits = 0
+    for i, w in enumerate(words):
+        if low.find(w) >= 0:
+            bits |= 1 << i
+    memo = SNIFF_KEY["memo"]
+    mk = (head, bits)
+    prof = memo.get(mk, memo)
+    if prof is memo:
+        prof = _sniff_all(k, head)
+        if len(memo) < SNIFF_MEMO:
+            memo[mk] = prof
+    return prof  # type: ignore[return-value]
+
+
+def _sniff_all(k: bytes, head: bytes) -> str | None:
+    """_sniff_profile, running every sniffer."""
     low = k.lower()
     fmt = P.sniff(head)
     for profile, sniff in VALUE_SNIFFERS:

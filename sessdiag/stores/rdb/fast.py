@@ -200,6 +200,13 @@ def string(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:
     return end, buf[start:end]
 
 
+# The heads of short LZF strings, by their compressed bytes, declared length and cap: a
+# keyspace's unnamed strings (cache entries of a few shapes) repeat the same few.
+HEAD_MEMO = 4096
+HEAD_MEMO_CLEN = 64
+_HEADS: dict[tuple[bytes, int, int], bytes] = {}
+
+
 def head(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:
     """The first `cap` bytes of a string at buf[pos] (an LZF string expanded no further, as
     Reader.head does): (end, head)."""
@@ -213,10 +220,19 @@ def head(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:
     end = start + clen
     if end > len(buf):
         return None
+    data = buf[start:end]
+    if clen <= HEAD_MEMO_CLEN:  # (a pure function of its input: remembered as it is)
+        mk = (data, ulen, cap)
+        h = _HEADS.get(mk)
+        if h is not None:
+            return end, h
     try:
-        return end, lzf.decompress(buf[start:end], ulen, cap)
+        h = lzf.decompress(data, ulen, cap)
     except RdbCorrupt:
         return None
+    if clen <= HEAD_MEMO_CLEN and len(_HEADS) < HEAD_MEMO:
+        _HEADS[mk] = h
+    return end, h
 
 
 def skip_string(buf: bytes, pos: int) -> int:

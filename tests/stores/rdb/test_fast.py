@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from rdb_vectors import REPO, W
 
 from sessdiag.stores import ScanSettings, open_store
-from sessdiag.stores.rdb import fast
+from sessdiag.stores.rdb import fast, lzf
+from sessdiag.stores.rdb.errors import RdbCorrupt
 from sessdiag.stores.rdb.keyspace import SPRING_FIELDS, DumpScanner
 from sessdiag.stores.rdb.parser import SKIP, SOME, Parser, Record
 from sessdiag.stores.rdb.reader import Reader
@@ -111,6 +112,24 @@ def test_a_string_reads_as_the_reader_reads_it(v, enc, cap):
     r = _reader(payload)
     r.skip_string()
     assert fast.skip_string(payload, 0) == r.pos
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"v" * 40, b"v" * 41, b"ab" * 30, b"abc" * 9]),
+                          st.sampled_from(["lzf", "lzf-repeat:2", "lzf-bad"]),
+                          st.sampled_from([0, 5, 30, 256])), max_size=12))
+def test_a_remembered_lzf_head_is_the_one_expanded(seq):
+    # the same compressed strings again, under other lengths and caps: what the memo answers
+    # is what expanding them gives
+    for v, enc, cap in seq + seq:
+        payload = _string(v, enc) + b"tail"
+        z = fast._lzf(payload, 0)
+        assert z is not None
+        start, clen, ulen = z
+        try:
+            want = (start + clen, lzf.decompress(payload[start:start + clen], ulen, cap))
+        except RdbCorrupt:
+            want = None
+        assert fast.head(payload, 0, cap) == want
 
 
 @given(st.sampled_from([10, 11, 12, 13, 14, 16, 17, 18, 20, 23, 1, 2, 4]),

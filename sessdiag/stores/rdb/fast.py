@@ -102,17 +102,22 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
     fields = _FIELDS
     for _ in range(n):
         b = buf[pos]
+        # fl: the field's length (len(f) unless the buffer ends inside it: then the reader
+        # runs past the buffer's end and the facts are not used)
         if b < 0x40:
+            fl = b
             end = pos + 1 + b
             f = buf[pos + 1:end]
         elif b < 0x80:
-            end = pos + 2 + (((b & 0x3F) << 8) | buf[pos + 1])
+            fl = ((b & 0x3F) << 8) | buf[pos + 1]
+            end = pos + 2 + fl
             f = buf[pos + 2:end]
         elif b == _LZF:
             x = _expand(buf, pos)
             if x is None:
                 return None
             end, f = x
+            fl = len(f)
         else:
             return None
         pos = end
@@ -136,7 +141,7 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
                 if x is None:
                     return None
                 pos, v = x
-                nbytes += len(f) + len(v)
+                nbytes += fl + len(v)
                 if c == 1:
                     cv = v
                 elif c == 2:
@@ -153,12 +158,12 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
             if z is None:
                 return None
             pos = z[0] + z[1]
-            nbytes += len(f) + z[2]
+            nbytes += fl + z[2]
             continue
         else:
             return None
         pos = end
-        nbytes += len(f) + end - start
+        nbytes += fl + end - start
         c = fields.get(f)
         if c is None:
             if not attrs and f.startswith(ATTR):

@@ -153,7 +153,8 @@ class Parser:
             # without the running string counts: a record's own start after its key).
             buf = r.buf
             pos = r.pos
-            if pos + 9 < len(buf):
+            n = len(buf)
+            if pos + 9 < n:
                 t = buf[pos]
                 if t == OP_EXPIRETIME_MS:
                     rec.expire_ms = _I64(buf, pos + 1)[0]
@@ -164,11 +165,12 @@ class Parser:
                 t = r.byte()
                 buf = r.buf
                 pos = r.pos
+                n = len(buf)
             if t < 26:
                 tn = types.get(t)
                 if tn is None:
                     raise RdbError(f"unknown value type {t}", r.offset - 1)
-                if pos < len(buf) and buf[pos] < 0x40 and pos + 1 + buf[pos] <= len(buf):
+                if pos < n and buf[pos] < 0x40 and pos + 1 + buf[pos] <= n:
                     end = pos + 1 + buf[pos]
                     key = buf[pos + 1:end]
                     r.pos = end

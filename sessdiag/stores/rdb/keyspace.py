@@ -11,11 +11,15 @@ handlers. So classification, census, groups, samples and examples are the live s
 Cross-key questions (does the session of this shadow key exist? is this index member's session
 alive?) are answered when the dump has been read, from the session keys seen. To keep memory
 flat they are tracked by a 64-bit hash, and past `TRACK_LIMIT` tracked keys by a hash sample
-that halves as needed (the report says so): checks then cover that share of the keys.
+that halves as needed (the report says so): checks then cover that share of the keys. The
+sample is drawn on the hash's low 32 bits, a CRC-32 of the key name, so the same dump gives
+the same sampled counts in every run (Python's own hash of bytes is seeded per process); the
+high 32 bits, from that hash, make a collision between two names a 1-in-2^64 event.
 """
 
 from __future__ import annotations
 
+import zlib
 from array import array
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +57,13 @@ from sessdiag.stores.redis.scanner import (
 )
 
 TRACK_LIMIT = 1 << 18
+crc32 = zlib.crc32
+
+
+def track_hash(key: bytes) -> int:
+    """A tracked key name's 64-bit hash: its sample bits (the low ones) are the same in every
+    run."""
+    return ((hash(key) & 0xFFFFFFFF) << 32) | crc32(key)
 ENTRIES_CAP = 10_000  # classifications want() remembers (a hostile dump may name a namespace a key)
 CORRUPT_REASONS = 100  # distinct reasons kept for the warning; the rest counted together
 # How much of the value each key kind needs (by the commands its plan holds).
@@ -193,7 +204,7 @@ class DumpScanner(NodeScanner):
             else:
                 e[3] = True
         if kind == _SPRING_KIND:
-            h = hash(key)  # self._track(key), inline
+            h = ((hash(key) & 0xFFFFFFFF) << 32) | crc32(key)  # self._track(key), inline
             if not h & self._mask:
                 seen = self.seen
                 seen.add(h)
@@ -253,7 +264,7 @@ class DumpScanner(NodeScanner):
         g.shadow += 1
         if e < 0:
             g.shadow_no_ttl += 1
-        h = hash(nsb + b":sessions:" + key[len(nsb) + 18:])
+        h = track_hash(nsb + b":sessions:" + key[len(nsb) + 18:])
         if h & self._mask:
             return  # outside the sample: not checked
         if h in self.seen:
@@ -484,7 +495,7 @@ class DumpScanner(NodeScanner):
         g.add_idle(idle, empty)
 
     def exists_check(self, key: bytes, cb: Callable[[Any], None]) -> None:
-        h = hash(key)
+        h = track_hash(key)
         if h & self._mask:
             return  # outside the sample: not checked
         if h in self.seen:
@@ -494,7 +505,7 @@ class DumpScanner(NodeScanner):
         self._bound()
 
     def _track(self, key: bytes) -> None:
-        h = hash(key)
+        h = track_hash(key)
         if not h & self._mask:
             self.seen.add(h)
             self._bound()

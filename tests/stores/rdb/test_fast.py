@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -295,6 +299,34 @@ def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkey
     assert fast_index == general_index
     assert fast_rep["sessions"] > 300
     assert (fast_rep["dump"]["companion_check_share"] < 1) == (track is not None)
+
+
+_SAMPLED_SCAN = """
+import json, sys
+from sessdiag.stores import ScanSettings, open_store
+from sessdiag.stores.rdb import keyspace
+keyspace.TRACK_LIMIT = 16
+store = open_store(sys.argv[1])
+rep = store.scan(ScanSettings(sample=3))
+store.close()
+for k in ("duration_s", "mb_per_s"):
+    rep["scan"].pop(k)
+print(json.dumps(rep, sort_keys=True, default=str))
+"""
+
+
+def test_a_sampled_scan_gives_the_same_report_whatever_the_hash_seed(tmp_path):
+    """Past TRACK_LIMIT the companion checks cover a hash sample: the same keys in every
+    process, whatever PYTHONHASHSEED seeds Python's own hash of bytes with."""
+    p = _dump(tmp_path)
+    reports = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", _SAMPLED_SCAN, str(p)], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        reports.append(json.loads(out))
+    assert reports[0]["dump"]["companion_check_share"] < 1
+    assert reports[0] == reports[1] == reports[2]
 
 
 def test_the_tracked_keys_are_the_hash_sample_they_are_said_to_be(monkeypatch):

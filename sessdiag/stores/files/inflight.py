@@ -26,7 +26,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -71,11 +71,20 @@ class WalkStats:
     trace: list[list[float]] = field(default_factory=list)  # [t_s, limit, inflight, p50_us]
 
     def add(self, latency: float, inflight: int) -> None:
-        self.ops += 1
-        us = latency * 1e6
-        b = int(math.log2(us) * SUB) if us > 1 else 0
-        self.hist[b] = self.hist.get(b, 0) + 1
-        self.inflight_sum += inflight
+        self.add_many((latency,), inflight)
+
+    def add_many(self, latencies: Sequence[float], inflight: int) -> None:
+        """Operations that started with the same number in flight (one chunk's)."""
+        n = len(latencies)
+        self.ops += n
+        hist = self.hist
+        get = hist.get
+        log2 = math.log2
+        for lat in latencies:
+            us = lat * 1e6
+            b = int(log2(us) * SUB) if us > 1 else 0
+            hist[b] = get(b, 0) + 1
+        self.inflight_sum += inflight * n
         if inflight > self.inflight_max:
             self.inflight_max = inflight
 
@@ -159,6 +168,26 @@ def engine_settings(max_inflight: int | None, rate: float | None) -> EngineSetti
                           fixed=int(fixed) if fixed and fixed.isdigit() and int(fixed) else None)
 
 
+def _ready_flag() -> Any:
+    """A chunk's "done" flag: a plain lock held until the chunk has run (released by the
+    engine's thread, `_set`). A threading.Event is a Condition, a lock and Python calls to
+    make, set and test; a bare lock is one C call for each (`locked()` tests it)."""
+    lk = threading.Lock()
+    lk.acquire()
+    return lk
+
+
+def _set(flag: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # set already (released twice)
+        flag.release()
+
+
+def _wait(flag: Any) -> None:
+    if flag.locked():
+        flag.acquire()
+        flag.release()
+
+
 class _Batch:
     """Results of one batch of calls, filled by chunks on the engine's threads, read in order."""
 
@@ -172,7 +201,7 @@ class _Batch:
         self.results: list[Any] = [None] * len(items)
         self.chunk = chunk
         n_chunks = (len(items) + chunk - 1) // chunk
-        self.ready = [threading.Event() for _ in range(n_chunks)]
+        self.ready = [_ready_flag() for _ in range(n_chunks)]
         self.pos = 0
         self.left = n_chunks
         self.lock = threading.Lock()
@@ -188,18 +217,22 @@ class _Batch:
         res = self.results
         items = self.items
         clock = time.perf_counter
-        lat = []
+        lat: list[float] = []
+        add = lat.append
         start = k * self.chunk
         try:
+            # One clock reading per operation: each one's end is the next one's start.
+            t0 = clock()
             for i in range(start, start + self.size(k)):
-                t0 = clock()
                 try:
                     res[i] = fn(items[i])
                 # Handed to the reader and raised there, whatever it is: on an engine thread
                 # nothing else would ever see it.
                 except BaseException as exc:
                     res[i] = _Failed(exc)
-                lat.append(clock() - t0)
+                t1 = clock()
+                add(t1 - t0)
+                t0 = t1
         finally:
             with self.lock:
                 self.left -= 1
@@ -211,7 +244,7 @@ class _Batch:
                     self.on_done()
                 except BaseException as exc:
                     self.fail("closing its descriptor", exc)
-            self.ready[k].set()
+            _set(self.ready[k])
         return lat
 
     def fail(self, what: str, exc: BaseException) -> None:
@@ -225,9 +258,10 @@ class _Batch:
     def next(self) -> Any:
         i = self.pos
         self.pos = i + 1
-        ev = self.ready[i // self.chunk]
-        if not ev.is_set():
-            ev.wait()
+        flag = self.ready[i // self.chunk]
+        if flag.locked():
+            flag.acquire()
+            flag.release()
         if self.error is not None:
             raise self.error
         r = self.results[i]
@@ -238,9 +272,22 @@ class _Batch:
 
     def __call__(self, name: str, dir_fd: int | None = None) -> os.stat_result:
         """os.lstat(name, dir_fd=...) of the next name, from the chunk that stat'ed it."""
-        if self.pos >= len(self.items) or self.items[self.pos] != name:
+        i = self.pos
+        if i >= len(self.items) or self.items[i] != name:
             raise RuntimeError(f"lstat of {name!r} out of listing order")  # a caller bug
-        return self.next()
+        # next(), inlined: this runs once per file of the walk.
+        self.pos = i + 1
+        flag = self.ready[i // self.chunk]
+        if flag.locked():
+            flag.acquire()
+            flag.release()
+        if self.error is not None:
+            raise self.error
+        r = self.results[i]
+        self.results[i] = None
+        if type(r) is _Failed:
+            raise r.exc
+        return r
 
 
 class _Failed:
@@ -259,8 +306,12 @@ class Engine:
         self.rate = RateCap(self.settings.rate)
         self.fixed = self.settings.fixed is not None
         self.stats = WalkStats(limit_max=self.limiter.current)
-        self.cond = threading.Condition()
+        # A plain lock under the condition (not the default RLock): taken twice per chunk
+        # and per operation on the worker, `with self.lock` is one C call each way.
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.inflight = 0
+        self.waiting = 0  # threads in cond.wait(): nobody to notify when 0
         # Chunks to run; the engine's threads block in get() (in C, the GIL released) and
         # then take a slot at the gate like any other operation. None stops a thread.
         self.queue: queue.SimpleQueue[tuple[_Batch, int] | None] = queue.SimpleQueue()
@@ -285,35 +336,54 @@ class Engine:
     def _enter(self, n: int = 1) -> int:
         if self.rate_limited:
             self.rate.take(n)
-        with self.cond:
-            while self.inflight >= self.limiter.current:
-                self.cond.wait()
+        with self.lock:
+            if self.inflight >= self.limiter.current:
+                self._wait_for_slot()
             self.inflight += 1
             return self.inflight
 
-    def _leave(self, latencies: Iterable[float], inflight: int) -> None:
-        with self.cond:
+    def _wait_for_slot(self) -> None:
+        """With the lock held: wait until fewer than the limit are in flight."""
+        self.waiting += 1
+        try:
+            while self.inflight >= self.limiter.current:
+                self.cond.wait()
+        finally:
+            self.waiting -= 1
+
+    def _leave(self, latencies: Sequence[float], inflight: int) -> None:
+        now = time.perf_counter()
+        with self.lock:
             self.inflight -= 1
             try:
-                lim = self.limiter
-                now = time.perf_counter()
-                for lat in latencies:
-                    self.stats.add(lat, inflight)
+                if latencies:
+                    self.stats.add_many(latencies, inflight)
                     if not self.decided:
-                        self._probe(lat)
-                    if not self.fixed:
-                        before = lim.current
-                        action = lim.observe(lat, now)
-                        if action is not None:
-                            self._acted(action)
-                            grown = lim.current - before
-                            if grown > 0:
-                                self.cond.notify(grown)
+                        for lat in latencies:
+                            self._probe(lat)
+                            if self.decided:
+                                break
+                    # Within a window the limiter only collects the latencies (one extend);
+                    # only a chunk that closes one goes through them one by one.
+                    if not self.fixed and not self.limiter.absorb(latencies, now):
+                        self._observe_each(latencies, now)
             finally:
                 # One slot freed: wake one waiter (never all of them: a herd of threads
                 # woken on every completion costs more CPU than the walk itself), even if
                 # the bookkeeping failed: a slot nobody is told about is a slot lost.
-                self.cond.notify()
+                if self.waiting:
+                    self.cond.notify()
+
+    def _observe_each(self, latencies: Sequence[float], now: float) -> None:
+        lim = self.limiter
+        for lat in latencies:
+            before = lim.current
+            action = lim.observe(lat, now)
+            if action is not None:
+                self._acted(action)
+                grown = lim.current - before
+                if grown > 0 and self.waiting:
+                    self.cond.notify(grown)
 
     def _acted(self, action: str) -> None:
         st = self.stats
@@ -351,7 +421,7 @@ class Engine:
     def counted(self, n: int) -> None:
         """n operations a caller ran itself while `inline` (a hot loop that cannot afford
         op's call per operation), counted with the untimed ones."""
-        with self.cond:
+        with self.lock:
             self.stats.untimed += n
 
     def _probe(self, lat: float) -> None:
@@ -374,7 +444,7 @@ class Engine:
                 if self.decided:
                     break
         if not self.fanout or len(names) < 2:
-            with self.cond:
+            with self.lock:
                 self.stats.untimed += len(names)
             if self.rate_limited:
                 return self._rated_lstat
@@ -395,12 +465,12 @@ class Engine:
         finally:
             # Closed early (the reader failed): the chunks may use the caller's descriptors,
             # which it closes next; let every one finish first.
-            for ev in batch.ready:
-                ev.wait()
+            for flag in batch.ready:
+                _wait(flag)
 
     def _submit(self, items: list[Any], fn: Callable[[Any], Any],
                 on_done: Callable[[], None] | None) -> _Batch:
-        with self.cond:
+        with self.lock:
             self.stats.fanout = True
             cur = self.limiter.current
             want = min(cur, self.limiter.settings.maximum)
@@ -433,9 +503,9 @@ class Engine:
             batch, k = task
             if self.rate_limited:
                 self.rate.take(batch.size(k))
-            with self.cond:
-                while self.inflight >= self.limiter.current:
-                    self.cond.wait()
+            with self.lock:
+                if self.inflight >= self.limiter.current:
+                    self._wait_for_slot()
                 self.inflight += 1
                 inflight = self.inflight
             lat: list[float] = []
@@ -446,12 +516,12 @@ class Engine:
                 lat = batch.run_chunk(k)
             except BaseException as exc:
                 batch.fail(f"chunk {k}", exc)
-                batch.ready[k].set()
+                _set(batch.ready[k])
             finally:
                 self._leave(lat, inflight)
 
     def new_phase(self) -> None:
-        with self.cond:
+        with self.lock:
             self.limiter.new_phase()
 
     def close(self) -> WalkStats:

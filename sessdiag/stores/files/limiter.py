@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 GROW, BACK_OFF, REBASE, PLATEAU, HOLD = "grow", "back-off", "rebase", "plateau", "hold"
@@ -71,6 +72,17 @@ class Limiter:
 
     def window_size(self) -> int:
         return max(self.settings.min_window, 2 * self.current)
+
+    def absorb(self, latencies: Sequence[float], now: float) -> bool:
+        """observe() of each latency at once, if none of them closes a window: True when
+        done so (the engine's path for most chunks); False, with nothing taken, otherwise."""
+        window = self._window
+        if len(window) + len(latencies) >= self.window_size():
+            return False
+        if self._window_start is None:
+            self._window_start = now
+        window.extend(latencies)
+        return True
 
     def observe(self, latency: float, now: float) -> str | None:
         """One finished operation's latency (seconds) at `now` (a monotonic clock); the

@@ -77,6 +77,28 @@ def test_observe_decides_once_per_window_on_its_typical_latency():
     assert lim.last_rate == 32 / 31
 
 
+
+def test_absorb_takes_a_chunk_only_when_no_window_closes_in_it():
+    """The engine hands a chunk's latencies to absorb(), and only when it declines to
+    observe() one by one: both limiters must end up in the same state, step by step."""
+    one, many = _lim(min_window=32), _lim(min_window=32)
+    lats = [(1.0 + (i % 7) * 0.3 + (i // 40) * 0.9) * MS for i in range(400)]
+    chunks = [lats[i:i + 5] for i in range(0, len(lats), 5)]
+    absorbed = declined = 0
+    for t, chunk in enumerate(chunks):
+        a1 = [a for x in chunk if (a := one.observe(x, float(t))) is not None]
+        if many.absorb(chunk, float(t)):
+            a2: list[str] = []
+            absorbed += 1
+        else:
+            a2 = [a for x in chunk if (a := many.observe(x, float(t))) is not None]
+            declined += 1
+        assert a1 == a2
+        assert (one.limit, one.baseline, one.last_rate, one._window, one._window_start) == \
+            (many.limit, many.baseline, many.last_rate, many._window, many._window_start)
+    assert absorbed > declined > 0
+    assert many.absorb([], 99.0) and one.absorb([], 99.0)
+
 def test_a_new_phase_forgets_the_baseline_not_the_limit():
     lim = _lim(initial=16)
     lim.decide(1 * MS)

@@ -247,7 +247,8 @@ def _dump(tmp_path: Path) -> Path:
     gob = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
     for i in range(60):
         w.key(0, b"%032x" % (i * 7919), W.string(gob if i % 3 else gob + b"\x01" * i),
-              expire_ms=now + i * 1000)
+              expire_ms=None if i % 20 == 7 else now + i * 1000,
+              idle=i if i % 20 == 7 else None)
         w.key(0, b"cache:item:%d" % i, _string(b"v" * (i + 5), "lzf-repeat:1" if i > 3
                                                 else "raw"))
     w.key(0, b"counter", W.string(42))

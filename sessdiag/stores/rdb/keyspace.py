@@ -266,7 +266,8 @@ class DumpScanner(NodeScanner):
         g.shadow += 1
         if e < 0:
             g.shadow_no_ttl += 1
-        h = track_hash(nsb + b":sessions:" + key[len(nsb) + 18:])
+        sk = nsb + b":sessions:" + key[len(nsb) + 18:]
+        h = ((hash(sk) & 0xFFFFFFFF) << 32) | crc32(sk)  # track_hash(sk), inline
         if h & self._mask:
             return  # outside the sample: not checked
         if h in self.seen:

@@ -432,12 +432,16 @@ class NodeScanner:
         three) and its principal attribute: shared by the live scan (from HGETALL) and the
         dump scan (from the record, without building the hash)."""
         # _LONG's JDK Long / Integer case inline (every session has three such fields)
+        # (the format follows from creationTime: a JDK Long's prefix is JDK_MAGIC's)
         if cv is None:
             ct = None
+            fmt = "json"
         elif len(cv) == 82 and cv.startswith(LONG_PREFIX):
             ct = _FROM(cv[74:], "big", signed=True)
+            fmt = "jdk"
         else:
             ct = _LONG(cv)
+            fmt = "jdk" if cv.startswith(JDK_MAGIC) else "json"
         if lv is None:
             la = None
         elif len(lv) == 82 and lv.startswith(LONG_PREFIX):
@@ -452,7 +456,6 @@ class NodeScanner:
             mi = _LONG(mv)
         g.sessions += 1
         g.bytes += nbytes
-        fmt = "jdk" if cv is not None and cv.startswith(JDK_MAGIC) else "json"
         formats = g.formats
         formats[fmt] = formats.get(fmt, 0) + 1
         ttl = pttl if pttl.__class__ is int else -1
@@ -519,7 +522,10 @@ class NodeScanner:
             g.lifetimes[mi] = g.lifetimes.get(mi, 0) + 1
             if mi >= 0 and last + mi < now:
                 g.expired += 1
-                _example(g, "expired", k)
+                # _example inline: most sessions of a leak are expired, the examples full
+                ex = g.examples.get("expired")
+                if ex is None or len(ex) < EXAMPLES:
+                    g.example("expired", show_key(k))
 
     def ttl_age(self, g: GroupAgg, k: bytes, ttl: int, empty: bool) -> None:
         if ttl >= 0:

@@ -55,6 +55,7 @@ from sessdiag.stores.redis.scanner import (
     NodeScanner,
     ScanParams,
     _example,
+    _prefix,
     _sniff_profile,
 )
 
@@ -183,8 +184,11 @@ class DumpScanner(NodeScanner):
                 try:
                     if rtype == 0:
                         x = fast.head(r.buf, r.pos, SNIFF_BYTES)
-                        if x is not None and self._unknown_string(key, x[1]):
+                        # a string no fingerprint names, from its head: the general path
+                        # reads it when its value names a framework
+                        if x is not None and _sniff_profile(key, x[1]) is None:
                             r.pos = x[0]
+                            self._unknown(key, 0)
                             return DONE
                     else:
                         end = fast.skip_value(r.buf, r.pos, rtype)
@@ -335,15 +339,9 @@ class DumpScanner(NodeScanner):
         if index is not None and len(index) < 100_000_000:
             index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(len(v), 0xFFFFFF))
 
-    def _unknown_string(self, key: bytes, head: bytes) -> bool:
-        """record() for a string no fingerprint names, from its head (fast.head): False,
-        having done nothing, when its value names a framework (the general path reads it)."""
-        if _sniff_profile(key, head) is not None:
-            return False
-        self._unknown(key, 0)
-        return True
-
     def _unknown(self, key: bytes, rtype: int) -> None:
+        """record() for a key no fingerprint names whose value want() walked (a string's
+        head named no framework either)."""
         res = self.res
         res.keys_seen += 1
         if self.progress is not None and res.keys_seen % 10000 == 0:
@@ -353,7 +351,16 @@ class DumpScanner(NodeScanner):
         e = rec.expire_ms
         if 0 <= e <= self.as_of_ms:
             self.expired_keys += 1
-        self.other(key, TYPES[rtype][0])
+        # self.other(key, type), inline
+        res.other_keys += 1
+        by_type = res.other_by_type
+        t = TYPES[rtype][0]
+        by_type[t] = by_type.get(t, 0) + 1
+        i = key.find(b":")
+        pre = _prefix(key[:i]) if i > 0 else "(no prefix)"
+        prefixes = res.other_prefixes
+        if pre in prefixes or len(prefixes) < 1000:
+            prefixes[pre] = prefixes.get(pre, 0) + 1
 
     def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts) -> None:
         """record() for a Spring hash read by fast.spring_hash (no memory estimate, no

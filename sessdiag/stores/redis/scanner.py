@@ -774,6 +774,7 @@ class NodeScanner:
         self.other(k, t)
 
     def other(self, k: bytes, t: str) -> None:
+        # (DumpScanner._unknown repeats this inline)
         res = self.res
         res.other_keys += 1
         by_type = res.other_by_type

@@ -337,7 +337,7 @@ class DumpScanner(NodeScanner):
             _example(g, "expired", key)
         index = self.lookup_index
         if index is not None and len(index) < 100_000_000:
-            index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(len(v), 0xFFFFFF))
+            index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | len(v))  # (< HEAD_BYTES)
 
     def _unknown(self, key: bytes, rtype: int) -> None:
         """record() for a key no fingerprint names whose value want() walked (a string's
@@ -389,7 +389,8 @@ class DumpScanner(NodeScanner):
             _example(g, "expired", key)
         index = self.lookup_index
         if index is not None and len(index) < 100_000_000:
-            index.append(((hash(key) & 0xFFFFFFFFFF) << 24) | min(nbytes, 0xFFFFFF))
+            index.append(((hash(key) & 0xFFFFFFFFFF) << 24)
+                         | (nbytes if nbytes < 0xFFFFFF else 0xFFFFFF))
 
     def _by_ns(self, memo: dict[bytes, Any], nsb: bytes, key: bytes) -> Any:
         e = memo.get(nsb)

@@ -27,7 +27,14 @@ from sessdiag.core.errors import DecodeError
 from sessdiag.frameworks import REGISTRY, SNIFF_KEY, VALUE_SNIFFERS
 from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
-from sessdiag.stores.redis.census import EXAMPLES, TTL_EDGES, GroupAgg, NodeResult, show_key
+from sessdiag.stores.redis.census import (
+    EXAMPLES,
+    PRINCIPALS_CAP,
+    TTL_EDGES,
+    GroupAgg,
+    NodeResult,
+    show_key,
+)
 from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.resp import (
     CommandRefused,
@@ -475,7 +482,12 @@ class NodeScanner:
                 name = _jstring(pv) or P._json_string(pv)
                 if len(memo) < PRINCIPAL_MEMO:
                     memo[pv] = name
-            g.add_principal(name)  # type: ignore[arg-type]
+            if name is not None:  # g.add_principal(name), inline
+                principals = g.principals
+                if len(principals) < PRINCIPALS_CAP:
+                    principals.add(name)
+                elif name not in principals:
+                    g.principals_capped = True
         if la is None or ct is None:
             _example(g, "no_timestamps", k)  # age from the TTL instead
             self.ttl_age(g, k, ttl, empty)

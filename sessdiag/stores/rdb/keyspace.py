@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import zlib
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +43,7 @@ from sessdiag.stores.rdb.parser import (
 from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.rdb.replies import WRONGTYPE, reply
 from sessdiag.stores.redis import profiles as P
-from sessdiag.stores.redis.census import TTL_COUNTER_CAP, TTL_EDGES, GroupAgg
+from sessdiag.stores.redis.census import GroupAgg
 from sessdiag.stores.redis.ratelimit import RateLimiter
 from sessdiag.stores.redis.scanner import (
     GENERIC,
@@ -305,8 +304,8 @@ class DumpScanner(NodeScanner):
             NodeScanner.string_session(self, g, key, prof, pttl, v)
         else:
             # string_session for a short value whose format and emptiness it remembers, past
-            # the decoded sample (no decode, no principal), its add_ttl and ttl_age ->
-            # infer_from_ttl inline (test_fast holds it to the general path)
+            # the decoded sample (no decode, no principal; test_fast holds it to the general
+            # path)
             fmt, empty = facts
             g.sessions += 1
             g.bytes += len(v)
@@ -315,23 +314,8 @@ class DumpScanner(NodeScanner):
             if empty:
                 g.empty += 1
                 g.orphans += 1
-            if pttl < 0:
-                g.no_ttl += 1
-                self.ttl_age(g, key, pttl, bool(empty))
-            else:
-                s = -(-pttl // 1000)
-                g.ttl_hist[bisect_left(TTL_EDGES, s)] += 1
-                if g.max_ttl is None or s > g.max_ttl:
-                    g.max_ttl = s
-                if g.ttl_quantized:
-                    s = s // 60 * 60
-                counts = g.ttl_counts
-                counts[s] = counts.get(s, 0) + 1
-                if empty:
-                    counts = g.ttl_empty_counts
-                    counts[s] = counts.get(s, 0) + 1
-                if len(g.ttl_counts) > TTL_COUNTER_CAP and not g.ttl_quantized:
-                    g._quantize()
+            g.add_ttl(pttl)
+            self.ttl_age(g, key, pttl, bool(empty))
         if expired and g.expired == expired_before:
             g.expired += 1
             _example(g, "expired", key)

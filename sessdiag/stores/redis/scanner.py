@@ -29,8 +29,6 @@ from sessdiag.frameworks.base import SNIFFED
 from sessdiag.stores.redis import profiles as P
 from sessdiag.stores.redis.census import (
     EXAMPLES,
-    PRINCIPALS_CAP,
-    TTL_EDGES,
     GroupAgg,
     NodeResult,
     show_key,
@@ -466,13 +464,7 @@ class NodeScanner:
         formats = g.formats
         formats[fmt] = formats.get(fmt, 0) + 1
         ttl = pttl if pttl.__class__ is int else -1
-        if ttl < 0:
-            g.no_ttl += 1
-        else:
-            s = -(-ttl // 1000)
-            g.ttl_hist[bisect_left(TTL_EDGES, s)] += 1
-            if g.max_ttl is None or s > g.max_ttl:
-                g.max_ttl = s
+        g.add_ttl(ttl)
         if empty:
             g.empty += 1
         elif pv is not None:
@@ -482,12 +474,7 @@ class NodeScanner:
                 name = _jstring(pv) or P._json_string(pv)
                 if len(memo) < PRINCIPAL_MEMO:
                     memo[pv] = name
-            if name is not None:  # g.add_principal(name), inline
-                principals = g.principals
-                if len(principals) < PRINCIPALS_CAP:
-                    principals.add(name)
-                elif name not in principals:
-                    g.principals_capped = True
+            g.add_principal(name)
         if la is None or ct is None:
             _example(g, "no_timestamps", k)  # age from the TTL instead
             self.ttl_age(g, k, ttl, empty)

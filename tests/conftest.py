@@ -134,3 +134,17 @@ def combined_log(tmp_path: Path):  # type: ignore[no-untyped-def]
         return p
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def no_cpu_pin_left() -> Iterator[None]:
+    """An engine that fanned out and was never closed would leave the process on one CPU
+    (stores/files/cpupin.py): every later test would run there. Fail the test that did it."""
+    from sessdiag.stores.files import cpupin
+
+    yield
+    if cpupin._users:
+        cpupin._users = 1
+        cpupin.unpin()
+        pytest.fail("a fanning-out engine was never closed: the process stayed pinned to "
+                    "one CPU (cpupin)")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from sessdiag.stores.files import cpupin
 from sessdiag.stores.files.limiter import (
     BACK_OFF,
     PLATEAU,
@@ -69,6 +70,7 @@ class WalkStats:
     rebases: int = 0
     plateaus: int = 0
     trace: list[list[float]] = field(default_factory=list)  # [t_s, limit, inflight, p50_us]
+    cpu: int | None = None  # the CPU the fanning-out threads were kept on (cpupin.py)
 
     def add(self, latency: float, inflight: int) -> None:
         self.add_many((latency,), inflight)
@@ -103,6 +105,8 @@ class WalkStats:
         self.plateaus += o.plateaus
         if not self.trace:
             self.trace = o.trace
+        if self.cpu is None:
+            self.cpu = o.cpu
 
     def percentile_us(self, q: float) -> float | None:
         timed = sum(self.hist.values())
@@ -132,6 +136,7 @@ class WalkStats:
             "back_offs": self.back_offs,
             "rebases": self.rebases,
             "plateaus": self.plateaus,
+            "pinned_cpu": self.cpu,
             "limit_trace": self.trace,
         }
 
@@ -330,6 +335,9 @@ class Engine:
         # every thread shares it without a lock (a lock, or a dict by thread, cost more
         # than a cached lstat).
         self._untimed = itertools.count()
+        self._pinned = False
+        if self.fanout:
+            self._pin()
 
     # -- the gate ---------------------------------------------------------------------------
 
@@ -432,6 +440,14 @@ class Engine:
             self.fanout = self.probe[len(self.probe) // 2] > FANOUT_LATENCY_S
             self.decided = True
             self.inline = not self.fanout and not self.rate_limited
+            if self.fanout:
+                self._pin()
+
+    def _pin(self) -> None:
+        """Fanning out: every thread of the process onto one CPU (cpupin.py)."""
+        if not self._pinned:
+            self.stats.cpu = cpupin.pin()
+            self._pinned = self.stats.cpu is not None
 
     # -- a directory's entries, many at once ------------------------------------------------
 
@@ -536,5 +552,8 @@ class Engine:
         self._untimed = itertools.count()
         self.stats.limit_final = self.limiter.current
         self.stats.limit_max = max(self.stats.limit_max, self.limiter.current)
+        if self._pinned:
+            self._pinned = False
+            cpupin.unpin()
         return self.stats
 

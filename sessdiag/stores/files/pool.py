@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sessdiag.core.errors import UsageError
-from sessdiag.stores.files import fsops
+from sessdiag.stores.files import cpupin, fsops
 from sessdiag.stores.files.classify import SHARD, WALK, Classifier, open_failure
 from sessdiag.stores.files.partition import Partition
 
@@ -313,6 +313,7 @@ def _die_with_parent(ppid: int) -> None:
 def _child_main(make_worker: Callable[[int], Worker], stop: Stop, tasks_q: Any,
                 results_q: Any, worker: int, ppid: int) -> None:
     _die_with_parent(ppid)
+    cpupin.forbid()
     # ^C reaches the whole process group: the parent decides; a SIGTERM sent to us (e.g. by
     # systemd to the whole cgroup) stops every worker cleanly after its current task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

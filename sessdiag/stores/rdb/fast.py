@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 
+from sessdiag.codecs.javaser import INTEGER_PREFIX, LONG_PREFIX
 from sessdiag.stores.rdb import lzf
 from sessdiag.stores.rdb.errors import RdbCorrupt
 from sessdiag.stores.rdb.reader import MAX_KEEP
@@ -181,6 +182,129 @@ def spring_hash(buf: bytes, pos: int) -> SpringFacts | None:
         return None  # it goes on past the buffer: read it the general way
     empty = not (attrs and n > 3 and len(set(names)) > 3)
     return pos, cv, lv, mv, pv, nbytes, empty
+
+
+# Spring's time fields as JdkSerializationRedisSerializer writes them: the field's name and
+# the value's length and class bytes (a java.lang.Long for creationTime and lastAccessedTime,
+# a java.lang.Integer for maxInactiveInterval), the number's 8 or 4 bytes after them.
+_CT_HEAD = b"\x0c" + CREATION + b"\x40\x52" + LONG_PREFIX
+_LA_HEAD = b"\x10" + LAST + b"\x40\x52" + LONG_PREFIX
+_MI_HEAD = b"\x13" + MAX_INACTIVE + b"\x40\x51" + INTEGER_PREFIX
+_CT_END, _LA_END, _MI_END = len(_CT_HEAD) + 8, len(_LA_HEAD) + 8, len(_MI_HEAD) + 4
+_I64BE = struct.Struct(">q").unpack_from
+_I32BE = struct.Struct(">i").unpack_from
+# JdkFacts: (end, creationTime, lastAccessedTime, maxInactiveInterval (the numbers, None when
+# the field is absent), principal value, payload bytes, empty)
+JdkFacts = tuple[int, "int | None", "int | None", "int | None", "bytes | None", int, bool]
+
+
+def spring_jdk(buf: bytes, pos: int) -> JdkFacts | None:
+    """spring_hash for a hash whose time fields (any it has) hold JdkSerializationRedisSerializer's
+    exact Long / Integer bytes, raw, with their numbers instead of their values; None for any
+    other hash (a time field in another form, or one spring_hash does not read). A time field
+    is one comparison of its leading bytes; the other fields are walked as spring_hash walks
+    them."""
+    b = buf[pos]
+    if b < 0x40:
+        n, pos = b, pos + 1
+    elif b < 0x80:
+        n, pos = ((b & 0x3F) << 8) | buf[pos + 1], pos + 2
+    else:
+        return None
+    ct = la = mi = pv = None
+    nbytes = 0
+    attrs = False
+    names: list[bytes] = []  # (only with more than three fields: the distinct ones count)
+    many = n > 3
+    starts = buf.startswith
+    fields = _FIELDS
+    for _ in range(n):
+        b = buf[pos]
+        if b == 0x0C and starts(_CT_HEAD, pos):
+            ct = _I64BE(buf, pos + _CT_END - 8)[0]
+            pos += _CT_END
+            nbytes += _CT_END - 3  # (its name and value, without their 3 length bytes)
+            if many:
+                names.append(CREATION)
+            continue
+        if b == 0x10 and starts(_LA_HEAD, pos):
+            la = _I64BE(buf, pos + _LA_END - 8)[0]
+            pos += _LA_END
+            nbytes += _LA_END - 3
+            if many:
+                names.append(LAST)
+            continue
+        if b == 0x13 and starts(_MI_HEAD, pos):
+            mi = _I32BE(buf, pos + _MI_END - 4)[0]
+            pos += _MI_END
+            nbytes += _MI_END - 3
+            if many:
+                names.append(MAX_INACTIVE)
+            continue
+        if b < 0x40:
+            fl = b
+            end = pos + 1 + b
+            f = buf[pos + 1:end]
+        elif b < 0x80:
+            fl = ((b & 0x3F) << 8) | buf[pos + 1]
+            end = pos + 2 + fl
+            f = buf[pos + 2:end]
+        elif b == _LZF:
+            x = _expand(buf, pos)
+            if x is None:
+                return None
+            end, f = x
+            fl = len(f)
+        else:
+            return None
+        pos = end
+        c = fields.get(f)
+        if c is not None and c != 4:
+            return None  # a time field in another form
+        if many:
+            names.append(f)
+        b = buf[pos]
+        if b < 0x40:
+            start, end = pos + 1, pos + 1 + b
+        elif b < 0x80:
+            start = pos + 2
+            end = start + (((b & 0x3F) << 8) | buf[pos + 1])
+        elif b == 0x80:
+            start = pos + 5
+            end = start + _U32BE(buf, pos + 1)[0]
+            if end - start > MAX_KEEP:
+                return None
+        elif b == _LZF:
+            if c is not None:  # the principal
+                x = _expand(buf, pos)
+                if x is None:
+                    return None
+                pos, v = x
+                nbytes += fl + len(v)
+                attrs = True
+                pv = v
+                continue
+            if not attrs and f.startswith(ATTR):
+                attrs = True
+            z = _lzf(buf, pos)
+            if z is None:
+                return None
+            pos = z[0] + z[1]
+            nbytes += fl + z[2]
+            continue
+        else:
+            return None
+        pos = end
+        nbytes += fl + end - start
+        if c is not None:
+            attrs = True
+            pv = buf[start:end]
+        elif not attrs and f.startswith(ATTR):
+            attrs = True
+    if pos > len(buf):
+        return None  # it goes on past the buffer: read it the general way
+    empty = not (attrs and n > 3 and len(set(names)) > 3)
+    return pos, ct, la, mi, pv, nbytes, empty
 
 
 def string(buf: bytes, pos: int, cap: int) -> tuple[int, bytes] | None:

@@ -81,6 +81,7 @@ _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
 _DIRECT = frozenset({P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN})
 _PLANNED = object()  # an _entry for the kinds that keep the command plan
 _SPRING_KIND, _SHADOW_KIND, _UNKNOWN_KIND = P.SPRING, P.SHADOW, P.UNKNOWN  # (want(): per key)
+spring_jdk = fast.spring_jdk
 
 
 class _Medium:
@@ -120,6 +121,8 @@ class DumpScanner(NodeScanner):
         self._r: Reader | None = None
         self._prec: Record | None = None
         self._last: tuple[GroupAgg, int, int] | None = None  # group, sessions, expired
+        self._jdk = True  # Spring hashes are tried with fast.spring_jdk (see _jdk_missed)
+        self._jdk_misses = 0
         # cross-key checks: sampled hashes of session-key names seen, and checks waiting
         self.sample_shift = 0
         self._mask = 0  # (1 << sample_shift) - 1
@@ -220,13 +223,20 @@ class DumpScanner(NodeScanner):
                 # past the decoded sample: only the fields every session needs
                 r = self._r
                 if rtype == 4 and not self._mem and r is not None:
+                    jdk = self._jdk
                     try:
-                        x = fast.spring_hash(r.buf, r.pos)
+                        # the time fields' numbers when they hold the common JDK values
+                        x = spring_jdk(r.buf, r.pos) if jdk else None
+                        if x is None:
+                            if jdk:
+                                self._jdk_missed()
+                            jdk = False
+                            x = fast.spring_hash(r.buf, r.pos)
                     except fast.SHORT:  # it goes on past the buffer
                         x = None
                     if x is not None:
                         r.pos = x[0]
-                        self._spring(key, g, x)
+                        self._spring(key, g, x, jdk)
                         return DONE
                 return SOME
             return FULL
@@ -254,6 +264,16 @@ class DumpScanner(NodeScanner):
                 self._string(key, e[1], x[1])
                 return DONE
         return HEAD
+
+    def _jdk_missed(self) -> None:
+        """fast.spring_jdk did not read a Spring hash: past 1,000 such hashes, more than half
+        of the sessions counted so far, the dump's sessions are not in the JDK form (JSON,
+        say) and are read by fast.spring_hash alone."""
+        self._jdk_misses += 1
+        if self._jdk_misses % 1000 == 0:
+            sessions = sum(g.sessions for g in self.res.groups.values())
+            if 2 * self._jdk_misses > sessions:
+                self._jdk = False
 
     def _shadow(self, key: bytes, g: GroupAgg, nsb: bytes) -> None:
         """record() and on_shadow for a shadow key whose value fast.skip_string walked."""
@@ -346,9 +366,11 @@ class DumpScanner(NodeScanner):
         if pre in prefixes or len(prefixes) < 1000:
             prefixes[pre] = prefixes.get(pre, 0) + 1
 
-    def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts) -> None:
-        """record() for a Spring hash read by fast.spring_hash (no memory estimate, no
-        decode: past both samples)."""
+    def _spring(self, key: bytes, g: GroupAgg, x: fast.SpringFacts | fast.JdkFacts,
+                jdk: bool) -> None:
+        """record() for a Spring hash read by fast.spring_jdk (jdk: its time fields'
+        numbers) or fast.spring_hash (their values) (no memory estimate, no decode: past
+        both samples)."""
         res = self.res
         res.keys_seen += 1
         if self.progress is not None and res.keys_seen % 10000 == 0:
@@ -366,8 +388,12 @@ class DumpScanner(NodeScanner):
         expired_before = g.expired
         # (NodeScanner's: the override only notes the group for record(), which this key,
         # handled in want(), never reaches)
-        NodeScanner.spring_session(self, g, key, -1 if e < 0 else max(0, e - self.as_of_ms),
-                                   cv, lv, mv, nbytes, empty, pv)
+        ttl = -1 if e < 0 else max(0, e - self.as_of_ms)
+        if jdk:
+            NodeScanner.spring_numbers(self, g, key, ttl, cv, lv, mv,  # type: ignore[arg-type]
+                                       "json" if cv is None else "jdk", nbytes, empty, pv)
+        else:
+            NodeScanner.spring_session(self, g, key, ttl, cv, lv, mv, nbytes, empty, pv)
         if expired and g.expired == expired_before:
             g.expired += 1
             _example(g, "expired", key)

@@ -459,11 +459,19 @@ class NodeScanner:
             mi = _FROM(mv[77:], "big", signed=True)
         else:
             mi = _LONG(mv)
+        self.spring_numbers(g, k, pttl if pttl.__class__ is int else -1, ct, la, mi, fmt,
+                            nbytes, empty, pv)
+
+    def spring_numbers(self, g: GroupAgg, k: bytes, ttl: int, ct: int | None, la: int | None,
+                       mi: int | None, fmt: str, nbytes: int, empty: bool,
+                       pv: bytes | None) -> None:
+        """spring_session's counts, from the numbers its time fields hold (None: absent or
+        not a number), the format its creationTime is in and its TTL (-1: none): the dump
+        scan reads the numbers of the common JDK values itself."""
         g.sessions += 1
         g.bytes += nbytes
         formats = g.formats
         formats[fmt] = formats.get(fmt, 0) + 1
-        ttl = pttl if pttl.__class__ is int else -1
         g.add_ttl(ttl)
         if empty:
             g.empty += 1

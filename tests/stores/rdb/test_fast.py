@@ -29,6 +29,7 @@ from sessdiag.stores.rdb.keyspace import SPRING_FIELDS, DumpScanner
 from sessdiag.stores.rdb.parser import SKIP, SOME, Parser, Record
 from sessdiag.stores.rdb.reader import Reader
 from sessdiag.stores.redis import profiles as P
+from sessdiag.stores.redis.scanner import ScanParams
 
 LONG = (REPO / "fixtures" / "java" / "long_creation_time.ser").read_bytes()  # a JDK Long
 FIELDS = [b"creationTime", b"lastAccessedTime", b"maxInactiveInterval", P.PRINCIPAL_ATTR,
@@ -90,6 +91,49 @@ def test_a_spring_hash_reads_as_the_parser_reads_it(fields):
     for cut in range(len(payload)):  # past the buffer's end: never a wrong answer
         with contextlib.suppress(fast.SHORT):
             assert fast.spring_hash(payload[:cut], 0) is None
+
+
+INTEGER = (REPO / "fixtures" / "java" / "integer_1800.ser").read_bytes()  # a JDK Integer
+TIMES = {b"creationTime": LONG, b"lastAccessedTime": LONG, b"maxInactiveInterval": INTEGER}
+# Spring hashes whose time fields mostly hold the exact JDK values (raw), in any order
+jdk_pairs = st.lists(st.one_of(
+    st.tuples(st.sampled_from(FIELDS), st.sampled_from(ENCODINGS), values,
+              st.sampled_from(ENCODINGS)),
+    st.sampled_from(sorted(TIMES)).map(lambda f: (f, "raw", TIMES[f], "raw")),
+    st.sampled_from(sorted(TIMES)).map(lambda f: (f, "raw", TIMES[f], "raw"))), max_size=7)
+
+
+def _number(v: bytes | None) -> int | None:
+    if v is None:
+        return None
+    assert v[:-8] == LONG[:74] or v[:-4] == INTEGER[:77]  # (only these read as numbers)
+    return int.from_bytes(v[74:] if len(v) == 82 else v[77:], "big", signed=True)
+
+
+@given(jdk_pairs)
+@example([(b"creationTime", "raw", LONG, "raw"), (b"maxInactiveInterval", "raw", INTEGER, "raw"),
+          (b"lastAccessedTime", "raw", LONG, "raw")])
+@example([(b"creationTime", "raw", LONG, "raw"), (b"creationTime", "raw", LONG, "raw")])
+@example([(b"creationTime", "raw", LONG, "raw")] * 3 + [(b"other", "raw", b"x", "raw")])
+def test_a_jdk_spring_hash_reads_as_spring_hash_reads_it(fields):
+    """spring_jdk: spring_hash's facts with the time fields' numbers, or None; the plain JDK
+    shape is read (not handed back)."""
+    payload = W.length(len(fields)) + b"".join(
+        _string(f, fe) + _string(v, ve) for f, fe, v, ve in fields)
+    want = fast.spring_hash(payload, 0)
+    got = fast.spring_jdk(payload, 0)
+    if got is not None:
+        assert want is not None
+        end, cv, lv, mv, pv, nbytes, empty = want
+        assert got == (end, _number(cv), _number(lv), _number(mv), pv, nbytes, empty)
+    times = [f for f, *_ in fields if f in TIMES]
+    plain = all(fe == "raw" and ve == "raw" and v == TIMES[f] for f, fe, v, ve in fields
+                if f in TIMES) and len(set(times)) == len(times) and want is not None
+    if plain:
+        assert got is not None
+    for cut in range(len(payload)):  # past the buffer's end: never a wrong answer
+        with contextlib.suppress(fast.SHORT):
+            assert fast.spring_jdk(payload[:cut], 0) is None
 
 
 def _reader(payload: bytes) -> Reader:
@@ -300,6 +344,27 @@ def test_a_scan_reports_the_same_with_and_without_the_fast_path(tmp_path, monkey
     assert fast_index == general_index
     assert fast_rep["sessions"] > 300
     assert (fast_rep["dump"]["companion_check_share"] < 1) == (track is not None)
+
+
+def test_spring_hashes_not_read_as_jdk_ones_report_the_same(tmp_path, monkeypatch):
+    """fast.spring_jdk answering None (a dump of JSON sessions, say) hands every hash to
+    fast.spring_hash, and past 1,000 such hashes the scan stops trying it: the same report."""
+    from sessdiag.stores.rdb import keyspace
+
+    p = _dump(tmp_path)
+    rep, _ = _scan(p, sample=0)
+    calls = []
+    monkeypatch.setattr(keyspace, "spring_jdk", lambda buf, pos: calls.append(pos))
+    assert _scan(p, sample=0)[0] == rep
+    assert len(calls) > 100
+    sc = DumpScanner("x", ScanParams(now=0.0, age_edges=(60,)), 0)
+    sc.group("spring-session", "ns").sessions = 2500
+    for _ in range(1000):
+        sc._jdk_missed()
+    assert sc._jdk  # 1,000 missed, 2,500 sessions: still tried
+    for _ in range(1000):
+        sc._jdk_missed()
+    assert not sc._jdk  # 2,000 of 2,500
 
 
 _SAMPLED_SCAN = """

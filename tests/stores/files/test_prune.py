@@ -516,7 +516,9 @@ def test_options_are_validated(tmp_path):
             PruneOptions(target=str(tmp_path), **kw).validate()  # type: ignore[arg-type]
 
 
-def test_warns_about_processes_using_the_store(store, popts):
+@pytest.mark.parametrize("workers", ["processes", "threads"])
+def test_warns_about_processes_using_the_store(store, popts, workers):
+    """On threads the check runs beside the plan pass; its warning arrives all the same."""
     import subprocess
     import sys
 
@@ -531,10 +533,12 @@ def test_warns_about_processes_using_the_store(store, popts):
         while psutil.Process(proc.pid).cwd() != shard:  # until the child is in place
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        r = prune_file_store(popts(root, check_processes=True)).report
+        r = prune_file_store(popts(root, check_processes=True, jobs=4, workers=workers)).report
     finally:
         proc.communicate(b"", timeout=10)
     assert any(f"process {proc.pid}" in w and "working directory" in w for w in r["warnings"])
+    # In its place: after the clock's note (made before the check), before what the plan adds.
+    assert r["warnings"][0].startswith("dry run: ") and r["warnings"][1].startswith("in use: ")
     assert prune_file_store(popts(root, check_processes=True)).exit_code == 0  # a warning only
 
 

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 
@@ -116,9 +117,12 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
 
         real_root = os.path.realpath(root)
         mounts = fsops.mounts_below(real_root)
-        if opts.check_processes:
-            for w in processes_using(real_root):
-                warnings.append(f"in use: {w}")
+        # Only warnings come of the process check (up to 3 s on a server with thousands of
+        # processes): with the pass on threads it runs beside the plan pass (never beside
+        # forked workers: a lock its thread held at fork time would stay held in the child),
+        # and its warnings keep their place.
+        in_use = _InUse(real_root, len(warnings), background=model == "threads") \
+            if opts.check_processes else None
 
         if opts.apply:
             spill_dir = tempfile.mkdtemp(prefix="sessdiag-prune-")
@@ -152,6 +156,8 @@ def prune_file_store(opts: PruneOptions, *, stop: StopControl | None = None,
         tally = run_pass("plan", plan, shared, stop, root_fd, units, jobs, model, progress,
                          eng, settings, walk)
         tally.merge(top, plan.sample_k)
+        if in_use is not None:
+            in_use.insert_into(warnings)
         unread = tally.anomalies.get("unreadable", 0)
         if unread:
             ex = ", ".join(tally.examples.get("unreadable", [])[:3])
@@ -199,6 +205,34 @@ def _clock(opts: PruneOptions, root_fd: int, root: str, lock_path: str | None) -
     lock_dir = os.path.dirname(os.path.abspath(lock_path or opts.lock_path)) \
         if (lock_path or opts.lock_path) else store_lock.runtime_dir()
     return probe_clock(root_fd, root, lock_dir)
+
+
+class _InUse:
+    """processes_using() on a thread of its own; its warnings go where they were due."""
+
+    def __init__(self, root: str, at: int, *, background: bool) -> None:
+        self.at = at
+        self.found: list[str] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(root,), daemon=True,
+                                       name="sessdiag-in-use")
+        if background:
+            self.thread.start()
+        else:
+            self._run(root)
+
+    def _run(self, root: str) -> None:
+        try:
+            self.found = processes_using(root)
+        except BaseException as exc:  # raised where the check used to run: the caller's
+            self.error = exc
+
+    def insert_into(self, warnings: list[str]) -> None:
+        if self.thread.ident is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        warnings[self.at:self.at] = [f"in use: {w}" for w in self.found]
 
 
 def apply_jobs(jobs: int, model: str, opts: PruneOptions) -> int:

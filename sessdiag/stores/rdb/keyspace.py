@@ -249,7 +249,7 @@ class DumpScanner(NodeScanner):
                     end = -1
                 if 0 <= end <= len(r.buf):
                     r.pos = end
-                    self._shadow(key, e[1], e[4])
+                    self._shadow(key, e[1], e[5], e[6])
                     return DONE
             return SKIP
         if rtype != 0:
@@ -275,8 +275,9 @@ class DumpScanner(NodeScanner):
             if 2 * self._jdk_misses > sessions:
                 self._jdk = False
 
-    def _shadow(self, key: bytes, g: GroupAgg, nsb: bytes) -> None:
-        """record() and on_shadow for a shadow key whose value fast.skip_string walked."""
+    def _shadow(self, key: bytes, g: GroupAgg, prefix: bytes, at: int) -> None:
+        """record() and on_shadow for a shadow key whose value fast.skip_string walked (its
+        session is prefix + key[at:]: `<ns>:sessions:`, the id after `:sessions:expires:`)."""
         res = self.res
         res.keys_seen += 1
         if self.progress is not None and res.keys_seen % 10000 == 0:
@@ -289,7 +290,7 @@ class DumpScanner(NodeScanner):
         g.shadow += 1
         if e < 0:
             g.shadow_no_ttl += 1
-        sk = nsb + b":sessions:" + key[len(nsb) + 18:]
+        sk = prefix + key[at:]
         h = ((hash(sk) & 0xFFFFFFFF) << 32) | crc32(sk)  # track_hash(sk), inline
         if h & self._mask:
             return  # outside the sample: not checked
@@ -334,8 +335,11 @@ class DumpScanner(NodeScanner):
             if empty:
                 g.empty += 1
                 g.orphans += 1
-            g.add_ttl(pttl)
-            self.ttl_age(g, key, pttl, bool(empty))
+            if pttl >= 0:  # (self.ttl_age -> infer_from_ttl)
+                g.add_ttl_inferring(pttl, bool(empty))
+            else:
+                g.add_ttl(pttl)
+                self.ttl_age(g, key, pttl, bool(empty))
         if expired and g.expired == expired_before:
             g.expired += 1
             _example(g, "expired", key)
@@ -420,14 +424,17 @@ class DumpScanner(NodeScanner):
 
     def _entry(self, c: tuple[int, str, str]) -> list | object:
         """What want() keeps per classification: [kind, group, memory quota key, quota
-        full, namespace bytes], or _PLANNED for the kinds that go through the command plan."""
+        full, namespace bytes, its session keys' prefix, where a shadow key's session id
+        starts], or _PLANNED for the kinds that go through the command plan."""
         kind, prof, ns = c
         if kind not in _DIRECT:
             return _PLANNED
         if kind == P.UNKNOWN:
-            return [kind, None, None, True, b""]
+            return [kind, None, None, True, b"", b"", 0]
+        nsb = ns.encode()
         return [kind, self.group(prof, ns), (prof, ns, "shadow" if kind == P.SHADOW
-                                             else "session"), False, ns.encode()]
+                                             else "session"), False, nsb,
+                nsb + b":sessions:", len(nsb) + 18]
 
     def _want_planned(self, key: bytes, rtype: int) -> int:
         cmds: list[tuple] = []

@@ -52,6 +52,7 @@ TYPES: dict[int, tuple[str, str]] = {
     22: ("hash", "hashtable"), 23: ("hash", "listpack"), 24: ("hash", "hashtable"),
     25: ("hash", "listpack"),
 }
+_TYPE_AT = tuple(TYPES.get(t) for t in range(26))  # (Parser.run: by index, per key)
 # Blob types: the value is one string holding a compact encoding.
 _BLOB = {9: E.zipmap, 10: E.ziplist, 11: E.intset, 12: E.ziplist, 13: E.ziplist,
          16: E.listpack, 17: E.listpack, 20: E.listpack, 23: E.listpack, 25: E.listpack}
@@ -146,7 +147,8 @@ class Parser:
         n_db = 0  # keys read in db since the last SELECTDB
         keys = info.keys
         on_record = self.on_record
-        types = TYPES
+        types = _TYPE_AT
+        meta = False  # an idle time or LFU counter read for this key (reset after it)
         while True:
             # Inline, for the bytes already in the buffer: the opcode (r.byte()), an expiry
             # and the type byte after it (r.ms_time()), a key of up to 63 bytes (r.string(),
@@ -160,21 +162,23 @@ class Parser:
                     rec.expire_ms = _I64(buf, pos + 1)[0]
                     t = buf[pos + 9]
                     pos += 9
-                r.pos = pos = pos + 1
+                pos += 1  # (r.pos: set below)
             else:
                 t = r.byte()
                 buf = r.buf
                 pos = r.pos
                 n = len(buf)
             if t < 26:
-                tn = types.get(t)
+                tn = types[t]
                 if tn is None:
+                    r.pos = pos
                     raise RdbError(f"unknown value type {t}", r.offset - 1)
                 if pos < n and buf[pos] < 0x40 and pos + 1 + buf[pos] <= n:
                     end = pos + 1 + buf[pos]
                     key = buf[pos + 1:end]
                     r.pos = end
                 else:
+                    r.pos = pos
                     key = r.string()
                 # self.want read per key: a caller may swap it once the aux fields are read
                 want = self.want(db, key, t)
@@ -186,8 +190,12 @@ class Parser:
                     rec.type_name, rec.encoding = tn
                     self.value(rec, t, want)
                     on_record(rec)
-                rec.expire_ms = rec.idle = rec.freq = -1
+                rec.expire_ms = -1
+                if meta:
+                    rec.idle = rec.freq = -1
+                    meta = False
                 continue
+            r.pos = pos
             if t == OP_EXPIRETIME_MS:
                 rec.expire_ms = r.ms_time()
             elif t == OP_SELECTDB:
@@ -199,8 +207,10 @@ class Parser:
                 rec.expire_ms = int.from_bytes(r.take(4), "little", signed=True) * 1000
             elif t == OP_IDLE:
                 rec.idle = r.count()
+                meta = True
             elif t == OP_FREQ:
                 rec.freq = r.byte()
+                meta = True
             elif t == OP_AUX:
                 k = r.string(4096).decode("utf-8", "replace")
                 v = r.string(4096)

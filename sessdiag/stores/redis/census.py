@@ -140,6 +140,23 @@ class GroupAgg:
         if len(self.ttl_counts) > TTL_COUNTER_CAP and not self.ttl_quantized:
             self._quantize()
 
+    def add_ttl_inferring(self, ttl_ms: int, empty: bool) -> None:
+        """add_ttl then infer_from_ttl, for a TTL >= 0 (a session aged by its TTL): one call,
+        the seconds rounded once."""
+        s = -(-ttl_ms // 1000)
+        self.ttl_hist[bisect_left(TTL_EDGES, s)] += 1
+        if self.max_ttl is None or s > self.max_ttl:
+            self.max_ttl = s
+        if self.ttl_quantized:
+            s = s // 60 * 60
+        counts = self.ttl_counts
+        counts[s] = counts.get(s, 0) + 1
+        if empty:
+            counts = self.ttl_empty_counts
+            counts[s] = counts.get(s, 0) + 1
+        if len(self.ttl_counts) > TTL_COUNTER_CAP and not self.ttl_quantized:
+            self._quantize()
+
     def _quantize(self) -> None:
         self.ttl_quantized = True
         for name in ("ttl_counts", "ttl_empty_counts"):

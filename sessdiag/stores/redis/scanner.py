@@ -80,6 +80,9 @@ def _LONG(v: bytes) -> int | None:
 _FROM = int.from_bytes
 PRINCIPAL_MEMO = 20_000  # principal attribute values remembered (a user has many sessions)
 VALUE_FACTS, VALUE_FACTS_BYTES = 4096, 64  # string values whose format/emptiness is remembered
+# Spring hash values whose decode (ok, or why not) the decoded sample remembers, and the
+# lengths remembered: at most 1,024 x 4 KB
+DECODE_MEMO, DECODE_MEMO_MIN, DECODE_MEMO_MAX = 1024, 128, 4096
 
 
 @dataclass
@@ -122,6 +125,7 @@ class NodeScanner:
                          if fw.redis is not None and fw.decode != SNIFFED}
         self.principal_of: dict[bytes, str | None] = {}  # Spring principal value -> name
         self.value_facts: dict[tuple[str, bytes], tuple[str, bool | None]] = {}
+        self.value_decodes: dict[bytes, str | None] = {}  # Spring value -> why undecodable
 
     # -- helpers ----------------------------------------------------------------------------
     def group(self, profile: str, ns: str) -> GroupAgg:
@@ -413,12 +417,12 @@ class NodeScanner:
         if self.p.deep or g.decoded + g.undecodable < self.p.sample:
             # (before spring_session: no fact it records depends on the decode, nor the other
             # way round)
-            try:
-                P.decode_spring_hash(h)
+            reason = self.spring_decodes(h)
+            if reason is None:
                 g.decoded += 1
-            except DecodeError as exc:
+            else:
                 g.undecodable += 1
-                g.add_reason(exc.reason)
+                g.add_reason(reason)
                 _example(g, "undecodable", k)
         empty = True
         if len(d) > 3:
@@ -428,6 +432,28 @@ class NodeScanner:
                     break
         self.spring_session(g, k, pttl, cv, lv, mv, sum(map(len, h)), empty,
                             d.get(P.PRINCIPAL_ATTR))
+
+    def spring_decodes(self, h: list[bytes]) -> str | None:
+        """Why P.decode_spring_hash(h) fails (its DecodeError's reason), or None when every
+        value decodes. A value's answer is remembered (a long value only: the numbers are
+        fast to decode and differ from session to session), since many sessions hold the
+        same attribute bytes (a user object, a security context)."""
+        memo = self.value_decodes
+        for i in range(1, len(h), 2):  # (the values, as decode_spring_hash walks them)
+            v = h[i]
+            kept = DECODE_MEMO_MIN <= len(v) <= DECODE_MEMO_MAX
+            reason = memo.get(v, memo) if kept else memo
+            if reason is memo:
+                try:
+                    P.decode_spring_value(v)
+                    reason = None
+                except DecodeError as exc:
+                    reason = exc.reason
+                if kept and len(memo) < DECODE_MEMO:
+                    memo[v] = reason
+            if reason is not None:
+                return reason  # type: ignore[return-value]
+        return None
 
     def spring_session(self, g: GroupAgg, k: bytes, pttl: Any, cv: bytes | None,
                        lv: bytes | None, mv: bytes | None, nbytes: int, empty: bool,
@@ -515,7 +541,7 @@ class NodeScanner:
         created = ct / 1000.0
         g.created_n += 1
         g.created_hist[bisect_left(edges, now - created if now > created else 0.0)] += 1
-        hour = int(created // 3600)
+        hour = ct // 3_600_000  # = int(created // 3600) for a sane ct (a test holds them)
         hours = g.created_hours
         hours[hour] = hours.get(hour, 0) + 1
         if orphan:

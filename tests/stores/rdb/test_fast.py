@@ -437,6 +437,16 @@ def test_remembered_value_facts_count_as_computed_ones(monkeypatch, sample):
     assert run() == remembered
 
 
+@given(st.one_of(st.integers(946_684_800_000, 4_102_444_800_000),
+                st.tuples(st.integers(262_968, 1_139_568), st.integers(-2, 2)).map(
+                    lambda x: x[0] * 3_600_000 + x[1])))
+def test_a_creation_hour_in_integers_is_the_one_in_floats(ct):
+    """spring_numbers' creation hour, ct // 3_600_000, is int(ct / 1000.0 // 3600) for any
+    ct from SANE_SINCE_MS (2000) to 2100, at an hour's edges too (a whole number of ms is
+    never within a float's rounding of an hour's edge)."""
+    assert ct // 3_600_000 == int((ct / 1000.0) // 3600)
+
+
 @given(st.binary(min_size=1, max_size=32), st.integers(2, 40), st.sampled_from([None, 5, 256]))
 def test_lzf_back_references_repeat_what_they_point_at(unit, times, limit):
     """Overlapping copies (a back-reference shorter than its run), one byte apart or more."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from sessdiag.stores.redis.census import GroupAgg
 
 EDGES = (3600, 86400, 7 * 86400)
@@ -45,3 +48,23 @@ def test_ttl_counter_is_bounded(monkeypatch) -> None:  # type: ignore[no-untyped
     for s in range(1000):
         g.infer_from_ttl(s * 1000, False)
     assert g.ttl_quantized and len(g.ttl_counts) <= 100 and sum(g.ttl_counts.values()) == 1000
+
+
+@given(st.lists(st.tuples(st.integers(0, 40 * 86400_000), st.booleans()), max_size=60),
+       st.sampled_from([4, 10, 200_000]))
+def test_add_ttl_inferring_is_add_ttl_then_infer_from_ttl(rows, cap) -> None:  # type: ignore[no-untyped-def]
+    """(cap: distinct TTL seconds kept exactly, quantized past it)"""
+    from dataclasses import asdict
+
+    from sessdiag.stores.redis import census
+
+    old, census.TTL_COUNTER_CAP = census.TTL_COUNTER_CAP, cap
+    try:
+        one, two = GroupAgg("p", "ns"), GroupAgg("p", "ns")
+        for ttl_ms, empty in rows:
+            one.add_ttl_inferring(ttl_ms, empty)
+            two.add_ttl(ttl_ms)
+            two.infer_from_ttl(ttl_ms, empty)
+        assert asdict(one) == asdict(two)
+    finally:
+        census.TTL_COUNTER_CAP = old

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +59,34 @@ def test_heads_named_by_their_key_words_are_told_apart():
     assert S._sniff_profile(b"app:sess:1", pickle) == "flask-session"
     assert S._sniff_profile(b"django:sess:1", pickle) == "django-cache"
     assert S._sniff_profile(b"cache:2", pickle) is None
+
+
+# Spring hash values of every kind: JDK numbers, strings, objects (one that does not decode),
+# JSON, garbage, long ones (remembered) and short ones
+_JAVA = Path(__file__).resolve().parents[3] / "fixtures" / "java"
+SPRING_VALUES = [(_JAVA / n).read_bytes() for n in ("long_creation_time.ser", "integer_1800.ser",
+                                                     "user_object.ser", "string_principal.ser",
+                                                     "hashmap_uid.ser")]
+SPRING_VALUES += [SPRING_VALUES[2][:200], b'"alice"', b"1800", b"", b"\xac\xed\x00\x05",
+                  b"x" * 300, b'{"a":' + b"1" * 200 + b"}"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from([b"creationTime", b"sessionAttr:u", b"x"]),
+                                   st.sampled_from(SPRING_VALUES)), max_size=5),
+                max_size=6))
+def test_remembered_spring_decodes_answer_as_decoding_does(hashes):
+    """NodeScanner.spring_decodes (values remembered) fails where P.decode_spring_hash
+    fails, for the same reason, hash after hash."""
+    from sessdiag.core.errors import DecodeError
+    from sessdiag.stores.rdb.keyspace import DumpScanner
+
+    sc = DumpScanner("x", S.ScanParams(now=0.0, age_edges=(60,)), 0)
+    for pairs in hashes:
+        h = [x for pair in pairs for x in pair]
+        try:
+            P.decode_spring_hash(h)
+            want = None
+        except DecodeError as exc:
+            want = exc.reason
+        assert sc.spring_decodes(h) == want

@@ -27,11 +27,13 @@ from typing import Any
 from sessdiag.stores.rdb import fast, memory
 from sessdiag.stores.rdb.errors import RdbCorrupt
 from sessdiag.stores.rdb.parser import (
+    _I64,
     COUNT,
     DONE,
     FULL,
     HEAD,
     HEAD_BYTES,
+    OP_EXPIRETIME_MS,
     SKIP,
     SNIFF,
     SNIFF_BYTES,
@@ -81,7 +83,8 @@ _SESSION_KINDS = (P.SPRING, P.STRING, GENERIC, P.UNKNOWN)
 _DIRECT = frozenset({P.SPRING, P.SHADOW, P.STRING, P.UNKNOWN})
 _PLANNED = object()  # an _entry for the kinds that keep the command plan
 _SPRING_KIND, _SHADOW_KIND, _UNKNOWN_KIND = P.SPRING, P.SHADOW, P.UNKNOWN  # (want(): per key)
-spring_jdk = fast.spring_jdk
+spring_jdk, skip_string, head, skip_value, string = (
+    fast.spring_jdk, fast.skip_string, fast.head, fast.skip_value, fast.string)
 
 
 class _Medium:
@@ -136,6 +139,138 @@ class DumpScanner(NodeScanner):
         past the decoded sample, …) straight from its buffer and answers DONE."""
         self._r = parser.r
         self._prec = parser.rec
+
+    def fast_reader(self) -> Callable[[int], int] | None:
+        """run_fast, for the parser bound (bind) to a plain scan (no --profile, --pattern)."""
+        return self.run_fast if self._r is not None and self._direct_ok else None
+
+    def run_fast(self, db: int) -> int:
+        """Parser.run's loop over a run of records that want() would read itself and answer
+        DONE, from the bytes in the reader's buffer: no call to want() and no Record per key
+        (the parser calls this before each record it reads, once the dump's clock is set).
+        Stops before the first byte of a record it does not read that way (an opcode other
+        than a millisecond expiry, a key name of 16 KB or more, a key of a kind that keeps
+        the plan, one that takes a memory estimate or is in a decoded sample, a value that is
+        not in the plain shape or runs past the buffer): the parser reads that one, through
+        want(). Returns the keys read (test_fast holds the reports to the want() path's)."""
+        if db != self.db:
+            return 0
+        r = self._r
+        rec = self._prec
+        assert r is not None and rec is not None
+        buf = r.buf
+        n = len(buf)
+        pos = start = r.pos
+        count = 0
+        session_ns, shadow_ns, entries = self._session_ns, self._shadow_ns, self._entries
+        mem_ok = self.mem_ok
+        deep, sample, jdk = self._deep, self._sample, self._jdk
+        while pos + 10 < n:
+            # the parser's inline opcode, expiry, type and short key
+            t = buf[pos]
+            if t == OP_EXPIRETIME_MS:
+                e = _I64(buf, pos + 1)[0]
+                t = buf[pos + 9]
+                pos += 10
+            else:
+                e = -1
+                pos += 1
+            kl = buf[pos]
+            if kl < 0x40:
+                ks = pos + 1
+            elif kl < 0x80:  # (a 14-bit length: `<ns>:sessions:expires:<uuid>`, say)
+                ks = pos + 2
+                kl = ((kl & 0x3F) << 8) | buf[pos + 1]
+            else:
+                break
+            end = ks + kl
+            if t >= 26 or end > n:
+                break
+            key = buf[ks:end]
+            pos = end
+            # want()'s classification
+            j = key.rfind(b":sessions:")
+            ent = None
+            if j > 0:
+                rest = key[j + 10:]
+                if rest and rest.find(b":") < 0:
+                    if rest != b"expirations":
+                        nsb = key[:j]
+                        ent = session_ns.get(nsb)
+                        if ent is None:
+                            ent = self._by_ns(session_ns, nsb, key)
+                else:
+                    j = key.rfind(b":sessions:expires:")
+                    if j > 0 and len(key) > j + 18 and key.find(b":", j + 18) < 0:
+                        nsb = key[:j]
+                        ent = shadow_ns.get(nsb)
+                        if ent is None:
+                            ent = self._by_ns(shadow_ns, nsb, key)
+            if ent is None:
+                c = P.classify(key)
+                ent = entries.get(c)
+                if ent is None:
+                    ent = self._classified(c)
+            if ent is _PLANNED or (mem_ok and not ent[3]):
+                break  # the plan, or a memory estimate to take: want()'s
+            kind = ent[0]
+            # want()'s fast reads (a value they do not read: the parser's, through want())
+            try:
+                if kind == _SPRING_KIND:
+                    g = ent[1]
+                    if t != 4 or not jdk or deep or g.decoded + g.undecodable < sample:
+                        break
+                    x = spring_jdk(buf, pos)
+                    if x is None:
+                        break
+                    end = x[0]
+                elif kind == _SHADOW_KIND:
+                    if t != 0:
+                        break
+                    end = skip_string(buf, pos)
+                    if not 0 <= end <= n:
+                        break
+                elif kind == _UNKNOWN_KIND:
+                    if t == 0:
+                        x = head(buf, pos, SNIFF_BYTES)
+                        if x is None or _sniff_profile(key, x[1]) is not None:
+                            break
+                        end = x[0]
+                    else:
+                        end = skip_value(buf, pos, t)
+                        if end < 0:
+                            break
+                else:  # STRING
+                    if t != 0:
+                        break
+                    x = string(buf, pos, HEAD_BYTES - 1)
+                    if x is None:
+                        break
+                    end = x[0]
+            except fast.SHORT:
+                break
+            # the key is read: want()'s handlers (the record's expiry where they read it)
+            rec.expire_ms = e
+            r.pos = end  # (a handler may read the reader's position: it is past the value)
+            if kind == _SPRING_KIND:
+                h = ((hash(key) & 0xFFFFFFFF) << 32) | crc32(key)  # self._track(key), inline
+                if not h & self._mask:
+                    seen = self.seen
+                    seen.add(h)
+                    if len(seen) + len(self.pending) > TRACK_LIMIT:
+                        self._bound()
+                self._spring(key, ent[1], x, True)
+            elif kind == _SHADOW_KIND:
+                self._shadow(key, ent[1], ent[5], ent[6])
+            elif kind == _UNKNOWN_KIND:
+                self._unknown(key, t)
+            else:
+                self._string(key, ent[1], x[1])
+            count += 1
+            pos = start = end
+        rec.expire_ms = -1
+        r.pos = start
+        return count
 
     # -- the parser's two callbacks ----------------------------------------------------------
     def want(self, db: int, key: bytes, rtype: int) -> int:

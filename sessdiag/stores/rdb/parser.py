@@ -127,6 +127,9 @@ class Parser:
         self.info = DumpInfo()
         self.keep: frozenset[bytes] = frozenset()  # the fields a SOME hash decodes
         self.rec = Record()  # the key being read (its expiry and idle time precede it)
+        # A caller's reader of the records that follow a key, as far as it reads them itself
+        # (DumpScanner.run_fast): called with the database, it answers how many keys it read
+        self.fast: Callable[[int], int] | None = None
 
     def run(self) -> DumpInfo:
         r = self.r
@@ -194,6 +197,9 @@ class Parser:
                 if meta:
                     rec.idle = rec.freq = -1
                     meta = False
+                fast = self.fast  # (at a record's end: the next record's opcodes are unread)
+                if fast is not None:
+                    n_db += fast(db)
                 continue
             r.pos = pos
             if t == OP_EXPIRETIME_MS:

@@ -115,6 +115,7 @@ def scan_dump(src: DumpSource, settings: ScanSettings,
                 scanner.idle_offset_s = int(clock.as_of - clock.ctime)
             if match is None:  # nothing left for this wrapper: the parser calls the scanner
                 state["parser"].want = scanner.want
+                state["parser"].fast = scanner.fast_reader()
         if match is not None and not match(key):
             if scanner.db is None:
                 scanner.db = db

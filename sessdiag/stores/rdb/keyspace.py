@@ -270,7 +270,19 @@ class DumpScanner(NodeScanner):
             pos = start = end
         rec.expire_ms = -1
         r.pos = start
+        if count:
+            self._seen(count)
         return count
+
+    def _seen(self, n: int) -> None:
+        """n more keys read by want() or run_fast (progress told every 10,000; the handlers
+        they call leave the count to them)."""
+        res = self.res
+        before = res.keys_seen
+        res.keys_seen = before + n
+        if self.progress is not None:
+            for _ in range((before + n) // 10000 - before // 10000):
+                self.progress(10000)
 
     # -- the parser's two callbacks ----------------------------------------------------------
     def want(self, db: int, key: bytes, rtype: int) -> int:
@@ -325,12 +337,14 @@ class DumpScanner(NodeScanner):
                         # reads it when its value names a framework
                         if x is not None and _sniff_profile(key, x[1]) is None:
                             r.pos = x[0]
+                            self._seen(1)
                             self._unknown(key, 0)
                             return DONE
                     else:
                         end = fast.skip_value(r.buf, r.pos, rtype)
                         if end >= 0:
                             r.pos = end
+                            self._seen(1)
                             self._unknown(key, rtype)
                             return DONE
                 except fast.SHORT:
@@ -371,6 +385,7 @@ class DumpScanner(NodeScanner):
                         x = None
                     if x is not None:
                         r.pos = x[0]
+                        self._seen(1)
                         self._spring(key, g, x, jdk)
                         return DONE
                 return SOME
@@ -384,6 +399,7 @@ class DumpScanner(NodeScanner):
                     end = -1
                 if 0 <= end <= len(r.buf):
                     r.pos = end
+                    self._seen(1)
                     self._shadow(key, e[1], e[5], e[6])
                     return DONE
             return SKIP
@@ -396,6 +412,7 @@ class DumpScanner(NodeScanner):
                 x = None
             if x is not None:
                 r.pos = x[0]
+                self._seen(1)
                 self._string(key, e[1], x[1])
                 return DONE
         return HEAD
@@ -413,10 +430,6 @@ class DumpScanner(NodeScanner):
     def _shadow(self, key: bytes, g: GroupAgg, prefix: bytes, at: int) -> None:
         """record() and on_shadow for a shadow key whose value fast.skip_string walked (its
         session is prefix + key[at:]: `<ns>:sessions:`, the id after `:sessions:expires:`)."""
-        res = self.res
-        res.keys_seen += 1
-        if self.progress is not None and res.keys_seen % 10000 == 0:
-            self.progress(10000)
         rec = self._prec
         assert rec is not None
         e = rec.expire_ms
@@ -439,10 +452,6 @@ class DumpScanner(NodeScanner):
 
     def _string(self, key: bytes, g: GroupAgg, v: bytes) -> None:
         """record() for a string session whose value fast.string read (no memory estimate)."""
-        res = self.res
-        res.keys_seen += 1
-        if self.progress is not None and res.keys_seen % 10000 == 0:
-            self.progress(10000)
         rec = self._rec = self._prec
         assert rec is not None
         e = rec.expire_ms
@@ -486,9 +495,6 @@ class DumpScanner(NodeScanner):
         """record() for a key no fingerprint names whose value want() walked (a string's
         head named no framework either)."""
         res = self.res
-        res.keys_seen += 1
-        if self.progress is not None and res.keys_seen % 10000 == 0:
-            self.progress(10000)
         rec = self._prec
         assert rec is not None
         e = rec.expire_ms
@@ -510,10 +516,6 @@ class DumpScanner(NodeScanner):
         """record() for a Spring hash read by fast.spring_jdk (jdk: its time fields'
         numbers) or fast.spring_hash (their values) (no memory estimate, no decode: past
         both samples)."""
-        res = self.res
-        res.keys_seen += 1
-        if self.progress is not None and res.keys_seen % 10000 == 0:
-            self.progress(10000)
         rec = self._rec = self._prec
         assert rec is not None
         e = rec.expire_ms

@@ -98,7 +98,7 @@ def classify(key: bytes) -> Kind:
     keys = _STRING_KEYS if gates is None or gates.search(key) is not None \
         else _STRING_GATES["ungated"]
     for gate, key_len, rx, profile in keys:  # the registry's order: most specific first
-        if (key_len and n != key_len) or key.find(gate) < 0:
+        if (key_len and n != key_len) or (gate and key.find(gate) < 0):
             continue
         m = rx.match(key)
         if m:

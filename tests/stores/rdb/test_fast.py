@@ -370,6 +370,38 @@ def test_spring_hashes_not_read_as_jdk_ones_report_the_same(tmp_path, monkeypatc
     assert not sc._jdk  # 2,000 of 2,500
 
 
+def test_progress_is_told_every_10000_keys_whoever_reads_them(tmp_path, monkeypatch):
+    """run_fast counts its keys per run: progress still comes in steps of 10,000, then the
+    rest, as when want() reads every key."""
+    now = 1_790_000_000_000
+    w = W.RdbWriter(11)
+    w.aux(b"ctime", str(now // 1000).encode())
+    w.select(0)
+    gob = bytes.fromhex("0eff81040102ff820001100110000004ff820000")
+    for i in range(25_003):
+        if i % 3 == 0:
+            w.key(0, b"%032x" % i, W.string(gob), expire_ms=now + 60_000)
+        elif i % 3 == 1:
+            w.key(0, b"ns:sessions:expires:%d" % i, W.string(b""), expire_ms=now + 1000)
+        else:
+            w.key(0, b"cache:item:%d" % i, W.string(b"v%d" % i))
+    p = tmp_path / "dump.rdb"
+    p.write_bytes(w.finish())
+
+    def steps() -> list[int]:
+        told: list[int] = []
+        store = open_store(str(p))
+        try:
+            store.scan(ScanSettings(), told.append)
+        finally:
+            store.close()
+        return told
+
+    fast_steps = steps()
+    monkeypatch.setattr(DumpScanner, "fast_reader", lambda self: None)
+    assert fast_steps == steps() == [10_000, 10_000, 5_003]
+
+
 _SAMPLED_SCAN = """
 import json, sys
 from sessdiag.stores import ScanSettings, open_store

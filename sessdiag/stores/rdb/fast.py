@@ -191,6 +191,8 @@ _CT_HEAD = b"\x0c" + CREATION + b"\x40\x52" + LONG_PREFIX
 _LA_HEAD = b"\x10" + LAST + b"\x40\x52" + LONG_PREFIX
 _MI_HEAD = b"\x13" + MAX_INACTIVE + b"\x40\x51" + INTEGER_PREFIX
 _CT_END, _LA_END, _MI_END = len(_CT_HEAD) + 8, len(_LA_HEAD) + 8, len(_MI_HEAD) + 4
+# the principal attribute's name with its (14-bit) length
+_PV_HEAD = bytes([0x40 | len(_PRINCIPAL) >> 8, len(_PRINCIPAL) & 0xFF]) + _PRINCIPAL
 _I64BE = struct.Struct(">q").unpack_from
 _I32BE = struct.Struct(">i").unpack_from
 # JdkFacts: (end, creationTime, lastAccessedTime, maxInactiveInterval (the numbers, None when
@@ -241,6 +243,17 @@ def spring_jdk(buf: bytes, pos: int) -> JdkFacts | None:
             if many:
                 names.append(MAX_INACTIVE)
             continue
+        if b == _PV_HEAD[0] and starts(_PV_HEAD, pos):
+            start = pos + len(_PV_HEAD) + 1
+            vl = buf[start - 1]
+            if vl < 0x40:  # the principal, a short raw value (the name's bytes compared)
+                pos = start + vl
+                pv = buf[start:pos]
+                nbytes += len(_PRINCIPAL) + vl
+                attrs = True
+                if many:
+                    names.append(_PRINCIPAL)
+                continue
         if b < 0x40:
             fl = b
             end = pos + 1 + b

@@ -199,13 +199,13 @@ class DumpScanner(NodeScanner):
                         ent = session_ns.get(nsb)
                         if ent is None:
                             ent = self._by_ns(session_ns, nsb, key)
-                else:
-                    j = key.rfind(b":sessions:expires:")
-                    if j > 0 and len(key) > j + 18 and key.find(b":", j + 18) < 0:
-                        nsb = key[:j]
-                        ent = shadow_ns.get(nsb)
-                        if ent is None:
-                            ent = self._by_ns(shadow_ns, nsb, key)
+                elif rest.startswith(b"expires:") and len(rest) > 8 and rest.find(b":", 8) < 0:
+                    # (key.rfind(b":sessions:expires:") is j: a later one would hold the
+                    # ":sessions:" found last; an earlier one's id would hold a ':')
+                    nsb = key[:j]
+                    ent = shadow_ns.get(nsb)
+                    if ent is None:
+                        ent = self._by_ns(shadow_ns, nsb, key)
             if ent is None:
                 c = P.classify(key)
                 ent = entries.get(c)
@@ -309,13 +309,13 @@ class DumpScanner(NodeScanner):
                     e = self._session_ns.get(nsb)
                     if e is None:
                         e = self._by_ns(self._session_ns, nsb, key)
-            else:
-                j = key.rfind(b":sessions:expires:")
-                if j > 0 and len(key) > j + 18 and key.find(b":", j + 18) < 0:
-                    nsb = key[:j]
-                    e = self._shadow_ns.get(nsb)
-                    if e is None:
-                        e = self._by_ns(self._shadow_ns, nsb, key)
+            elif rest.startswith(b"expires:") and len(rest) > 8 and rest.find(b":", 8) < 0:
+                # (key.rfind(b":sessions:expires:") is j: a later one would hold the
+                # ":sessions:" found last; an earlier one's id would hold a ':')
+                nsb = key[:j]
+                e = self._shadow_ns.get(nsb)
+                if e is None:
+                    e = self._by_ns(self._shadow_ns, nsb, key)
         if e is None:
             c = P.classify(key)
             e = self._entries.get(c)

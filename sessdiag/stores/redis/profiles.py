@@ -58,6 +58,19 @@ def _nsc(b: bytes) -> str:
     return s
 
 
+# The companions' markers and the string keys' gates as one search (classify: a key that
+# holds none of them is an ungated string key or no session key), and the gates regex it was
+# built from (the registry rebuilds that one when a profile is registered).
+_MARKS: list[Any] = [object(), None]
+
+
+def _marks(gates: re.Pattern[bytes] | None) -> re.Pattern[bytes]:
+    spring = re.escape(b":expirations:") + b"|" + re.escape(b":index:")
+    rx = re.compile(spring if gates is None else spring + b"|" + gates.pattern)
+    _MARKS[:] = [gates, rx]
+    return rx
+
+
 def classify(key: bytes) -> Kind:
     """Key name -> (kind, profile, namespace). Cheap substring tests gate every regex.
 
@@ -85,18 +98,22 @@ def classify(key: bytes) -> Kind:
         m = _SPRING_REACTIVE.match(key)
         if m:
             return (SPRING_OTHER, "spring-session", _ns(m.group(1)))
-    if key.find(b":expirations:") >= 0:
-        m = _SPRING_EXPIRATIONS.match(key)
-        if m:
-            return (EXPIRATIONS, "spring-session", _ns(m.group(1)))
-    if key.find(b":index:") >= 0:
-        m = _SPRING_INDEX.match(key)
-        if m:
-            return (INDEX, "spring-session", _ns(m.group(1)))
-    n = len(key)
     gates = _STRING_GATES["any"]
-    keys = _STRING_KEYS if gates is None or gates.search(key) is not None \
-        else _STRING_GATES["ungated"]
+    marks = _MARKS[1] if _MARKS[0] is gates else _marks(gates)
+    if marks.search(key) is None:  # (the bulk: one search, for no companion and no gate)
+        keys = _STRING_GATES["ungated"]
+    else:
+        if key.find(b":expirations:") >= 0:
+            m = _SPRING_EXPIRATIONS.match(key)
+            if m:
+                return (EXPIRATIONS, "spring-session", _ns(m.group(1)))
+        if key.find(b":index:") >= 0:
+            m = _SPRING_INDEX.match(key)
+            if m:
+                return (INDEX, "spring-session", _ns(m.group(1)))
+        keys = _STRING_KEYS if gates is None or gates.search(key) is not None \
+            else _STRING_GATES["ungated"]
+    n = len(key)
     for gate, key_len, rx, profile in keys:  # the registry's order: most specific first
         if (key_len and n != key_len) or (gate and key.find(gate) < 0):
             continue

@@ -214,23 +214,40 @@ class DumpScanner(NodeScanner):
             if ent is _PLANNED or (mem_ok and not ent[3]):
                 break  # the plan, or a memory estimate to take: want()'s
             kind = ent[0]
-            # want()'s fast reads (a value they do not read: the parser's, through want())
-            try:
-                if kind == _SPRING_KIND:
-                    g = ent[1]
-                    if t != 4 or not jdk or deep or g.decoded + g.undecodable < sample:
-                        break
+            # want()'s fast reads (a value they do not read: the parser's, through want()),
+            # then its handlers (the record's expiry where they read it)
+            if kind == _SPRING_KIND:
+                g = ent[1]
+                if t != 4 or not jdk or deep or g.decoded + g.undecodable < sample:
+                    break
+                try:
                     x = spring_jdk(buf, pos)
-                    if x is None:
-                        break
-                    end = x[0]
-                elif kind == _SHADOW_KIND:
-                    if t != 0:
-                        break
+                except fast.SHORT:
+                    break
+                if x is None:
+                    break
+                end = x[0]
+                rec.expire_ms = e
+                h = ((hash(key) & 0xFFFFFFFF) << 32) | crc32(key)  # self._track(key), inline
+                if not h & self._mask:
+                    seen = self.seen
+                    seen.add(h)
+                    if len(seen) + len(self.pending) > TRACK_LIMIT:
+                        self._bound()
+                self._spring(key, g, x, True)
+            elif kind == _SHADOW_KIND:
+                if t != 0:
+                    break
+                try:
                     end = skip_string(buf, pos)
-                    if not 0 <= end <= n:
-                        break
-                elif kind == _UNKNOWN_KIND:
+                except fast.SHORT:
+                    break
+                if not 0 <= end <= n:
+                    break
+                rec.expire_ms = e
+                self._shadow(key, ent[1], ent[5], ent[6])
+            elif kind == _UNKNOWN_KIND:
+                try:
                     if t == 0:
                         x = head(buf, pos, SNIFF_BYTES)
                         if x is None or _sniff_profile(key, x[1]) is not None:
@@ -240,31 +257,21 @@ class DumpScanner(NodeScanner):
                         end = skip_value(buf, pos, t)
                         if end < 0:
                             break
-                else:  # STRING
-                    if t != 0:
-                        break
-                    x = string(buf, pos, HEAD_BYTES - 1)
-                    if x is None:
-                        break
-                    end = x[0]
-            except fast.SHORT:
-                break
-            # the key is read: want()'s handlers (the record's expiry where they read it)
-            rec.expire_ms = e
-            r.pos = end  # (a handler may read the reader's position: it is past the value)
-            if kind == _SPRING_KIND:
-                h = ((hash(key) & 0xFFFFFFFF) << 32) | crc32(key)  # self._track(key), inline
-                if not h & self._mask:
-                    seen = self.seen
-                    seen.add(h)
-                    if len(seen) + len(self.pending) > TRACK_LIMIT:
-                        self._bound()
-                self._spring(key, ent[1], x, True)
-            elif kind == _SHADOW_KIND:
-                self._shadow(key, ent[1], ent[5], ent[6])
-            elif kind == _UNKNOWN_KIND:
+                except fast.SHORT:
+                    break
+                rec.expire_ms = e
                 self._unknown(key, t)
-            else:
+            else:  # STRING
+                if t != 0:
+                    break
+                try:
+                    x = string(buf, pos, HEAD_BYTES - 1)
+                except fast.SHORT:
+                    break
+                if x is None:
+                    break
+                end = x[0]
+                rec.expire_ms = e
                 self._string(key, ent[1], x[1])
             count += 1
             pos = start = end
@@ -459,7 +466,7 @@ class DumpScanner(NodeScanner):
         if expired:
             self.expired_keys += 1
         expired_before = g.expired
-        pttl = -1 if e < 0 else max(0, e - self.as_of_ms)
+        pttl = -1 if e < 0 else e - self.as_of_ms if e > self.as_of_ms else 0
         prof = g.profile
         facts = self.value_facts.get((prof, v)) if len(v) <= VALUE_FACTS_BYTES else None
         if facts is None or facts[1] is None or self._deep \
@@ -529,7 +536,7 @@ class DumpScanner(NodeScanner):
         expired_before = g.expired
         # (NodeScanner's: the override only notes the group for record(), which this key,
         # handled in want(), never reaches)
-        ttl = -1 if e < 0 else max(0, e - self.as_of_ms)
+        ttl = -1 if e < 0 else e - self.as_of_ms if e > self.as_of_ms else 0
         if jdk:
             NodeScanner.spring_numbers(self, g, key, ttl, cv, lv, mv,  # type: ignore[arg-type]
                                        "json" if cv is None else "jdk", nbytes, empty, pv)

@@ -119,7 +119,7 @@ def classify(key: bytes) -> Kind:
             continue
         m = rx.match(key)
         if m:
-            return (STRING, profile, _ns(m.group(1)))
+            return (STRING, profile, _nsc(m.group(1) or b""))
     return _UNKNOWN
 
 

@@ -161,8 +161,7 @@ class EngineSettings:
 
 def engine_settings(max_inflight: int | None, rate: float | None) -> EngineSettings:
     """--max-inflight and --rate, checked; SESSDIAG_FIXED_INFLIGHT=N (benchmarks) fixes the
-    limit at N instead of adapting it, SESSDIAG_FANOUT=always|never (benchmarks: the latency
-    path's CPU measured on a local disk) overrides the decision by latency."""
+    limit at N instead of adapting it."""
     from sessdiag.core.errors import UsageError
 
     if max_inflight is not None and max_inflight < 1:
@@ -170,10 +169,8 @@ def engine_settings(max_inflight: int | None, rate: float | None) -> EngineSetti
     if rate is not None and rate <= 0:
         raise UsageError("--rate must be a positive number of operations per second")
     fixed = os.environ.get("SESSDIAG_FIXED_INFLIGHT")
-    fanout = os.environ.get("SESSDIAG_FANOUT", "auto")
     return EngineSettings(max_inflight=max_inflight, rate=rate,
-                          fixed=int(fixed) if fixed and fixed.isdigit() and int(fixed) else None,
-                          fanout=fanout if fanout in ("auto", "never", "always") else "auto")
+                          fixed=int(fixed) if fixed and fixed.isdigit() and int(fixed) else None)
 
 
 def _ready_flag() -> Any:

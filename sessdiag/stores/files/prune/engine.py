@@ -208,27 +208,29 @@ def _clock(opts: PruneOptions, root_fd: int, root: str, lock_path: str | None) -
 
 
 class _InUse:
-    """processes_using() on a thread of its own; its warnings go where they were due."""
+    """processes_using() on a thread of its own (or at once); its warnings go where they
+    were due."""
 
     def __init__(self, root: str, at: int, *, background: bool) -> None:
         self.at = at
         self.found: list[str] = []
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(root,), daemon=True,
-                                       name="sessdiag-in-use")
+        self.thread: threading.Thread | None = None
         if background:
+            self.thread = threading.Thread(target=self._run, args=(root,), daemon=True,
+                                           name="sessdiag-in-use")
             self.thread.start()
         else:
-            self._run(root)
+            self.found = processes_using(root)
 
     def _run(self, root: str) -> None:
         try:
             self.found = processes_using(root)
-        except BaseException as exc:  # raised where the check used to run: the caller's
+        except BaseException as exc:  # raised on the caller's thread, in insert_into
             self.error = exc
 
     def insert_into(self, warnings: list[str]) -> None:
-        if self.thread.ident is not None:
+        if self.thread is not None:
             self.thread.join()
         if self.error is not None:
             raise self.error
